@@ -1,0 +1,100 @@
+/**
+ * Where passphrases come from: an environment variable, a file, or a hidden prompt on a TTY.
+ * Never argv (visible in `ps`), never printed.
+ */
+import { readFile } from 'node:fs/promises';
+import { KeyError, UsageError } from '../errors.js';
+import type { CliContext } from './context.js';
+
+export interface PassphraseOptions {
+  passphraseEnv?: string;
+  passphraseFile?: string;
+}
+
+/** A lazy passphrase getter: asks (or reads) once, only if a key turns out to be encrypted. */
+export type PassphraseProvider = () => Promise<string>;
+
+export function passphraseProvider(ctx: CliContext, opts: PassphraseOptions, prompt = 'Passphrase: '): PassphraseProvider {
+  let cached: Promise<string> | undefined;
+  return () => (cached ??= readPassphrase(ctx, opts, { prompt, confirm: false }));
+}
+
+/**
+ * Reads a passphrase for a new key. On a TTY it asks twice; without any source it refuses rather
+ * than silently writing an unencrypted key.
+ */
+export async function newPassphrase(ctx: CliContext, opts: PassphraseOptions): Promise<string> {
+  const passphrase = await readPassphrase(ctx, opts, { prompt: 'New passphrase: ', confirm: true });
+  if (passphrase.length < 8) {
+    throw new UsageError('passphrase too short: use at least 8 characters (or --no-passphrase for an unencrypted key)');
+  }
+  return passphrase;
+}
+
+async function readPassphrase(
+  ctx: CliContext,
+  opts: PassphraseOptions,
+  how: { prompt: string; confirm: boolean },
+): Promise<string> {
+  if (opts.passphraseEnv !== undefined && opts.passphraseFile !== undefined) {
+    throw new UsageError('give --passphrase-env or --passphrase-file, not both');
+  }
+  if (opts.passphraseEnv !== undefined) {
+    const value = ctx.env[opts.passphraseEnv];
+    if (value === undefined || value === '') {
+      throw new UsageError(`environment variable ${opts.passphraseEnv} (from --passphrase-env) is not set or empty`);
+    }
+    return value;
+  }
+  if (opts.passphraseFile !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(opts.passphraseFile, 'utf8');
+    } catch {
+      throw new UsageError(`cannot read passphrase file ${opts.passphraseFile}`);
+    }
+    const value = text.replace(/\r?\n$/, '');
+    if (value === '') throw new UsageError(`passphrase file ${opts.passphraseFile} is empty`);
+    return value;
+  }
+  if (!ctx.stdin.isTTY || !ctx.stderr.isTTY) {
+    throw new KeyError('a passphrase is needed but there is no terminal to ask: use --passphrase-env VAR or --passphrase-file FILE');
+  }
+  const first = await promptHidden(ctx, how.prompt);
+  if (how.confirm) {
+    const second = await promptHidden(ctx, 'Repeat passphrase: ');
+    if (first !== second) throw new UsageError('the passphrases do not match');
+  }
+  if (first === '') throw new UsageError('empty passphrase');
+  return first;
+}
+
+/** Reads one line from the TTY in raw mode without echoing it. */
+function promptHidden(ctx: CliContext, prompt: string): Promise<string> {
+  const input = ctx.stdin;
+  ctx.stderr.write(prompt);
+  return new Promise((resolve, reject) => {
+    let value = '';
+    const wasRaw = input.isRaw;
+    input.setRawMode(true);
+    input.resume();
+    input.setEncoding('utf8');
+    const finish = (error?: Error) => {
+      input.off('data', onData);
+      input.setRawMode(wasRaw);
+      input.pause();
+      ctx.stderr.write('\n');
+      if (error) reject(error);
+      else resolve(value);
+    };
+    const onData = (chunk: string) => {
+      for (const ch of chunk) {
+        if (ch === '\r' || ch === '\n') return finish();
+        if (ch === '\u0003') return finish(new UsageError('cancelled'));
+        if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
+        else value += ch;
+      }
+    };
+    input.on('data', onData);
+  });
+}
