@@ -1,0 +1,44 @@
+/**
+ * MPEG-TS structure check: the decrypted Vonage archive is a transport stream of 188-byte packets,
+ * each starting with the sync byte 0x47. It is the best evidence available that the key was right
+ * and the body intact, since the format carries no MAC.
+ */
+export const TS_PACKET_SIZE = 188;
+export const TS_SYNC_BYTE = 0x47;
+
+export interface MpegTsSummary {
+  /** Whole packets seen. */
+  packets: number;
+  /** Bytes after the last whole packet. */
+  trailingBytes: number;
+  /** Offset of the first packet start without a sync byte, or undefined when every one had it. */
+  firstBadOffset: number | undefined;
+}
+
+/** Checks packet starts incrementally over a stream of plaintext chunks of any size. */
+export class MpegTsChecker {
+  private offset = 0;
+  private firstBad: number | undefined;
+
+  update(chunk: Uint8Array): void {
+    if (this.firstBad === undefined) {
+      // The first packet start inside this chunk, relative to the chunk.
+      let i = (TS_PACKET_SIZE - (this.offset % TS_PACKET_SIZE)) % TS_PACKET_SIZE;
+      for (; i < chunk.length; i += TS_PACKET_SIZE) {
+        if (chunk[i] !== TS_SYNC_BYTE) {
+          this.firstBad = this.offset + i;
+          break;
+        }
+      }
+    }
+    this.offset += chunk.length;
+  }
+
+  summary(): MpegTsSummary {
+    return {
+      packets: Math.floor(this.offset / TS_PACKET_SIZE),
+      trailingBytes: this.offset % TS_PACKET_SIZE,
+      firstBadOffset: this.firstBad,
+    };
+  }
+}
