@@ -1,0 +1,156 @@
+/**
+ * Decrypts many Vonage archives from one bucket or container: each archive is found at
+ * `<apiKey>/<archiveId>/archive.mp4`, decrypted and verified into `<outDir>/<archiveId>.ts` (or only
+ * verified), several at a time. One failure does not stop the others; archives whose output already
+ * exists are skipped, so a re-run after a crash resumes where it stopped.
+ */
+import type { KeyObject } from 'node:crypto';
+import { lstat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AbortError, ArchiveCryptError, UsageError } from '../errors.js';
+import { destroyArchiveKey, unwrapPassword } from '../format/opentok.js';
+import type { ObjectStore } from '../storage/source.js';
+import { archiveObjectKey, type VonageArchive } from '../vonage/archive.js';
+import { ArchiveCheckError, decryptArchive, type DecryptReport } from './decrypt.js';
+import { nullSink, openFileSink } from './output.js';
+
+export type BatchStatus = 'decrypted' | 'verified' | 'skipped' | 'failed';
+
+export interface BatchItemReport {
+  id: string;
+  object: string;
+  status: BatchStatus;
+  output?: string;
+  bytes?: number;
+  checks?: DecryptReport['checks'];
+  error?: { code: string; message: string };
+}
+
+export interface BatchReport {
+  ok: boolean;
+  total: number;
+  decrypted: number;
+  verified: number;
+  skipped: number;
+  failed: number;
+  archives: BatchItemReport[];
+}
+
+export interface DecryptBatchOptions {
+  archives: readonly VonageArchive[];
+  store: ObjectStore;
+  keyring: readonly KeyObject[];
+  /** Folder for `<id>.ts` files; omitted with `verifyOnly`. */
+  outDir?: string;
+  verifyOnly?: boolean;
+  /** The API key (project id) part of the object key; else each archive's `projectId`. */
+  apiKey?: string;
+  /** Archives processed at once (default 4). */
+  concurrency?: number;
+  checkMpegTs?: boolean;
+  signal?: AbortSignal;
+  /** Called when an archive starts or ends, and with byte progress. */
+  onEvent?: (event: BatchEvent) => void;
+}
+
+export type BatchEvent =
+  | { type: 'start'; id: string; object: string }
+  | { type: 'progress'; id: string; bytes: number; total: number | undefined }
+  | { type: 'end'; item: BatchItemReport };
+
+/**
+ * @example
+ * ```ts
+ * const report = await decryptBatch({ archives, store: await openStore('s3://bucket'), keyring, outDir: 'out' });
+ * if (!report.ok) process.exitCode = 4;
+ * ```
+ */
+export async function decryptBatch(options: DecryptBatchOptions): Promise<BatchReport> {
+  const concurrency = options.concurrency ?? 4;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError('concurrency must be a positive integer');
+  if (!options.verifyOnly && options.outDir === undefined) throw new UsageError('give an output folder, or verify only');
+  const ids = new Set<string>();
+  for (const archive of options.archives) {
+    if (ids.has(archive.id)) throw new UsageError(`archive ${archive.id} is listed twice`);
+    if (!/^[A-Za-z0-9._-]+$/.test(archive.id)) throw new UsageError(`archive id ${JSON.stringify(archive.id)} is not a safe file name`);
+    ids.add(archive.id);
+  }
+
+  const items: BatchItemReport[] = new Array<BatchItemReport>(options.archives.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < options.archives.length; i = next++) {
+      const archive = options.archives[i] as VonageArchive;
+      items[i] = await processOne(archive, options);
+      options.onEvent?.({ type: 'end', item: items[i] as BatchItemReport });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, options.archives.length) }, worker));
+  if (options.signal?.aborted) throw new AbortError('cancelled; finished archives were kept, the unfinished ones removed');
+
+  const count = (status: BatchStatus) => items.filter((item) => item.status === status).length;
+  return {
+    ok: count('failed') === 0,
+    total: items.length,
+    decrypted: count('decrypted'),
+    verified: count('verified'),
+    skipped: count('skipped'),
+    failed: count('failed'),
+    archives: items,
+  };
+}
+
+async function processOne(archive: VonageArchive, options: DecryptBatchOptions): Promise<BatchItemReport> {
+  const apiKey = options.apiKey ?? archive.projectId;
+  const object = apiKey === undefined ? '' : archiveObjectKey(apiKey, archive.id);
+  const item: BatchItemReport = { id: archive.id, object: object ? `${options.store.name}/${object}` : '', status: 'failed' };
+  try {
+    if (options.signal?.aborted) throw new AbortError('cancelled');
+    if (apiKey === undefined) throw new UsageError('no API key: give --api-key, or use archive JSON with projectId/partnerId');
+    if (!archive.password) throw new UsageError('the archive JSON has no password (archive not encrypted?)');
+    const output = options.verifyOnly ? undefined : join(options.outDir as string, `${archive.id}.ts`);
+    if (output !== undefined) {
+      item.output = output;
+      if (await exists(output)) {
+        item.status = 'skipped';
+        return item;
+      }
+    }
+    options.onEvent?.({ type: 'start', id: archive.id, object: item.object });
+    const archiveKey = unwrapPassword(archive.password, options.keyring);
+    try {
+      const report = await decryptArchive({
+        source: options.store.object(object),
+        archiveKey,
+        sink: output === undefined ? nullSink() : await openFileSink(output),
+        ...(archive.sha256sum ? { expectSha256: Buffer.from(archive.sha256sum, 'base64') } : {}),
+        ...(archive.size !== undefined ? { expectSize: archive.size } : {}),
+        ...(options.checkMpegTs === false ? { checkMpegTs: false } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+        onProgress: (bytes, total) => options.onEvent?.({ type: 'progress', id: archive.id, bytes, total }),
+      });
+      item.status = output === undefined ? 'verified' : 'decrypted';
+      item.bytes = report.plaintextBytes;
+      item.checks = report.checks;
+    } finally {
+      destroyArchiveKey(archiveKey);
+    }
+  } catch (error) {
+    item.status = 'failed';
+    if (error instanceof ArchiveCheckError) item.checks = error.report.checks;
+    item.error =
+      error instanceof ArchiveCryptError
+        ? { code: error.code, message: error.message }
+        : { code: 'ERR_UNEXPECTED', message: error instanceof Error ? error.message : String(error) };
+  }
+  return item;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
