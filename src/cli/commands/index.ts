@@ -1,5 +1,10 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
+import { register as registerDecrypt } from './decrypt.js';
+import { register as registerEncrypt } from './encrypt.js';
 
 /** Every command registers its flags here; the work it does loads lazily inside its action. */
-export function registerCommands(_program: Command, _ctx: CliContext): void {}
+export function registerCommands(program: Command, ctx: CliContext): void {
+  registerDecrypt(program, ctx);
+  registerEncrypt(program, ctx);
+}

@@ -1,0 +1,233 @@
+/**
+ * `archive-crypt decrypt`: decrypts and verifies one Vonage encrypted archive (design.md §4, §5).
+ * Output goes to a named file (only after every check passed), to stdout, or nowhere (verify only).
+ */
+import { Option, type Command } from 'commander';
+import type { DecryptReport } from '../../engine/decrypt.js';
+import type { OutputSink } from '../../engine/output.js';
+import { ArchiveCryptError, OutputError, UsageError } from '../../errors.js';
+import type { Padding } from '../../format/opentok.js';
+import type { CliContext } from '../context.js';
+import { failureJson, formatDecryptSummary, toJsonText, type DecryptJson, type KeyUsed } from '../report.js';
+
+interface DecryptOptions {
+  key: string[];
+  passphraseEnv?: string;
+  passphraseFile?: string;
+  password?: string;
+  passwordFile?: string;
+  archiveJson?: string;
+  archiveId?: string;
+  output?: string;
+  expectSha256?: string;
+  padding: Padding;
+  mpegtsCheck: boolean;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/** What the password options yield. */
+interface PasswordInput {
+  password: string;
+  archiveId?: string;
+  expectSha256?: Buffer;
+  expectSize?: number;
+}
+
+const EXAMPLE = `
+Exactly one of --password, --password-file or --archive-json gives the archive password. The archive JSON
+(REST object, list response with --archive-id, or callback body) also supplies sha256sum and size, which
+are then checked.
+
+Output: --output FILE writes the media (mode 0600) only after every check passed; --output - streams it to
+stdout (then --json goes to stderr); without --output nothing is written (verify only). With
+ARCHIVE_CRYPT_PLAINTEXT_FILES=deny, --output FILE is refused (exit 6).
+
+Examples:
+  # verify an archive against its REST JSON, writing nothing
+  $ export KEY_PASS=…   # passphrase of the private key
+  $ archive-crypt decrypt archive.mp4 --key archive-private-key.pem --passphrase-env KEY_PASS \\
+      --archive-json archive.json
+  verified archive.mp4 → nowhere (verify only)
+    archive  b40ef09b-3811-4726-b508-e41a0f96c68f
+    key      archive-private-key.pem (key 1 of 1, RSA-OAEP SHA-1)
+    length   ok: 67872 bytes encrypted, 67868 bytes decrypted
+    padding  ok (PKCS#7 removed)
+    MPEG-TS  ok: 361 packets of 188 bytes
+    sha256   ok: matches the encrypted archive
+    size     ok: 67872 bytes, matches the encrypted archive
+
+  # decrypt to a file, with the previous key as a fallback
+  $ archive-crypt decrypt archive.mp4 --key current.pem --key previous.pem --passphrase-env KEY_PASS \\
+      --password-file password.txt --output meeting.ts
+
+  # play it without writing the media anywhere
+  $ archive-crypt decrypt archive.mp4 --key key.pem --passphrase-env KEY_PASS --archive-json archive.json \\
+      --output - | ffplay -
+
+Exit codes: 0 ok, 2 usage, 3 key or password unusable, 4 integrity check failed, 5 storage, 6 output refused.
+`;
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('decrypt')
+    .description('decrypt and verify a Vonage encrypted archive (to a file, to stdout, or verify only)')
+    .argument('<source>', 'the encrypted archive: a path or - (stdin)')
+    .option('--key <file>', 'private key (PEM, DER or PKCS#12); repeat for older keys after a rotation', collect, [])
+    .option('--passphrase-env <VAR>', 'read the key passphrase from this environment variable')
+    .option('--passphrase-file <file>', 'read the key passphrase from this file')
+    .option('--password <base64>', 'the archive password (the "password" field of the archive JSON)')
+    .option('--password-file <file>', 'read the archive password from this file')
+    .option('--archive-json <file>', 'Vonage archive JSON: REST object, list response or callback body')
+    .option('--archive-id <id>', 'which archive of a --archive-json list to decrypt')
+    .option('--output <file|->', 'write the media to FILE (never overwritten) or - for stdout; default: verify only')
+    .option('--expect-sha256 <b64|hex>', 'expected SHA-256 of the encrypted archive or the media (overrides sha256sum of --archive-json)')
+    .addOption(new Option('--padding <mode>', 'pkcs7 strips the padding; none keeps it, like openssl enc -d -nopad').choices(['pkcs7', 'none']).default('pkcs7'))
+    .option('--no-mpegts-check', 'do not require the media to be MPEG-TS')
+    .option('--json', 'print the report as JSON on stdout (on stderr with --output -)')
+    .option('--quiet', 'no progress bar and no summary; errors only')
+    .addHelpText('after', EXAMPLE)
+    .action((source: string, opts: DecryptOptions) => decryptCommand(ctx, source, opts));
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+async function decryptCommand(ctx: CliContext, sourceSpec: string, opts: DecryptOptions): Promise<void> {
+  const jsonStream = opts.output === '-' ? ctx.stderr : ctx.stdout;
+  const outputLabel = opts.output === undefined ? 'nowhere (verify only)' : opts.output === '-' ? 'stdout' : opts.output;
+  const extras: { archiveId?: string; key?: KeyUsed } = {};
+  try {
+    const report = await decryptVerified(ctx, sourceSpec, opts, extras);
+    const result: DecryptJson = { ...report, ...extras };
+    if (opts.json) jsonStream.write(toJsonText(result));
+    else if (!opts.quiet) ctx.stderr.write(formatDecryptSummary(result, opts.key.length));
+  } catch (error) {
+    if (opts.json && error instanceof ArchiveCryptError) {
+      const { ArchiveCheckError } = await import('../../engine/decrypt.js');
+      jsonStream.write(
+        toJsonText(error instanceof ArchiveCheckError ? { ...error.report, ...extras } : { ...failureJson(sourceSpec, outputLabel, error), ...extras }),
+      );
+    }
+    throw error;
+  }
+}
+
+async function decryptVerified(
+  ctx: CliContext,
+  sourceSpec: string,
+  opts: DecryptOptions,
+  extras: { archiveId?: string; key?: KeyUsed },
+): Promise<DecryptReport> {
+  checkUsage(ctx, opts);
+  const expectOverride = opts.expectSha256 === undefined ? undefined : parseSha256(opts.expectSha256, '--expect-sha256');
+  // The output is claimed before anything is read: a refused output costs nothing and reveals nothing.
+  const sink = await openOutput(ctx, opts.output);
+  try {
+    const input = await readPasswordInput(opts);
+    if (input.archiveId !== undefined) extras.archiveId = input.archiveId;
+    const { loadKeyring } = await import('../keyring.js');
+    const keyring = await loadKeyring(ctx, opts.key, {
+      ...(opts.passphraseEnv !== undefined ? { passphraseEnv: opts.passphraseEnv } : {}),
+      ...(opts.passphraseFile !== undefined ? { passphraseFile: opts.passphraseFile } : {}),
+    });
+    const { unwrapPassword, destroyArchiveKey } = await import('../../format/opentok.js');
+    const archiveKey = unwrapPassword(input.password, keyring.keys);
+    extras.key = { index: archiveKey.keyIndex, path: keyring.paths[archiveKey.keyIndex] ?? '', oaepHash: archiveKey.oaepHash };
+    try {
+      const { openSource } = await import('../../storage/open.js');
+      const { decryptArchive } = await import('../../engine/decrypt.js');
+      const { startProgress } = await import('../progress.js');
+      const source = await openSource(sourceSpec, { stdin: ctx.stdin });
+      const progress = await startProgress(ctx, 'decrypting', opts.quiet || opts.json);
+      const expectSha256 = expectOverride ?? input.expectSha256;
+      try {
+        return await decryptArchive({
+          source,
+          archiveKey,
+          sink,
+          padding: opts.padding,
+          checkMpegTs: opts.mpegtsCheck,
+          ...(expectSha256 ? { expectSha256 } : {}),
+          ...(input.expectSize !== undefined ? { expectSize: input.expectSize } : {}),
+          signal: ctx.signal,
+          onProgress: (bytes, total) => progress.update(bytes, total),
+        });
+      } finally {
+        progress.stop();
+        await source.close?.();
+      }
+    } finally {
+      destroyArchiveKey(archiveKey);
+    }
+  } catch (error) {
+    await sink.abort();
+    throw error;
+  }
+}
+
+function checkUsage(ctx: CliContext, opts: DecryptOptions): void {
+  const given = [opts.password, opts.passwordFile, opts.archiveJson].filter((value) => value !== undefined).length;
+  if (given !== 1) {
+    throw new UsageError(
+      given === 0
+        ? 'no archive password: give --password, --password-file or --archive-json'
+        : 'give only one of --password, --password-file and --archive-json',
+    );
+  }
+  if (opts.archiveId !== undefined && opts.archiveJson === undefined) throw new UsageError('--archive-id needs --archive-json');
+  if (opts.output === '-' && ctx.stdout.isTTY) {
+    throw new UsageError('refusing to write media to a terminal: pipe --output - into a player (| ffplay -) or give --output FILE');
+  }
+}
+
+async function openOutput(ctx: CliContext, output: string | undefined): Promise<OutputSink> {
+  const { openFileSink, nullSink, streamSink } = await import('../../engine/output.js');
+  if (output === undefined) return nullSink();
+  if (output === '-') return streamSink(ctx.stdout);
+  if (!ctx.plaintextFilesAllowed) {
+    throw new OutputError(
+      `plaintext files are not allowed here (ARCHIVE_CRYPT_PLAINTEXT_FILES=deny): stream with --output - or verify without --output`,
+      { code: 'ERR_POLICY' },
+    );
+  }
+  return openFileSink(output);
+}
+
+async function readPasswordInput(opts: DecryptOptions): Promise<PasswordInput> {
+  if (opts.password !== undefined) return { password: opts.password };
+  if (opts.passwordFile !== undefined) return { password: await readText(opts.passwordFile, '--password-file') };
+  const path = opts.archiveJson ?? '';
+  const { parseArchiveText, selectArchive } = await import('../../vonage/archive.js');
+  const archive = selectArchive(parseArchiveText(await readText(path, '--archive-json'), path), opts.archiveId, path);
+  if (archive.password === undefined) {
+    throw new UsageError(`archive ${archive.id} in ${path} has no "password": it was not encrypted, so there is nothing to decrypt`);
+  }
+  return {
+    password: archive.password,
+    archiveId: archive.id,
+    ...(archive.sha256sum !== undefined ? { expectSha256: parseSha256(archive.sha256sum, `sha256sum of ${path}`) } : {}),
+    ...(archive.size !== undefined ? { expectSize: archive.size } : {}),
+  };
+}
+
+async function readText(path: string, option: string): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  try {
+    return (await readFile(path, 'utf8')).trim();
+  } catch (error) {
+    throw new UsageError(`cannot read ${option} ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+/** A SHA-256 given as 64 hex digits or as base64 (Vonage's `sha256sum`). */
+function parseSha256(text: string, label: string): Buffer {
+  const value = text.trim();
+  if (/^[0-9a-fA-F]{64}$/.test(value)) return Buffer.from(value, 'hex');
+  if (/^[A-Za-z0-9+/]{43}=?$/.test(value)) {
+    const bytes = Buffer.from(value, 'base64');
+    if (bytes.length === 32) return bytes;
+  }
+  throw new UsageError(`${label} is not a SHA-256: give 64 hex digits or 44 base64 characters`);
+}

@@ -1,0 +1,76 @@
+/**
+ * How command results are shown: a short human summary on stderr (stdout may carry the media), or
+ * one JSON document for programs with `--json`.
+ */
+import type { DecryptReport } from '../engine/decrypt.js';
+import type { ArchiveCryptError } from '../errors.js';
+
+/** Which key opened the password, added to the engine's report by the CLI. */
+export interface KeyUsed {
+  /** 0-based position in the `--key` list. */
+  index: number;
+  path: string;
+  oaepHash: 'sha1' | 'sha256';
+}
+
+/** The `--json` document of `decrypt`: the engine's report plus what the CLI knows. */
+export type DecryptJson = DecryptReport & { archiveId?: string; key?: KeyUsed };
+
+/** The `--json` document when the run failed before any check could run (key, usage, storage). */
+export interface FailureJson {
+  source: string;
+  output: string;
+  ok: false;
+  error: string;
+  code: string;
+  exitCode: number;
+}
+
+export function failureJson(source: string, output: string, error: ArchiveCryptError): FailureJson {
+  return { source, output, ok: false, error: error.message, code: error.code, exitCode: error.exitCode };
+}
+
+/** Pretty JSON with a final newline. */
+export function toJsonText(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}
+
+const what = { ciphertext: 'the encrypted archive', plaintext: 'the decrypted media' } as const;
+
+/**
+ * The human summary of a successful decrypt, one check per line.
+ *
+ * @example
+ * ```
+ * verified test/fixtures/vonage/archive.mp4 → nowhere (verify only)
+ *   key      test/fixtures/vonage/key.pem (key 1 of 1, RSA-OAEP SHA-1)
+ *   length   ok: 67872 bytes encrypted, 67868 bytes decrypted
+ * ```
+ */
+export function formatDecryptSummary(report: DecryptJson, keyCount: number): string {
+  const lines = [`${report.ok ? 'verified' : 'FAILED'} ${report.source} → ${report.output}`];
+  const row = (name: string, text: string) => lines.push(`  ${name.padEnd(9)}${text}`);
+  if (report.archiveId !== undefined) row('archive', report.archiveId);
+  if (report.key) row('key', `${report.key.path} (key ${report.key.index + 1} of ${keyCount}, RSA-OAEP ${report.key.oaepHash === 'sha1' ? 'SHA-1' : 'SHA-256'})`);
+  const { checks } = report;
+  row('length', `${checks.length}: ${report.ciphertextBytes} bytes encrypted, ${report.plaintextBytes} bytes decrypted`);
+  row('padding', checks.padding === 'skipped' ? 'kept (--padding none, like openssl -nopad)' : `${checks.padding} (PKCS#7 removed)`);
+  row(
+    'MPEG-TS',
+    checks.mpegts.status === 'skipped'
+      ? 'not checked (--no-mpegts-check)'
+      : `${checks.mpegts.status}: ${checks.mpegts.packets} packets of 188 bytes${checks.mpegts.trailingBytes ? ` + ${checks.mpegts.trailingBytes} trailing bytes` : ''}`,
+  );
+  row(
+    'sha256',
+    checks.sha256.status === 'skipped'
+      ? 'not checked (no --expect-sha256 or archive JSON sha256sum)'
+      : checks.sha256.matched
+        ? `${checks.sha256.status}: matches ${what[checks.sha256.matched]}`
+        : `${checks.sha256.status}: matches neither the encrypted archive nor the decrypted media`,
+  );
+  if (checks.size.status !== 'skipped') {
+    row('size', checks.size.matched ? `${checks.size.status}: ${checks.size.expected} bytes, matches ${what[checks.size.matched]}` : `${checks.size.status}: expected ${checks.size.expected} bytes`);
+  }
+  return `${lines.join('\n')}\n`;
+}
