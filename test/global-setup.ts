@@ -1,9 +1,111 @@
 /**
  * Vitest global setup: starts the real storage emulators on loopback ports for the whole suite and
- * publishes their endpoints to the tests through `provide`.
+ * publishes their endpoints to the tests through `provide`:
+ * - s3rver (S3) in-process, with its own temporary directory, wiped on close;
+ * - azurite-blob (Azure Blob Storage) as a child process, in memory.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import S3rver from 's3rver';
 import type { TestProject } from 'vitest/node';
 
-export function setup(_project: TestProject): () => Promise<void> {
-  return async () => {};
+/** s3rver's well-known credentials: it accepts these and rejects any other key. */
+export const s3Credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+/** Azurite's well-known development account. */
+export const azuriteAccount = {
+  name: 'devstoreaccount1',
+  key: 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==',
+} as const;
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** e.g. `http://127.0.0.1:41234` (path-style S3, s3rver). */
+    s3Endpoint: string;
+    /** e.g. `http://127.0.0.1:41235/devstoreaccount1` (azurite blob service). */
+    azureBlobEndpoint: string;
+    /** Connection string for azurite's development account. */
+    azureConnectionString: string;
+  }
+}
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+
+export async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const s3Directory = await mkdtemp(join(tmpdir(), 'archive-crypt-s3rver-'));
+  const azuriteDirectory = await mkdtemp(join(tmpdir(), 'archive-crypt-azurite-'));
+  const s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, resetOnClose: true, directory: s3Directory });
+  const { port: s3Port } = await s3.run();
+  const azurite = await startAzurite(azuriteDirectory);
+
+  const azureBlobEndpoint = `http://127.0.0.1:${azurite.port}/${azuriteAccount.name}`;
+  project.provide('s3Endpoint', `http://127.0.0.1:${s3Port}`);
+  project.provide('azureBlobEndpoint', azureBlobEndpoint);
+  project.provide(
+    'azureConnectionString',
+    `DefaultEndpointsProtocol=http;AccountName=${azuriteAccount.name};AccountKey=${azuriteAccount.key};BlobEndpoint=${azureBlobEndpoint};`,
+  );
+
+  return async () => {
+    azurite.child.kill('SIGTERM');
+    await s3.close();
+    await rm(s3Directory, { recursive: true, force: true });
+    await rm(azuriteDirectory, { recursive: true, force: true });
+  };
+}
+
+async function startAzurite(workDirectory: string): Promise<{ child: ChildProcess; port: number }> {
+  const port = await freePort();
+  const child = spawn(
+    join(repoRoot, 'node_modules', '.bin', 'azurite-blob'),
+    [
+      '--inMemoryPersistence',
+      '--disableTelemetry',
+      '--skipApiVersionCheck',
+      '--silent',
+      '--blobHost',
+      '127.0.0.1',
+      '--blobPort',
+      String(port),
+    ],
+    // Its cwd is a private temporary folder, in case it writes anything despite running in memory.
+    { cwd: workDirectory, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`azurite-blob exited with ${code}: ${stderr}`))),
+  );
+  await Promise.race([waitForPort(port, 30_000), exited]);
+  return { child, port };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ host: '127.0.0.1', port }, () => {
+        socket.end();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`azurite did not listen on port ${port} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

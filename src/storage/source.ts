@@ -41,7 +41,10 @@ export interface ListedObject {
 /** A bucket or container that can be listed. */
 export interface ObjectStore {
   readonly name: string;
+  /** Objects whose key starts with the store's own prefix plus `prefix`; keys are full keys. */
   list(prefix?: string, signal?: AbortSignal): AsyncIterable<ListedObject>;
-  /** A Source for one object of this store. */
+  /** A Source for one object of this store (full key, as listed); it shares the store's connection. */
   object(key: string): Source;
+  /** Releases the connection (sockets) of the store and of the sources it handed out. */
+  close?(): Promise<void>;
 }
