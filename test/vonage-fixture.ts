@@ -1,0 +1,32 @@
+/**
+ * The committed Vonage-format fixture (test/fixtures/vonage, made by scripts/make-fixtures.sh with the
+ * openssl command line) and the real MPEG-TS it encrypts (test/fixtures/media/sample.ts).
+ */
+import { chmod, copyFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fixtures } from './helpers.js';
+
+const dir = join(fixtures, 'vonage');
+
+export const vonageFixture = {
+  keyPem: join(dir, 'key.pem'),
+  certPem: join(dir, 'cert.pem'),
+  archive: join(dir, 'archive.mp4'),
+  passwordFile: join(dir, 'password.txt'),
+  archiveJson: join(dir, 'archive.json'),
+  archiveId: 'b40ef09b-3811-4726-b508-e41a0f96c68f',
+  /** The media inside archive.mp4. */
+  sample: join(fixtures, 'media', 'sample.ts'),
+} as const;
+
+/** The key's passphrase travels through this environment variable (never argv). */
+export const passEnv = { FIXTURE_PASS: 'fixture-passphrase' } as const;
+export const passArgs = ['--passphrase-env', 'FIXTURE_PASS'] as const;
+
+/** Copies the fixture key into `dir` with mode 0600: git does not keep modes, and loose keys are refused. */
+export async function privateKeyCopy(dir: string, name = 'key.pem'): Promise<string> {
+  const path = join(dir, name);
+  await copyFile(vonageFixture.keyPem, path);
+  await chmod(path, 0o600);
+  return path;
+}
