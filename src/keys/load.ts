@@ -51,10 +51,14 @@ export async function loadPrivateKey(path: string, passphrase?: PassphraseSource
 export async function parsePrivateKey(bytes: Buffer, label: string, passphrase?: PassphraseSource): Promise<KeyObject> {
   const text = bytes.toString('latin1');
   if (text.includes('-----BEGIN')) {
-    if (!/-----BEGIN (ENCRYPTED |RSA )?PRIVATE KEY-----/.test(text)) {
+    const pemLabel = /-----BEGIN ((?:ENCRYPTED |RSA )?PRIVATE KEY)-----/.exec(text)?.[1];
+    if (pemLabel === undefined) {
       throw new KeyError(`${label} holds no private key (PEM blocks found: ${pemLabels(text).join(', ') || 'none'})`);
     }
-    const encrypted = text.includes('ENCRYPTED PRIVATE KEY') || text.includes('Proc-Type: 4,ENCRYPTED');
+    if (!text.includes(`-----END ${pemLabel}-----`)) {
+      throw new KeyError(`${label} is truncated: its ${pemLabel} PEM block has no END line`);
+    }
+    const encrypted = pemLabel === 'ENCRYPTED PRIVATE KEY' || text.includes('Proc-Type: 4,ENCRYPTED');
     return decodeKey(label, encrypted, passphrase, (pass) =>
       createPrivateKey({ key: bytes, format: 'pem', ...(pass !== undefined ? { passphrase: pass } : {}) }),
     );
@@ -65,7 +69,10 @@ export async function parsePrivateKey(bytes: Buffer, label: string, passphrase?:
   } catch {
     // not plain PKCS#8 DER; try PKCS#12 below
   }
-  const { privateKeyFromPkcs12 } = await import('./pkcs12.js');
+  const { looksLikePkcs12, privateKeyFromPkcs12 } = await import('./pkcs12.js');
+  if (!looksLikePkcs12(bytes)) {
+    throw new KeyError(`${label} is not a private key (PEM, DER PKCS#8 or PKCS#12 expected)`);
+  }
   return privateKeyFromPkcs12(bytes, label, await resolvePassphrase(passphrase, label));
 }
 

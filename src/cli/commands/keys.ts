@@ -1,0 +1,145 @@
+/**
+ * `archive-crypt keys …`: the security officer's commands. Flags and help live here; each action
+ * loads its module (and node-forge) only when it runs.
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import type { CliContext } from '../context.js';
+
+export interface PassphraseFlags {
+  passphraseEnv?: string;
+  passphraseFile?: string;
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  const keys = program
+    .command('keys')
+    .description('create and check the RSA key pair and certificate that Vonage encrypts archives with')
+    .addHelpText(
+      'after',
+      `
+Example (first-time setup):
+  $ export ARCHIVE_KEY_PASSPHRASE='a long passphrase'
+  $ archive-crypt keys generate --out keys --passphrase-env ARCHIVE_KEY_PASSPHRASE
+  $ archive-crypt keys inspect keys/archive-certificate.pem`,
+    );
+
+  keys
+    .command('generate')
+    .description('generate an RSA key pair and a self-signed certificate for Vonage encrypted archiving')
+    .requiredOption('--out <dir>', 'folder to write archive-private-key.pem and archive-certificate.pem into (created if missing)')
+    .option('--bits <n>', 'RSA key size; Vonage accepts 2048 at most', wholeNumber, 2048)
+    .option('--days <n>', 'certificate validity in days', wholeNumber, 365)
+    .option('--subject <dn>', 'certificate subject, e.g. "CN=Archive key,O=Example Ltd,C=GB"', 'CN=Vonage archive encryption')
+    .option('--passphrase-env <var>', 'read the new passphrase from this environment variable')
+    .option('--passphrase-file <file>', 'read the new passphrase from the first line of this file')
+    .option('--no-passphrase', 'write the private key unencrypted (not recommended)')
+    .option('--pkcs12', 'also write archive-key.p12 (same passphrase) for importing into other tools')
+    .addHelpText(
+      'after',
+      `
+Writes <dir>/archive-private-key.pem (encrypted PKCS#8, mode 0600) and <dir>/archive-certificate.pem,
+never overwriting a file. Without a passphrase option it asks twice on the terminal.
+
+Example:
+  $ export ARCHIVE_KEY_PASSPHRASE='a long passphrase'
+  $ archive-crypt keys generate --out keys --subject "CN=Archive key,O=Example Ltd" \\
+      --passphrase-env ARCHIVE_KEY_PASSPHRASE
+  Then put the printed "certificate" value into Vonage's
+  PUT https://api.opentok.com/v2/project/<apiKey>/archive/storage request.`,
+    )
+    .action(async (opts: GenerateFlags) => {
+      const { generateCommand } = await import('./keys-generate.js');
+      await generateCommand(ctx, opts);
+    });
+
+  keys
+    .command('csr')
+    .description('create a PKCS#10 certificate signing request for your own CA')
+    .requiredOption('--key <file>', 'private key (PEM, DER or PKCS#12)')
+    .requiredOption('--subject <dn>', 'subject, e.g. "CN=Archive key,O=Example Ltd,C=GB"')
+    .requiredOption('--output <file>', 'where to write the CSR (PEM); never overwritten')
+    .option('--passphrase-env <var>', 'read the key passphrase from this environment variable')
+    .option('--passphrase-file <file>', 'read the key passphrase from the first line of this file')
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ archive-crypt keys csr --key keys/archive-private-key.pem --subject "CN=Archive key,O=Example Ltd" \\
+      --output archive.csr --passphrase-env ARCHIVE_KEY_PASSPHRASE
+  Have your CA sign archive.csr, then register the signed certificate with Vonage.`,
+    )
+    .action(async (opts: CsrFlags) => {
+      const { csrCommand } = await import('./keys-csr.js');
+      await csrCommand(ctx, opts);
+    });
+
+  keys
+    .command('inspect')
+    .description('show what a certificate, private key, CSR or PKCS#12 file holds and whether Vonage accepts it')
+    .argument('<file>', 'PEM or DER file, or a .p12 bundle')
+    .option('--json', 'print one JSON object')
+    .option('--passphrase-env <var>', 'passphrase for an encrypted key or .p12, from this environment variable')
+    .option('--passphrase-file <file>', 'passphrase for an encrypted key or .p12, from the first line of this file')
+    .addHelpText(
+      'after',
+      `
+Encrypted keys are described without their size unless a passphrase option is given.
+
+Example:
+  $ archive-crypt keys inspect keys/archive-certificate.pem
+  $ archive-crypt keys inspect keys/archive-private-key.pem --passphrase-env ARCHIVE_KEY_PASSPHRASE --json`,
+    )
+    .action(async (file: string, opts: InspectFlags) => {
+      const { inspectCommand } = await import('./keys-inspect.js');
+      await inspectCommand(ctx, file, opts);
+    });
+
+  keys
+    .command('check')
+    .description('check that a private key belongs to a certificate (exit 0 if it does, 3 if not)')
+    .requiredOption('--key <file>', 'private key (PEM, DER or PKCS#12)')
+    .requiredOption('--cert <file>', 'certificate (PEM or DER)')
+    .option('--passphrase-env <var>', 'read the key passphrase from this environment variable')
+    .option('--passphrase-file <file>', 'read the key passphrase from the first line of this file')
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ archive-crypt keys check --key keys/archive-private-key.pem --cert keys/archive-certificate.pem \\
+      --passphrase-env ARCHIVE_KEY_PASSPHRASE`,
+    )
+    .action(async (opts: CheckFlags) => {
+      const { checkCommand } = await import('./keys-check.js');
+      await checkCommand(ctx, opts);
+    });
+}
+
+export interface GenerateFlags extends PassphraseFlags {
+  out: string;
+  bits: number;
+  days: number;
+  subject: string;
+  /** false when --no-passphrase is given. */
+  passphrase: boolean;
+  pkcs12?: boolean;
+}
+
+export interface CsrFlags extends PassphraseFlags {
+  key: string;
+  subject: string;
+  output: string;
+}
+
+export interface InspectFlags extends PassphraseFlags {
+  json?: boolean;
+}
+
+export interface CheckFlags extends PassphraseFlags {
+  key: string;
+  cert: string;
+}
+
+function wholeNumber(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number.');
+  return Number(value);
+}
