@@ -1,6 +1,14 @@
 /** archive-crypt library API: re-exports only. */
 export * from './errors.js';
 export { loadPrivateKey, loadCertificate, type LoadedPrivateKey, type LoadedCertificate, type PassphraseSource } from './keys/load.js';
+export { generateArchiveKeys, type GenerateArchiveKeysOptions, type GeneratedArchiveKeys } from './keys/archive-keys.js';
+export { generateRsaKeyPair, privateKeyToPem, type RsaKeyPair } from './keys/generate.js';
+export { createSelfSignedCertificate, type SelfSignedCertificateOptions } from './keys/certificate.js';
+export { createCsr } from './keys/csr.js';
+export { createPkcs12, readPkcs12, type Pkcs12Options, type Pkcs12Contents } from './keys/pkcs12.js';
+export { inspectKeyFile, type KeyFileReport, type InspectedItem, type InspectOptions } from './keys/inspect.js';
+export { keyMatchesCertificate, publicKeyFingerprint, certificateFingerprint } from './keys/fingerprint.js';
+export { parseSubject, formatSubject, type NameAttribute } from './keys/subject.js';
 export type { Source, SourceInfo, ObjectStore, ListedObject } from './storage/source.js';
 export { openSource, type SourceOptions } from './storage/open.js';
 export { openFileSink, streamSink, nullSink, type OutputSink } from './engine/output.js';
