@@ -31,3 +31,6 @@ export { MpegTsChecker, type MpegTsSummary } from './format/mpegts.js';
 export { decryptArchive, ArchiveCheckError, type DecryptArchiveOptions, type DecryptReport, type CheckStatus } from './engine/decrypt.js';
 export { encryptArchive, type EncryptArchiveOptions, type EncryptResult } from './engine/encrypt.js';
 export { parseArchiveList, parseArchiveText, selectArchive, archiveObjectKey, type VonageArchive } from './vonage/archive.js';
+export * as sealedFormat from './format/sealed.js';
+export { createSealer, createUnsealer, sealStream, unsealStream, sealBuffer, unsealBuffer, type Sealer, type Unsealer, type SealerOptions, type UnsealerOptions } from './format/sealed-stream.js';
+export { keyIdOf, wrapFileKey, unwrapFileKey } from './keys/recipients.js';
