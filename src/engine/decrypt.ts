@@ -2,49 +2,21 @@
  * Decrypts one Vonage archive from a Source into an OutputSink, running every check on the way, in
  * one pass over the data, in bounded memory. The sink is committed only after every check passed and
  * aborted on any failure, so a named output file exists only when the archive verified.
+ *
+ * Small archives and pipes run on the main thread alone (`serial.ts`); large ones get the help of a
+ * thread pool (`parallel.ts`), started only then, because a thread costs ≈0.17 s to boot (design.md §7).
  */
-import { createHash, type Hash } from 'node:crypto';
-import { AbortError, ArchiveCryptError, IntegrityError } from '../errors.js';
-import { CbcDecryptor, type Padding } from '../format/opentok.js';
-import { MpegTsChecker } from '../format/mpegts.js';
+import { AbortError, ArchiveCryptError, IntegrityError, UsageError } from '../errors.js';
+import { BLOCK_SIZE, type Padding } from '../format/opentok.js';
 import type { Source } from '../storage/source.js';
+import { ArchiveCheckError, ArchiveChecks, type DecryptReport } from './checks.js';
 import type { OutputSink } from './output.js';
+import { decryptParallel } from './parallel.js';
+import { DecryptPool } from './pool.js';
+import { openCiphertextReader } from './reader.js';
+import { decryptSerial, type PipelineInput } from './serial.js';
 
-export type CheckStatus = 'ok' | 'failed' | 'skipped';
-
-export interface DecryptReport {
-  source: string;
-  output: string;
-  ok: boolean;
-  ciphertextBytes: number;
-  plaintextBytes: number;
-  padding: Padding;
-  checks: {
-    /** Positive multiple of 16. */
-    length: CheckStatus;
-    /** PKCS#7 padding well-formed (skipped with padding "none"). */
-    padding: CheckStatus;
-    /** 0x47 at every 188-byte packet start. */
-    mpegts: { status: CheckStatus; packets: number; trailingBytes: number; firstBadOffset?: number };
-    /** Expected SHA-256 compared with both ciphertext and plaintext. */
-    sha256: { status: CheckStatus; matched?: 'ciphertext' | 'plaintext'; ciphertext?: string; plaintext?: string };
-    /** Expected size (archive JSON) compared with both ciphertext and plaintext sizes. */
-    size: { status: CheckStatus; expected?: number; matched?: 'ciphertext' | 'plaintext' };
-  };
-  /** The first failure, one line. */
-  error?: string;
-}
-
-/** An integrity failure that carries the report of what was checked. */
-export class ArchiveCheckError extends IntegrityError {
-  constructor(
-    message: string,
-    readonly report: DecryptReport,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
-}
+export { ArchiveCheckError, type CheckStatus, type DecryptReport } from './checks.js';
 
 export interface DecryptArchiveOptions {
   source: Source;
@@ -62,10 +34,23 @@ export interface DecryptArchiveOptions {
   signal?: AbortSignal;
   /** Called with ciphertext bytes processed so far and the total when known. */
   onProgress?: (bytes: number, total: number | undefined) => void;
+  /**
+   * A pool shared between archives (see `createDecryptPool`); the caller closes it. Without one, a
+   * private pool is started for a large archive and destroyed when it is done.
+   */
+  pool?: DecryptPool;
+  /**
+   * Archives at least this large (bytes) are decrypted with the pool; smaller ones, and sources of
+   * unknown size (stdin), on the calling thread alone. Default 64 MiB; 0 uses the pool for everything,
+   * `Infinity` never.
+   */
+  parallelThreshold?: number;
+  /** Bytes per range handed to a pool thread (multiple of 16; default 2 MiB). */
+  rangeSize?: number;
 }
 
-/** Largest slice handed to `decipher.update`: its output is a fresh allocation, and small ones are faster (design.md §7). */
-const SLICE = 64 * 1024;
+const DEFAULT_THRESHOLD = 64 * 1024 * 1024;
+const DEFAULT_RANGE_SIZE = 2 * 1024 * 1024;
 
 /**
  * Decrypts and verifies an archive; commits the sink on success, aborts it on any failure.
@@ -81,134 +66,50 @@ const SLICE = 64 * 1024;
 export async function decryptArchive(options: DecryptArchiveOptions): Promise<DecryptReport> {
   const { source, sink, signal } = options;
   const padding = options.padding ?? 'pkcs7';
-  const report = emptyReport(source.name, sink.name, padding, options);
-  const mpegts = options.checkMpegTs === false ? undefined : new MpegTsChecker();
-  const hashes = options.expectSha256 ? { ciphertext: createHash('sha256'), plaintext: createHash('sha256') } : undefined;
-  const decryptor = new CbcDecryptor(options.archiveKey.key, options.archiveKey.iv, padding);
-
-  const emit = async (plain: Buffer) => {
-    if (plain.length === 0) return;
-    report.plaintextBytes += plain.length;
-    mpegts?.update(plain);
-    hashes?.plaintext.update(plain);
-    await sink.write(plain);
-  };
-
+  const threshold = options.parallelThreshold ?? DEFAULT_THRESHOLD;
+  const rangeSize = options.rangeSize ?? DEFAULT_RANGE_SIZE;
+  if (!(threshold >= 0)) throw new UsageError('options.parallelThreshold must be a non-negative number');
+  if (!Number.isSafeInteger(rangeSize) || rangeSize < BLOCK_SIZE || rangeSize % BLOCK_SIZE !== 0) {
+    throw new UsageError('options.rangeSize must be a positive multiple of 16');
+  }
+  const checks = new ArchiveChecks(source.name, sink.name, {
+    padding,
+    checkMpegTs: options.checkMpegTs !== false,
+    expectSha256: options.expectSha256,
+    expectSize: options.expectSize,
+  });
+  let privatePool: DecryptPool | undefined;
   try {
+    if (signal?.aborted) throw new AbortError('cancelled; no output was kept');
     const total = (await source.stat(signal)).size;
-    for await (const chunk of source.read(0, undefined, signal)) {
-      if (signal?.aborted) throw new AbortError('cancelled; no output was kept');
-      hashes?.ciphertext.update(chunk);
-      for (let offset = 0; offset < chunk.byteLength; offset += SLICE) {
-        await emit(decryptor.update(chunk.subarray(offset, Math.min(offset + SLICE, chunk.byteLength))));
+    const reader = await openCiphertextReader(source, signal);
+    try {
+      const input: PipelineInput = { reader, archiveKey: options.archiveKey, checks, sink, padding, signal, onProgress: options.onProgress, total };
+      const parallel = threshold === 0 || (total !== undefined && total >= threshold);
+      if (parallel) {
+        const pool = options.pool ?? (privatePool = new DecryptPool());
+        await decryptParallel({ ...input, pool, rangeSize });
+      } else {
+        await decryptSerial(input);
       }
-      options.onProgress?.(decryptor.ciphertextBytes, total);
+    } finally {
+      await reader.close();
     }
     if (signal?.aborted) throw new AbortError('cancelled; no output was kept');
-    report.ciphertextBytes = decryptor.ciphertextBytes;
-    const tail = finalBlock(decryptor, report);
-    await emit(tail);
-    finishChecks(report, options, mpegts, hashes);
+    const report = checks.finish();
     await sink.commit();
     return report;
   } catch (error) {
     await sink.abort();
+    const report = checks.report;
     report.ok = false;
-    report.ciphertextBytes = Math.max(report.ciphertextBytes, decryptor.ciphertextBytes);
     if (error instanceof ArchiveCheckError) throw error;
     report.error = error instanceof Error ? error.message : String(error);
     if (error instanceof IntegrityError) throw new ArchiveCheckError(error.message, report, { cause: error });
     if (error instanceof ArchiveCryptError) throw error;
     if ((error as Error).name === 'AbortError') throw new AbortError('cancelled; no output was kept', { cause: error });
     throw error;
+  } finally {
+    await privatePool?.destroy();
   }
-}
-
-function finalBlock(decryptor: CbcDecryptor, report: DecryptReport): Buffer {
-  try {
-    const tail = decryptor.final();
-    report.checks.length = 'ok';
-    if (report.padding === 'pkcs7') report.checks.padding = 'ok';
-    return tail;
-  } catch (error) {
-    if (/length|empty/.test((error as Error).message)) report.checks.length = 'failed';
-    else {
-      report.checks.length = 'ok';
-      report.checks.padding = 'failed';
-    }
-    throw error;
-  }
-}
-
-function finishChecks(
-  report: DecryptReport,
-  options: DecryptArchiveOptions,
-  mpegts: MpegTsChecker | undefined,
-  hashes: { ciphertext: Hash; plaintext: Hash } | undefined,
-): void {
-  const failures: string[] = [];
-  if (mpegts) {
-    const summary = mpegts.summary();
-    // With padding kept (-nopad) the 1–16 padding bytes trail the last packet.
-    const trailingAllowed = report.padding === 'none' ? 16 : 0;
-    const ok = summary.firstBadOffset === undefined && summary.packets > 0 && summary.trailingBytes <= trailingAllowed;
-    report.checks.mpegts = {
-      status: ok ? 'ok' : 'failed',
-      packets: summary.packets,
-      trailingBytes: summary.trailingBytes,
-      ...(summary.firstBadOffset !== undefined ? { firstBadOffset: summary.firstBadOffset } : {}),
-    };
-    if (!ok) {
-      failures.push(
-        summary.firstBadOffset !== undefined
-          ? `plaintext is not MPEG-TS: no sync byte at offset ${summary.firstBadOffset} (wrong key, or a corrupted archive; --no-mpegts-check for other media)`
-          : `plaintext is not MPEG-TS: ${summary.packets} packets and ${summary.trailingBytes} trailing bytes (--no-mpegts-check for other media)`,
-      );
-    }
-  }
-  if (hashes && options.expectSha256) {
-    const ciphertext = hashes.ciphertext.digest();
-    const plaintext = hashes.plaintext.digest();
-    const expected = Buffer.from(options.expectSha256);
-    const matched = expected.equals(ciphertext) ? 'ciphertext' : expected.equals(plaintext) ? 'plaintext' : undefined;
-    report.checks.sha256 = {
-      status: matched ? 'ok' : 'failed',
-      ...(matched ? { matched } : {}),
-      ciphertext: ciphertext.toString('base64'),
-      plaintext: plaintext.toString('base64'),
-    };
-    if (!matched) failures.push('sha256 mismatch: neither the ciphertext nor the plaintext has the expected SHA-256 (archive changed or corrupted)');
-  }
-  if (options.expectSize !== undefined) {
-    const expected = options.expectSize;
-    const matched =
-      expected === report.ciphertextBytes ? 'ciphertext' : expected === report.plaintextBytes ? 'plaintext' : undefined;
-    report.checks.size = { status: matched ? 'ok' : 'failed', expected, ...(matched ? { matched } : {}) };
-    if (!matched) {
-      failures.push(`size mismatch: archive JSON says ${expected} bytes, got ${report.ciphertextBytes} encrypted / ${report.plaintextBytes} decrypted`);
-    }
-  }
-  report.ok = failures.length === 0;
-  if (failures[0] !== undefined) {
-    report.error = failures[0];
-    throw new ArchiveCheckError(failures[0], report);
-  }
-}
-
-function emptyReport(source: string, output: string, padding: Padding, options: DecryptArchiveOptions): DecryptReport {
-  return {
-    source,
-    output,
-    ok: false,
-    ciphertextBytes: 0,
-    plaintextBytes: 0,
-    padding,
-    checks: {
-      length: 'skipped',
-      padding: 'skipped',
-      mpegts: { status: 'skipped', packets: 0, trailingBytes: 0 },
-      sha256: { status: 'skipped' },
-      size: { status: 'skipped', ...(options.expectSize !== undefined ? { expected: options.expectSize } : {}) },
-    },
-  };
 }

@@ -15,6 +15,12 @@ export interface OutputSink {
   readonly name: string;
   /** Appends a chunk; resolves when the sink can take more (backpressure). */
   write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Like write(), but resolves only once the sink holds no reference to `chunk`, so the caller may
+   * overwrite that memory at once (the parallel engine writes out of a reused shared ring). Sinks
+   * without it get a copy.
+   */
+  writeAndRelease?(chunk: Uint8Array): Promise<void>;
   /** Writes at an absolute offset; only file sinks support it. */
   writeAt?(chunk: Uint8Array, position: number): Promise<void>;
   /** Makes the output visible: after this the data is at the requested path. */
@@ -57,16 +63,19 @@ export async function openFileSink(path: string, options: { mode?: number } = {}
   let position = 0;
   let state: 'open' | 'committed' | 'aborted' = 'open';
 
+  const write = async (chunk: Uint8Array) => {
+    let offset = 0;
+    while (offset < chunk.byteLength) {
+      const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset, position);
+      offset += bytesWritten;
+      position += bytesWritten;
+    }
+  };
   return {
     name: path,
-    async write(chunk) {
-      let offset = 0;
-      while (offset < chunk.byteLength) {
-        const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset, position);
-        offset += bytesWritten;
-        position += bytesWritten;
-      }
-    },
+    write,
+    // write() resolves after the kernel copied the bytes.
+    writeAndRelease: write,
     async writeAt(chunk, at) {
       let offset = 0;
       while (offset < chunk.byteLength) {
@@ -131,6 +140,10 @@ export function streamSink(stream: Writable, name = 'stdout'): OutputSink {
         }
       });
     },
+    writeAndRelease(chunk) {
+      // The write callback runs once the stream is done with the chunk (written out, not just queued).
+      return new Promise<void>((resolve, reject) => stream.write(chunk, (error) => (error ? reject(error) : resolve())));
+    },
     async commit() {
       // Let everything buffered reach the consumer before reporting success.
       await new Promise<void>((resolve, reject) => stream.write(new Uint8Array(0), (e) => (e ? reject(e) : resolve())));
@@ -146,6 +159,7 @@ export function nullSink(): OutputSink {
   return {
     name: 'nowhere (verify only)',
     async write() {},
+    async writeAndRelease() {},
     async commit() {},
     async abort() {},
   };

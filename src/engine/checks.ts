@@ -1,0 +1,166 @@
+/**
+ * The checks run while an archive streams through (design.md §1 "what can be checked"), and the
+ * report they fill in. Every check sees the data once, in order, on the main thread; the ones not
+ * asked for cost nothing.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { IntegrityError } from '../errors.js';
+import type { Padding } from '../format/opentok.js';
+import { MpegTsChecker } from '../format/mpegts.js';
+
+export type CheckStatus = 'ok' | 'failed' | 'skipped';
+
+export interface DecryptReport {
+  source: string;
+  output: string;
+  ok: boolean;
+  ciphertextBytes: number;
+  plaintextBytes: number;
+  padding: Padding;
+  checks: {
+    /** Positive multiple of 16. */
+    length: CheckStatus;
+    /** PKCS#7 padding well-formed (skipped with padding "none"). */
+    padding: CheckStatus;
+    /** 0x47 at every 188-byte packet start. */
+    mpegts: { status: CheckStatus; packets: number; trailingBytes: number; firstBadOffset?: number };
+    /** Expected SHA-256 compared with both ciphertext and plaintext. */
+    sha256: { status: CheckStatus; matched?: 'ciphertext' | 'plaintext'; ciphertext?: string; plaintext?: string };
+    /** Expected size (archive JSON) compared with both ciphertext and plaintext sizes. */
+    size: { status: CheckStatus; expected?: number; matched?: 'ciphertext' | 'plaintext' };
+  };
+  /** The first failure, one line. */
+  error?: string;
+}
+
+/** An integrity failure that carries the report of what was checked. */
+export class ArchiveCheckError extends IntegrityError {
+  constructor(
+    message: string,
+    readonly report: DecryptReport,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+export interface CheckOptions {
+  padding: Padding;
+  checkMpegTs: boolean;
+  expectSha256?: Uint8Array | undefined;
+  expectSize?: number | undefined;
+}
+
+/** Accumulates the streaming checks of one archive and turns them into a report. */
+export class ArchiveChecks {
+  readonly report: DecryptReport;
+  private readonly mpegts: MpegTsChecker | undefined;
+  private readonly hashes: { ciphertext: Hash; plaintext: Hash } | undefined;
+
+  constructor(
+    source: string,
+    output: string,
+    private readonly options: CheckOptions,
+  ) {
+    this.report = emptyReport(source, output, options);
+    this.mpegts = options.checkMpegTs ? new MpegTsChecker() : undefined;
+    this.hashes = options.expectSha256 ? { ciphertext: createHash('sha256'), plaintext: createHash('sha256') } : undefined;
+  }
+
+  /** Every ciphertext byte, in order. */
+  ciphertext(chunk: Uint8Array): void {
+    this.report.ciphertextBytes += chunk.byteLength;
+    this.hashes?.ciphertext.update(chunk);
+  }
+
+  /** Every plaintext byte, in order. */
+  plaintext(chunk: Uint8Array): void {
+    this.report.plaintextBytes += chunk.byteLength;
+    this.mpegts?.update(chunk);
+    this.hashes?.plaintext.update(chunk);
+  }
+
+  /** Records the outcome of the length and padding checks from the error `final()` threw (or none). */
+  recordFinal(error?: unknown): void {
+    if (error === undefined) {
+      this.report.checks.length = 'ok';
+      if (this.options.padding === 'pkcs7') this.report.checks.padding = 'ok';
+    } else if (/length|empty/.test((error as Error).message)) {
+      this.report.checks.length = 'failed';
+    } else {
+      this.report.checks.length = 'ok';
+      this.report.checks.padding = 'failed';
+    }
+  }
+
+  /** Runs the end-of-stream checks; throws ArchiveCheckError with the report on the first failure. */
+  finish(): DecryptReport {
+    const report = this.report;
+    const failures: string[] = [];
+    if (this.mpegts) {
+      const summary = this.mpegts.summary();
+      // With padding kept (-nopad) the 1–16 padding bytes trail the last packet.
+      const trailingAllowed = report.padding === 'none' ? 16 : 0;
+      const ok = summary.firstBadOffset === undefined && summary.packets > 0 && summary.trailingBytes <= trailingAllowed;
+      report.checks.mpegts = {
+        status: ok ? 'ok' : 'failed',
+        packets: summary.packets,
+        trailingBytes: summary.trailingBytes,
+        ...(summary.firstBadOffset !== undefined ? { firstBadOffset: summary.firstBadOffset } : {}),
+      };
+      if (!ok) {
+        failures.push(
+          summary.firstBadOffset !== undefined
+            ? `plaintext is not MPEG-TS: no sync byte at offset ${summary.firstBadOffset} (wrong key, or a corrupted archive; --no-mpegts-check for other media)`
+            : `plaintext is not MPEG-TS: ${summary.packets} packets and ${summary.trailingBytes} trailing bytes (--no-mpegts-check for other media)`,
+        );
+      }
+    }
+    if (this.hashes && this.options.expectSha256) {
+      const ciphertext = this.hashes.ciphertext.digest();
+      const plaintext = this.hashes.plaintext.digest();
+      const expected = Buffer.from(this.options.expectSha256);
+      const matched = expected.equals(ciphertext) ? 'ciphertext' : expected.equals(plaintext) ? 'plaintext' : undefined;
+      report.checks.sha256 = {
+        status: matched ? 'ok' : 'failed',
+        ...(matched ? { matched } : {}),
+        ciphertext: ciphertext.toString('base64'),
+        plaintext: plaintext.toString('base64'),
+      };
+      if (!matched) failures.push('sha256 mismatch: neither the ciphertext nor the plaintext has the expected SHA-256 (archive changed or corrupted)');
+    }
+    if (this.options.expectSize !== undefined) {
+      const expected = this.options.expectSize;
+      const matched =
+        expected === report.ciphertextBytes ? 'ciphertext' : expected === report.plaintextBytes ? 'plaintext' : undefined;
+      report.checks.size = { status: matched ? 'ok' : 'failed', expected, ...(matched ? { matched } : {}) };
+      if (!matched) {
+        failures.push(`size mismatch: archive JSON says ${expected} bytes, got ${report.ciphertextBytes} encrypted / ${report.plaintextBytes} decrypted`);
+      }
+    }
+    report.ok = failures.length === 0;
+    if (failures[0] !== undefined) {
+      report.error = failures[0];
+      throw new ArchiveCheckError(failures[0], report);
+    }
+    return report;
+  }
+}
+
+function emptyReport(source: string, output: string, options: CheckOptions): DecryptReport {
+  return {
+    source,
+    output,
+    ok: false,
+    ciphertextBytes: 0,
+    plaintextBytes: 0,
+    padding: options.padding,
+    checks: {
+      length: 'skipped',
+      padding: 'skipped',
+      mpegts: { status: 'skipped', packets: 0, trailingBytes: 0 },
+      sha256: { status: 'skipped' },
+      size: { status: 'skipped', ...(options.expectSize !== undefined ? { expected: options.expectSize } : {}) },
+    },
+  };
+}

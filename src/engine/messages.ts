@@ -1,0 +1,34 @@
+/**
+ * Messages between the main thread and the decrypt workers (`worker.ts`), in one place.
+ *
+ * Nothing large travels in a message: ciphertext and plaintext live in a SharedArrayBuffer ring that
+ * both sides see, and the archive key lives in a small SharedArrayBuffer per archive that the main
+ * thread zeroes when the archive is done. A task names a region of the ring; the worker decrypts it
+ * in place.
+ */
+
+/** Decrypt `length` bytes at `offset` of `data` in place with AES-256-CBC, no padding removal. */
+export interface DecryptRangeTask {
+  kind: 'decrypt';
+  /** 32-byte AES key, shared for the whole archive (zeroed by the main thread afterwards). */
+  key: SharedArrayBuffer;
+  /** The ring holding the ciphertext; the plaintext replaces it. */
+  data: SharedArrayBuffer;
+  offset: number;
+  /** A positive multiple of 16. */
+  length: number;
+  /** The ciphertext block before the range (or the archive IV for the first range). */
+  iv: Uint8Array;
+}
+
+/** Answered as soon as the worker runs: tells the main thread that this thread has booted. */
+export interface PingTask {
+  kind: 'ping';
+}
+
+export type WorkerTask = DecryptRangeTask | PingTask;
+
+/** Reply to a `DecryptRangeTask`: plaintext bytes written in place (always `length`). */
+export interface DecryptRangeResult {
+  plaintextBytes: number;
+}

@@ -1,0 +1,146 @@
+/**
+ * The many-thread pipeline for large archives. The ciphertext is read in ranges into a ring of slots
+ * in one SharedArrayBuffer; each range is decrypted in place by a pool thread (IV = the ciphertext
+ * block before it, design.md §1) or, when no thread is free — while the threads still boot, for
+ * instance — by the main thread itself, so decryption starts at once. The main thread hashes the
+ * ciphertext as it is read and hands the plaintext to the checks and the sink strictly in order; a
+ * slot is reused only after the sink has let go of it, so memory stays at the size of the ring.
+ * Only the last range removes padding.
+ */
+import { createDecipheriv } from 'node:crypto';
+import { AbortError } from '../errors.js';
+import { assertCiphertextLength, BLOCK_SIZE, paddingLength } from '../format/opentok.js';
+import type { OutputSink } from './output.js';
+import type { DecryptPool } from './pool.js';
+import { UPDATE_SLICE, type PipelineInput } from './serial.js';
+
+/** A range in flight: its plaintext, once known, is written in order. */
+interface RangeInFlight {
+  slot: number;
+  /** Plaintext chunks, set when decryption finished. */
+  plaintext: Uint8Array[] | undefined;
+  /** True when the chunks live in the ring (the sink must let go of them before the slot is reused). */
+  inRing: boolean;
+  done: Promise<void> | undefined;
+}
+
+export interface ParallelInput extends PipelineInput {
+  pool: DecryptPool;
+  /** Bytes per range, a multiple of 16. */
+  rangeSize: number;
+}
+
+/** Decrypts everything `reader` yields with the pool's help. Throws on the first failure. */
+export async function decryptParallel(input: ParallelInput): Promise<void> {
+  const { reader, checks, sink, signal, pool, rangeSize, padding } = input;
+  pool.start();
+  const slots = pool.threads * pool.tasksPerThread + 3;
+  const ring = new SharedArrayBuffer(slots * rangeSize);
+  // The key is shared with the threads once for the whole archive and zeroed when it is done.
+  const sharedKey = new SharedArrayBuffer(32);
+  new Uint8Array(sharedKey).set(input.archiveKey.key);
+  const free = Array.from({ length: slots }, (_, i) => slots - 1 - i);
+  const inFlight: RangeInFlight[] = [];
+  let iv = Buffer.from(input.archiveKey.iv);
+  let ciphertextBytes = 0;
+
+  const flushOldest = async (last: boolean) => {
+    const range = inFlight.shift();
+    if (!range) return;
+    await range.done;
+    const chunks = range.plaintext ?? [];
+    if (last) removePadding(chunks, padding, checks);
+    for (const chunk of chunks) {
+      if (chunk.byteLength === 0) continue;
+      checks.plaintext(chunk);
+      await (range.inRing ? writeReleasing(sink, chunk) : sink.write(chunk));
+    }
+    free.push(range.slot);
+  };
+
+  try {
+    for (;;) {
+      if (signal?.aborted) throw new AbortError('cancelled; no output was kept');
+      while (free.length === 0) await flushOldest(false);
+      const slot = free.pop() as number;
+      const view = Buffer.from(ring, slot * rangeSize, rangeSize);
+      const n = await reader.fill(view);
+      if (n === 0) {
+        free.push(slot);
+        break;
+      }
+      const ciphertext = view.subarray(0, n);
+      checks.ciphertext(ciphertext);
+      ciphertextBytes += n;
+      // A short range is the end of the data: the length check can be made before decrypting it.
+      if (n % BLOCK_SIZE !== 0) assertLength(ciphertextBytes, padding, checks);
+      const rangeIv = iv;
+      iv = Buffer.from(ciphertext.subarray(n - BLOCK_SIZE, n)); // copied before the range is decrypted in place
+      const range: RangeInFlight = { slot, plaintext: undefined, inRing: false, done: undefined };
+      if (pool.capacity > 0) {
+        range.inRing = true;
+        range.done = pool.decrypt({ key: sharedKey, data: ring, offset: slot * rangeSize, length: n, iv: rangeIv }).then(() => {
+          range.plaintext = [ciphertext];
+        });
+        // A failure surfaces when the range is flushed; until then keep it from counting as unhandled.
+        range.done.catch(() => undefined);
+      } else {
+        range.plaintext = decryptOnThisThread(input.archiveKey.key, rangeIv, ciphertext);
+      }
+      inFlight.push(range);
+      input.onProgress?.(ciphertextBytes, input.total);
+      // Everything but the newest range is known not to be the last: write what is ready.
+      while (inFlight.length > 1 && inFlight[0]?.plaintext) await flushOldest(false);
+      if (n < rangeSize) break;
+    }
+    assertLength(ciphertextBytes, padding, checks);
+    while (inFlight.length > 0) await flushOldest(inFlight.length === 1);
+    if (padding === 'none') checks.recordFinal();
+  } finally {
+    new Uint8Array(sharedKey).fill(0);
+    // Let running tasks finish before the ring is dropped, so no thread writes into reused memory.
+    await Promise.allSettled(inFlight.flatMap((range) => (range.done ? [range.done] : [])));
+  }
+}
+
+function assertLength(ciphertextBytes: number, padding: 'pkcs7' | 'none', checks: PipelineInput['checks']): void {
+  try {
+    assertCiphertextLength(ciphertextBytes, padding);
+  } catch (error) {
+    checks.recordFinal(error);
+    throw error;
+  }
+}
+
+/** Decrypts one range on the main thread (no padding removal); the outputs are fresh buffers. */
+function decryptOnThisThread(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array): Buffer[] {
+  const decipher = createDecipheriv('aes-256-cbc', key, iv);
+  decipher.setAutoPadding(false);
+  const out: Buffer[] = [];
+  for (let at = 0; at < ciphertext.byteLength; at += UPDATE_SLICE) {
+    out.push(decipher.update(ciphertext.subarray(at, Math.min(at + UPDATE_SLICE, ciphertext.byteLength))));
+  }
+  decipher.final();
+  return out;
+}
+
+/** Checks and strips the PKCS#7 padding at the end of the last range; the final block sits in its last chunk. */
+function removePadding(chunks: Uint8Array[], padding: 'pkcs7' | 'none', checks: PipelineInput['checks']): void {
+  if (padding === 'none') return;
+  const lastIndex = chunks.length - 1;
+  const last = chunks[lastIndex];
+  if (!last) return;
+  try {
+    const n = paddingLength(last.subarray(last.byteLength - BLOCK_SIZE));
+    chunks[lastIndex] = last.subarray(0, last.byteLength - n);
+    checks.recordFinal();
+  } catch (error) {
+    checks.recordFinal(error);
+    throw error;
+  }
+}
+
+/** Writes a chunk whose memory is reused right after: waits until the sink let go of it, or copies. */
+function writeReleasing(sink: OutputSink, chunk: Uint8Array): Promise<void> {
+  return sink.writeAndRelease ? sink.writeAndRelease(chunk) : sink.write(Buffer.from(chunk));
+}

@@ -1,0 +1,135 @@
+/**
+ * The decrypt thread pool: a thin owner of a piscina pool that starts lazily, reports how many
+ * threads have actually booted, and bounds how many tasks may wait. One pool can serve many archives
+ * at once (`batch` passes the same pool to every `decryptArchive`).
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { Piscina } from 'piscina';
+import { UsageError } from '../errors.js';
+import type { DecryptRangeResult, DecryptRangeTask, PingTask } from './messages.js';
+
+export interface DecryptPoolOptions {
+  /** Worker threads (default: cores − 1, at least 1; the main thread decrypts too). */
+  threads?: number;
+  /** Tasks each booted thread may hold at once, running plus queued (default 2). */
+  tasksPerThread?: number;
+}
+
+/**
+ * A pool of decrypt threads. Threads start on the first `start()` (never for small archives) and boot
+ * in the background while the caller keeps decrypting on its own thread; `capacity` says how many
+ * tasks the pool can take right now without queueing behind a booting thread.
+ *
+ * @example
+ * ```ts
+ * const pool = createDecryptPool({ threads: 3 });
+ * try {
+ *   for (const job of jobs) await decryptArchive({ ...job, pool });
+ * } finally {
+ *   await pool.close();
+ * }
+ * ```
+ */
+export class DecryptPool {
+  readonly threads: number;
+  readonly tasksPerThread: number;
+  private piscina: Piscina | undefined;
+  private starting: Promise<void> | undefined;
+  private booted = 0;
+  private running = 0;
+  private closed = false;
+
+  constructor(options: DecryptPoolOptions = {}) {
+    const threads = options.threads ?? Math.max(1, availableParallelism() - 1);
+    const tasksPerThread = options.tasksPerThread ?? 2;
+    if (!Number.isInteger(threads) || threads < 1) throw new UsageError('options.threads must be a positive integer');
+    if (!Number.isInteger(tasksPerThread) || tasksPerThread < 1) {
+      throw new UsageError('options.tasksPerThread must be a positive integer');
+    }
+    this.threads = threads;
+    this.tasksPerThread = tasksPerThread;
+  }
+
+  /** Starts the threads if they are not running yet; returns at once (threads boot in the background). */
+  start(): void {
+    if (this.starting || this.closed) return;
+    // piscina itself loads only now: small archives never pay for it.
+    this.starting = import('piscina').then(({ Piscina }) => {
+      if (!this.closed) this.boot(new Piscina(this.piscinaOptions()));
+    });
+    this.starting.catch(() => undefined);
+  }
+
+  private piscinaOptions(): ConstructorParameters<typeof Piscina>[0] {
+    return {
+      filename: workerFilename(),
+      minThreads: this.threads,
+      maxThreads: this.threads,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      maxQueue: this.threads * this.tasksPerThread * 4,
+    };
+  }
+
+  private boot(piscina: Piscina): void {
+    this.piscina = piscina;
+    // Each ping is answered by the first thread free to take it, so `booted` counts threads that run.
+    for (let i = 0; i < this.threads; i += 1) {
+      piscina.run({ kind: 'ping' } satisfies PingTask).then(
+        () => (this.booted = Math.min(this.threads, this.booted + 1)),
+        () => undefined,
+      );
+    }
+  }
+
+  /** Tasks the pool can take now: booted threads × tasksPerThread − tasks already given. */
+  get capacity(): number {
+    return this.closed ? 0 : this.booted * this.tasksPerThread - this.running;
+  }
+
+  /** Decrypts one range of the shared ring in place; rejects if the pool is closed or the task fails. */
+  async decrypt(task: Omit<DecryptRangeTask, 'kind'>): Promise<DecryptRangeResult> {
+    if (!this.piscina || this.closed) throw new Error('decrypt pool is not running');
+    this.running += 1;
+    try {
+      return (await this.piscina.run({ kind: 'decrypt', ...task } satisfies DecryptRangeTask)) as DecryptRangeResult;
+    } finally {
+      this.running -= 1;
+    }
+  }
+
+  /** Lets running tasks finish, then stops the threads. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.starting;
+    await this.piscina?.close();
+  }
+
+  /** Stops the threads now; running tasks reject. */
+  async destroy(): Promise<void> {
+    this.closed = true;
+    await this.starting;
+    await this.piscina?.destroy();
+  }
+}
+
+/**
+ * Creates a pool to share between archives (e.g. by `batch`); the caller closes it. `decryptArchive`
+ * creates a private one when none is given and the archive is large enough.
+ */
+export function createDecryptPool(options: DecryptPoolOptions = {}): DecryptPool {
+  return new DecryptPool(options);
+}
+
+/**
+ * piscina needs JavaScript: next to this module once built (`dist/engine/worker.js`); when this module
+ * runs from the TypeScript sources (vitest), the built copy in `dist/`.
+ */
+function workerFilename(): string {
+  const beside = fileURLToPath(new URL('./worker.js', import.meta.url));
+  if (existsSync(beside)) return beside;
+  const built = fileURLToPath(new URL('../../dist/engine/worker.js', import.meta.url));
+  if (existsSync(built)) return built;
+  throw new Error(`decrypt worker not found at ${beside} or ${built}: run npm run build`);
+}

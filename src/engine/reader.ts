@@ -1,0 +1,95 @@
+/**
+ * Fills caller-owned buffers with the ciphertext, in order. Local files are read with positional
+ * `fs.read` straight into the buffer (no stream, no allocation per chunk, and the copy out of the
+ * page cache runs on a libuv thread while the main thread decrypts); every other source is a stream
+ * whose chunks are copied into the buffer.
+ */
+import { close, open, read } from 'node:fs';
+import { promisify } from 'node:util';
+import { StorageError } from '../errors.js';
+import { FileSource } from '../storage/file.js';
+import type { Source } from '../storage/source.js';
+
+const openFile = promisify(open);
+
+export interface CiphertextReader {
+  /** Fills `target` completely, or less only at the end of the data; resolves with the bytes read. */
+  fill(target: Uint8Array): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Opens the fastest reader for `source`. */
+export async function openCiphertextReader(source: Source, signal?: AbortSignal): Promise<CiphertextReader> {
+  if (source instanceof FileSource) {
+    let fd: number;
+    try {
+      fd = await openFile(source.path, 'r');
+    } catch (error) {
+      throw new StorageError(`${source.path}: cannot open (${(error as NodeJS.ErrnoException).code ?? 'error'})`, { cause: error });
+    }
+    return new FileReader(fd, source.path);
+  }
+  return new StreamReader(source.read(0, undefined, signal)[Symbol.asyncIterator]());
+}
+
+class FileReader implements CiphertextReader {
+  private position = 0;
+  constructor(
+    private readonly fd: number,
+    private readonly path: string,
+  ) {}
+
+  async fill(target: Uint8Array): Promise<number> {
+    let filled = 0;
+    while (filled < target.byteLength) {
+      const n = await readAt(this.fd, target, filled, this.position, this.path);
+      if (n === 0) break;
+      filled += n;
+      this.position += n;
+    }
+    return filled;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => close(this.fd, () => resolve()));
+  }
+}
+
+function readAt(fd: number, target: Uint8Array, offset: number, position: number, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    read(fd, target, offset, target.byteLength - offset, position, (error, bytesRead) => {
+      if (error) reject(new StorageError(`${path}: cannot read (${error.code ?? error.message})`, { cause: error }));
+      else resolve(bytesRead);
+    });
+  });
+}
+
+class StreamReader implements CiphertextReader {
+  private pending: Uint8Array | undefined;
+  private done = false;
+  constructor(private readonly chunks: AsyncIterator<Uint8Array>) {}
+
+  async fill(target: Uint8Array): Promise<number> {
+    let filled = 0;
+    while (filled < target.byteLength) {
+      if (!this.pending || this.pending.byteLength === 0) {
+        if (this.done) break;
+        const next = await this.chunks.next();
+        if (next.done) {
+          this.done = true;
+          break;
+        }
+        this.pending = next.value;
+      }
+      const n = Math.min(this.pending.byteLength, target.byteLength - filled);
+      target.set(this.pending.subarray(0, n), filled);
+      this.pending = this.pending.subarray(n);
+      filled += n;
+    }
+    return filled;
+  }
+
+  async close(): Promise<void> {
+    if (!this.done) await this.chunks.return?.();
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * Runs inside a pool thread (piscina loads this file): decrypts one CBC range of the shared ring in
+ * place. Each range is independent — its IV is the ciphertext block before it (design.md §1) — so
+ * ranges of one archive can run on any thread in any order; the main thread writes them in order.
+ */
+import { createDecipheriv } from 'node:crypto';
+import type { DecryptRangeResult, WorkerTask } from './messages.js';
+
+/** `decipher.update` allocates its output; small slices stay fast (design.md §7). */
+const SLICE = 64 * 1024;
+
+export default function run(task: WorkerTask): DecryptRangeResult | 'ready' {
+  if (task.kind === 'ping') return 'ready';
+  const data = Buffer.from(task.data, task.offset, task.length);
+  const decipher = createDecipheriv('aes-256-cbc', new Uint8Array(task.key), task.iv);
+  decipher.setAutoPadding(false);
+  for (let at = 0; at < task.length; at += SLICE) {
+    // Slice i's plaintext replaces slice i's ciphertext, which has been consumed by then.
+    decipher.update(data.subarray(at, Math.min(at + SLICE, task.length))).copy(data, at);
+  }
+  decipher.final();
+  return { plaintextBytes: task.length };
+}
