@@ -43,7 +43,12 @@ function classifyAzureError(error: unknown, name: string, hints: FailureHints): 
   const network = classifyNetworkError(error, name, 'the account endpoint in the connection string or URL');
   if (network) return network;
   if (error instanceof StorageError) return { transient: false, error };
-  const e = error as { name?: string; code?: string; statusCode?: number; details?: { errorCode?: string } };
+  const e = error as { name?: string; message?: string; code?: string; statusCode?: number; details?: { errorCode?: string } };
+  // The SDK's body wrapper reports a dropped connection as AbortError or "received less data".
+  // Our own cancellations never get here: the download loop checks the caller's signal first.
+  if (e.name === 'AbortError' || e.message?.startsWith('Data corruption failure: received less data')) {
+    return { transient: true, error: new StorageError(`${name}: the connection dropped during the download`, { cause: error }) };
+  }
   if (e.name !== 'RestError' || e.statusCode === undefined) {
     return { transient: false, error: error instanceof Error ? error : new Error(String(error)) };
   }

@@ -44,6 +44,7 @@ export function createChecksumVerifier(info: SourceInfo, name = 'the object'): C
     if (digest) digests.set(algorithm, digest);
   }
   let received = 0;
+  let actual: Map<ChecksumAlgorithm, Buffer> | undefined;
   return {
     algorithms: [...digests.keys()],
     update(chunk) {
@@ -54,9 +55,11 @@ export function createChecksumVerifier(info: SourceInfo, name = 'the object'): C
       if (info.size !== undefined && received !== info.size) {
         throw new IntegrityError(`${name}: received ${received} bytes but the store reports ${info.size}; the download is incomplete or the object changed`);
       }
-      for (const [algorithm, digest] of digests) {
+      // Digests finish once; later calls compare the same values again.
+      actual ??= new Map([...digests].map(([algorithm, digest]) => [algorithm, digest.digest()]));
+      for (const [algorithm, value] of actual) {
         const expected = info.checksums?.[algorithm];
-        if (expected && !digest.digest().equals(expected)) {
+        if (expected && !value.equals(expected)) {
           throw new IntegrityError(`${name}: ${algorithm} checksum does not match the one the store reports; the data is corrupt, download it again`);
         }
       }

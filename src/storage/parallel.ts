@@ -12,7 +12,7 @@ export interface ParallelReadOptions {
   end?: number;
   /** Bytes per ranged GET (default 8 MiB). */
   partSize?: number;
-  /** Ranged GETs in flight at once (default 4). 1 reads sequentially. */
+  /** Ranged GETs in flight at once (default 4); 1 fetches the parts one after the other. */
   concurrency?: number;
   signal?: AbortSignal;
 }
@@ -39,7 +39,7 @@ export async function* readParallel(source: Source, options: ParallelReadOptions
   const start = options.start ?? 0;
   const end = options.end ?? (source.rangeable ? (await source.stat(options.signal)).size : undefined);
 
-  if (!source.rangeable || end === undefined || end - start <= partSize || concurrency === 1) {
+  if (!source.rangeable || end === undefined || end - start <= partSize) {
     yield* source.read(start, end, options.signal);
     return;
   }

@@ -38,6 +38,16 @@ export function faultSequence(faults: (Fault | undefined)[]): FaultPlan {
   return ({ method, getIndex }) => (method === 'GET' ? faults[getIndex] : undefined);
 }
 
+/** A plan that applies `fault` once, to the first GET that downloads more than one byte (not a size probe). */
+export function faultOnFirstDownload(fault: Fault): FaultPlan {
+  let used = false;
+  return ({ method, range }) => {
+    if (used || method !== 'GET' || range === 'bytes=0-0') return undefined;
+    used = true;
+    return fault;
+  };
+}
+
 export async function startFaultProxy(target: string, plan: FaultPlan): Promise<FaultProxy> {
   const upstream = new URL(target);
   const sockets = new Set<Socket>();
@@ -64,6 +74,17 @@ export async function startFaultProxy(target: string, plan: FaultPlan): Promise<
           answer.pipe(res);
           return;
         }
+        const inject = () => {
+          injected[fault.kind] += 1;
+          answer.destroy();
+          // A cut is an abrupt close; a stall keeps the socket open and silent.
+          if (fault.kind === 'cut') res.socket?.destroy();
+        };
+        if (fault.afterBytes === 0) {
+          res.flushHeaders();
+          inject();
+          return;
+        }
         let sent = 0;
         answer.on('data', (chunk: Buffer) => {
           if (sent >= fault.afterBytes) return;
@@ -71,12 +92,7 @@ export async function startFaultProxy(target: string, plan: FaultPlan): Promise<
           const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
           sent += piece.length;
           res.write(piece);
-          if (sent >= fault.afterBytes) {
-            injected[fault.kind] += 1;
-            answer.destroy();
-            // A cut is an abrupt close; a stall keeps the socket open and silent.
-            if (fault.kind === 'cut') res.socket?.destroy();
-          }
+          if (sent >= fault.afterBytes) inject();
         });
         answer.on('end', () => res.end());
       },
