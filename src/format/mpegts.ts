@@ -11,7 +11,11 @@ export interface MpegTsSummary {
   packets: number;
   /** Bytes after the last whole packet. */
   trailingBytes: number;
-  /** Offset of the first packet start without a sync byte, or undefined when every one had it. */
+  /**
+   * Offset of the first whole packet without a sync byte, or undefined when every one had it. Bytes
+   * after the last whole packet are only counted (`trailingBytes`): with the padding kept (`-nopad`)
+   * they are the 1–16 padding bytes, which need not start with 0x47.
+   */
   firstBadOffset: number | undefined;
 }
 
@@ -35,10 +39,12 @@ export class MpegTsChecker {
   }
 
   summary(): MpegTsSummary {
+    const packets = Math.floor(this.offset / TS_PACKET_SIZE);
     return {
-      packets: Math.floor(this.offset / TS_PACKET_SIZE),
+      packets,
       trailingBytes: this.offset % TS_PACKET_SIZE,
-      firstBadOffset: this.firstBad,
+      // The first bad start is the earliest: if it lies in the trailing part, every whole packet was good.
+      firstBadOffset: this.firstBad !== undefined && this.firstBad < packets * TS_PACKET_SIZE ? this.firstBad : undefined,
     };
   }
 }
