@@ -29,6 +29,7 @@ export {
 } from './format/opentok.js';
 export { MpegTsChecker, type MpegTsSummary } from './format/mpegts.js';
 export { decryptArchive, ArchiveCheckError, type DecryptArchiveOptions, type DecryptReport, type CheckStatus } from './engine/decrypt.js';
+export { createDecryptPool, DecryptPool, type DecryptPoolOptions } from './engine/pool.js';
 export { encryptArchive, type EncryptArchiveOptions, type EncryptResult } from './engine/encrypt.js';
 export { parseArchiveList, parseArchiveText, selectArchive, archiveObjectKey, type VonageArchive } from './vonage/archive.js';
 export * as sealedFormat from './format/sealed.js';

@@ -39,6 +39,8 @@ export class DecryptPool {
   private starting: Promise<void> | undefined;
   private booted = 0;
   private running = 0;
+  private completed = 0;
+  private readonly bootWaiters: Array<() => void> = [];
   private closed = false;
 
   constructor(options: DecryptPoolOptions = {}) {
@@ -77,10 +79,28 @@ export class DecryptPool {
     // Each ping is answered by the first thread free to take it, so `booted` counts threads that run.
     for (let i = 0; i < this.threads; i += 1) {
       piscina.run({ kind: 'ping' } satisfies PingTask).then(
-        () => (this.booted = Math.min(this.threads, this.booted + 1)),
-        () => undefined,
+        () => {
+          this.booted = Math.min(this.threads, this.booted + 1);
+          if (this.booted === this.threads) for (const wake of this.bootWaiters.splice(0)) wake();
+        },
+        // A thread that cannot start leaves the work to the main thread; nobody waits for it.
+        () => {
+          for (const wake of this.bootWaiters.splice(0)) wake();
+        },
       );
     }
+  }
+
+  /** Starts the pool if needed and resolves once every thread has booted. */
+  async ready(): Promise<void> {
+    this.start();
+    await this.starting;
+    if (this.booted < this.threads) await new Promise<void>((resolve) => this.bootWaiters.push(resolve));
+  }
+
+  /** Ranges decrypted by the pool's threads so far (for tests and benchmarks). */
+  get completedTasks(): number {
+    return this.completed;
   }
 
   /** Tasks the pool can take now: booted threads × tasksPerThread − tasks already given. */
@@ -93,7 +113,9 @@ export class DecryptPool {
     if (!this.piscina || this.closed) throw new Error('decrypt pool is not running');
     this.running += 1;
     try {
-      return (await this.piscina.run({ kind: 'decrypt', ...task } satisfies DecryptRangeTask)) as DecryptRangeResult;
+      const result = (await this.piscina.run({ kind: 'decrypt', ...task } satisfies DecryptRangeTask)) as DecryptRangeResult;
+      this.completed += 1;
+      return result;
     } finally {
       this.running -= 1;
     }
@@ -102,14 +124,14 @@ export class DecryptPool {
   /** Lets running tasks finish, then stops the threads. */
   async close(): Promise<void> {
     this.closed = true;
-    await this.starting;
+    await this.starting?.catch(() => undefined);
     await this.piscina?.close();
   }
 
   /** Stops the threads now; running tasks reject. */
   async destroy(): Promise<void> {
     this.closed = true;
-    await this.starting;
+    await this.starting?.catch(() => undefined);
     await this.piscina?.destroy();
   }
 }

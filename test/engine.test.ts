@@ -1,0 +1,189 @@
+/**
+ * The parallel engine against the serial one and the openssl command line, at sizes around block and
+ * range boundaries (range size forced down to 16 blocks so every case stays small), from a file and
+ * from a stream, with and without padding; plus failure and cancellation behaviour.
+ */
+import { randomBytes } from 'node:crypto';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AbortError } from '../src/errors.js';
+import { ArchiveCheckError, decryptArchive, type DecryptArchiveOptions } from '../src/engine/decrypt.js';
+import { openFileSink, type OutputSink } from '../src/engine/output.js';
+import { createDecryptPool } from '../src/engine/pool.js';
+import type { Padding } from '../src/format/opentok.js';
+import { FileSource, StreamSource } from '../src/storage/file.js';
+import type { Source } from '../src/storage/source.js';
+import { openssl, tempDir } from './helpers.js';
+
+const BLOCK = 16;
+const RANGE = 16 * BLOCK;
+const key = randomBytes(32);
+const iv = randomBytes(16);
+const hex = { key: key.toString('hex'), iv: iv.toString('hex') };
+
+/** Plaintext sizes in bytes: 0, 1, 15, 16, 17 blocks and their neighbours; range size ±1 block; many ranges. */
+const plaintextSizes = [
+  0, 1, 15, 16, 17, BLOCK * 15, BLOCK * 16, BLOCK * 17, RANGE - BLOCK - 1, RANGE - 1, RANGE, RANGE + 1, RANGE + BLOCK,
+  2 * RANGE - BLOCK, 2 * RANGE, 2 * RANGE + BLOCK, 37 * RANGE + 5, 100_003,
+];
+
+const pool = createDecryptPool({ threads: 2 });
+let dir: string;
+
+beforeAll(async () => {
+  dir = await tempDir('archive-crypt-engine-');
+  await pool.ready();
+});
+afterAll(() => pool.close());
+
+/** Collects everything written; write() copies like a real sink would have consumed the bytes. */
+function memorySink(): OutputSink & { bytes(): Buffer; committed: boolean } {
+  const parts: Buffer[] = [];
+  const sink = {
+    name: 'memory',
+    committed: false,
+    write: (chunk: Uint8Array) => {
+      parts.push(Buffer.from(chunk));
+      return Promise.resolve();
+    },
+    commit: () => {
+      sink.committed = true;
+      return Promise.resolve();
+    },
+    abort: () => Promise.resolve(),
+    bytes: () => Buffer.concat(parts),
+  };
+  return sink;
+}
+
+/** A stream source delivering `data` in awkward chunk sizes (7 bytes, then 1000, then the rest). */
+function streamOf(data: Buffer): Source {
+  const chunks = [data.subarray(0, 7), data.subarray(7, 1007), data.subarray(1007)].filter((c) => c.length > 0);
+  return new StreamSource(Readable.from(chunks));
+}
+
+type Mode = 'serial' | 'parallel';
+
+async function decrypt(source: Source, mode: Mode, padding: Padding, extra: Partial<DecryptArchiveOptions> = {}) {
+  const sink = memorySink();
+  const report = await decryptArchive({
+    source,
+    archiveKey: { key, iv },
+    sink,
+    padding,
+    checkMpegTs: false,
+    ...(mode === 'parallel' ? { pool, parallelThreshold: 0, rangeSize: RANGE } : { parallelThreshold: Number.POSITIVE_INFINITY }),
+    ...extra,
+  });
+  return { report, plaintext: sink.bytes(), committed: sink.committed };
+}
+
+async function encryptWithOpenssl(name: string, plaintext: Buffer): Promise<string> {
+  const plainPath = join(dir, `${name}.plain`);
+  const cipherPath = join(dir, `${name}.enc`);
+  await writeFile(plainPath, plaintext);
+  await openssl(['enc', '-aes-256-cbc', '-K', hex.key, '-iv', hex.iv, '-in', plainPath, '-out', cipherPath]);
+  return cipherPath;
+}
+
+async function decryptWithOpenssl(cipherPath: string, padding: Padding): Promise<Buffer> {
+  const out = `${cipherPath}.${padding}.dec`;
+  await openssl(['enc', '-d', '-aes-256-cbc', '-K', hex.key, '-iv', hex.iv, ...(padding === 'none' ? ['-nopad'] : []), '-in', cipherPath, '-out', out]);
+  return readFile(out);
+}
+
+describe.each(plaintextSizes)('plaintext of %i bytes', (size) => {
+  let cipherPath: string;
+  let ciphertext: Buffer;
+  const expected: Partial<Record<Padding, Buffer>> = {};
+
+  beforeAll(async () => {
+    cipherPath = await encryptWithOpenssl(`p${size}`, randomBytes(size));
+    ciphertext = await readFile(cipherPath);
+    expected.pkcs7 = await decryptWithOpenssl(cipherPath, 'pkcs7');
+    expected.none = await decryptWithOpenssl(cipherPath, 'none');
+  });
+
+  it.each([
+    ['serial', 'pkcs7', 'file'],
+    ['parallel', 'pkcs7', 'file'],
+    ['serial', 'none', 'file'],
+    ['parallel', 'none', 'file'],
+    ['serial', 'pkcs7', 'stream'],
+    ['parallel', 'pkcs7', 'stream'],
+    ['parallel', 'none', 'stream'],
+  ] as const)('%s, padding %s, from a %s, equals openssl', async (mode, padding, from) => {
+    const source = from === 'file' ? new FileSource(cipherPath) : streamOf(ciphertext);
+    const before = pool.completedTasks;
+    const { report, plaintext, committed } = await decrypt(source, mode, padding);
+    expect(plaintext.equals(expected[padding] as Buffer)).toBe(true);
+    expect(committed).toBe(true);
+    expect(report).toMatchObject({ ok: true, ciphertextBytes: ciphertext.length, plaintextBytes: plaintext.length });
+    expect(report.checks.length).toBe('ok');
+    expect(report.checks.padding).toBe(padding === 'pkcs7' ? 'ok' : 'skipped');
+    // With many ranges the pool's threads must have taken part (the main thread may do some too).
+    if (mode === 'parallel' && ciphertext.length >= 8 * RANGE) expect(pool.completedTasks).toBeGreaterThan(before);
+  });
+});
+
+describe('failures', () => {
+  it.each(['serial', 'parallel'] as const)('%s: bad padding in the last block fails with a report, nothing committed', async (mode) => {
+    const path = await encryptWithOpenssl(`badpad-${mode}`, randomBytes(20 * RANGE));
+    const data = await readFile(path);
+    data[data.length - 17] = (data[data.length - 17] ?? 0) ^ 0xff; // garbles the padding of the last block
+    const broken = join(dir, `badpad-${mode}.broken`);
+    await writeFile(broken, data);
+    const error = await decrypt(new FileSource(broken), mode, 'pkcs7').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ArchiveCheckError);
+    expect((error as ArchiveCheckError).report.checks).toMatchObject({ length: 'ok', padding: 'failed' });
+  });
+
+  it.each([
+    ['serial', 0],
+    ['parallel', 0],
+    ['serial', 5],
+    ['parallel', 20 * RANGE + 5],
+  ] as const)('%s: a length of %i bytes is refused', async (mode, length) => {
+    const data = randomBytes(length);
+    const error = await decrypt(streamOf(data), mode, 'pkcs7').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ArchiveCheckError);
+    expect((error as ArchiveCheckError).report.checks.length).toBe('failed');
+  });
+
+  it.each(['serial', 'parallel'] as const)('%s: sha256 of ciphertext and plaintext are both reported', async (mode) => {
+    const plain = randomBytes(9 * RANGE + 3);
+    const path = await encryptWithOpenssl(`sha-${mode}`, plain);
+    const { createHash } = await import('node:crypto');
+    const expectSha256 = createHash('sha256').update(plain).digest();
+    const { report } = await decrypt(new FileSource(path), mode, 'pkcs7', { expectSha256 });
+    expect(report.checks.sha256).toMatchObject({
+      status: 'ok',
+      matched: 'plaintext',
+      ciphertext: createHash('sha256').update(await readFile(path)).digest('base64'),
+    });
+  });
+});
+
+describe('cancellation', () => {
+  it.each(['serial', 'parallel'] as const)('%s: aborting mid-way leaves no output file', async (mode) => {
+    const path = await encryptWithOpenssl(`abort-${mode}`, randomBytes(3 * 1024 * 1024));
+    const outDir = await tempDir('archive-crypt-engine-abort-');
+    const sink = await openFileSink(join(outDir, 'out.ts'));
+    const controller = new AbortController();
+    const error = await decryptArchive({
+      source: new FileSource(path),
+      archiveKey: { key, iv },
+      sink,
+      checkMpegTs: false,
+      signal: controller.signal,
+      onProgress: (bytes) => {
+        if (bytes > 0) controller.abort();
+      },
+      ...(mode === 'parallel' ? { pool, parallelThreshold: 0, rangeSize: 64 * 1024 } : {}),
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AbortError);
+    expect(await readdir(outDir)).toEqual([]);
+  });
+});
