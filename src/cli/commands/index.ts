@@ -3,10 +3,16 @@ import type { CliContext } from '../context.js';
 import { register as registerDecrypt } from './decrypt.js';
 import { register as registerEncrypt } from './encrypt.js';
 import { register as registerKeys } from './keys.js';
+import { register as registerList } from './list.js';
+import { register as registerSeal } from './seal.js';
+import { register as registerUnseal } from './unseal.js';
 
 /** Every command registers its flags here; the work it does loads lazily inside its action. */
 export function registerCommands(program: Command, ctx: CliContext): void {
   registerDecrypt(program, ctx);
   registerEncrypt(program, ctx);
   registerKeys(program, ctx);
+  registerList(program, ctx);
+  registerSeal(program, ctx);
+  registerUnseal(program, ctx);
 }

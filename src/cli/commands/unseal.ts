@@ -1,0 +1,139 @@
+/**
+ * `archive-crypt unseal`: verifies and decrypts a sealed file (docs/FORMAT.md). Serial streaming: each
+ * segment is released only after its tag verified; a file output is renamed into place only after the
+ * final segment verified; to stdout, verified segments may have gone out before a later failure, and
+ * the exit code says so.
+ */
+import type { Command } from 'commander';
+import { AbortError, OutputError, UsageError } from '../../errors.js';
+import type { OutputSink } from '../../engine/output.js';
+import type { CliContext } from '../context.js';
+
+interface UnsealOptions {
+  key: string[];
+  passphraseEnv?: string;
+  passphraseFile?: string;
+  output?: string;
+  quiet?: boolean;
+}
+
+const EXAMPLE = `
+Without --output the file is only verified. With ARCHIVE_CRYPT_PLAINTEXT_FILES=deny, --output FILE is
+refused (exit 6).
+
+Examples:
+  $ archive-crypt unseal meeting.sealed --key archive-private-key.pem --passphrase-env KEY_PASS --output meeting.ts
+  unsealed meeting.sealed → meeting.ts: 67868 bytes, 2 segments verified (key archive-private-key.pem)
+  $ archive-crypt unseal s3://vault/meeting.sealed --key key.pem --passphrase-env KEY_PASS --output - | ffplay -
+
+Exit codes: 0 ok, 2 usage, 3 no key matches or key unusable, 4 integrity check failed (any change to the
+file, truncation, trailing data), 5 storage, 6 output refused.
+`;
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('unseal')
+    .description('verify and decrypt a sealed file (to a file, to stdout, or verify only)')
+    .argument('<source>', 'the sealed file: a path, - (stdin), s3://…, azure://… or https://…')
+    .option('--key <file>', 'private key (PEM, DER or PKCS#12); repeat to try several', collect, [])
+    .option('--passphrase-env <VAR>', 'read the key passphrase from this environment variable')
+    .option('--passphrase-file <file>', 'read the key passphrase from this file')
+    .option('--output <file|->', 'write the plaintext to FILE (never overwritten) or - for stdout; default: verify only')
+    .option('--quiet', 'no progress bar and no summary; errors only')
+    .addHelpText('after', EXAMPLE)
+    .action((source: string, opts: UnsealOptions) => unsealCommand(ctx, source, opts));
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+async function unsealCommand(ctx: CliContext, sourceSpec: string, opts: UnsealOptions): Promise<void> {
+  if (opts.output === '-' && ctx.stdout.isTTY) {
+    throw new UsageError('refusing to write plaintext to a terminal: pipe --output - into a program or give --output FILE');
+  }
+  const { loadKeyring } = await import('../keyring.js');
+  const keyring = await loadKeyring(ctx, opts.key, {
+    ...(opts.passphraseEnv !== undefined ? { passphraseEnv: opts.passphraseEnv } : {}),
+    ...(opts.passphraseFile !== undefined ? { passphraseFile: opts.passphraseFile } : {}),
+  });
+  const { unwrapFileKey } = await import('../../keys/recipients.js');
+  const { createUnsealer } = await import('../../format/sealed-stream.js');
+  const { segmentCount } = await import('../../format/sealed.js');
+  const { openSource } = await import('../../storage/open.js');
+  const { startProgress } = await import('../progress.js');
+
+  const sink = await openOutput(ctx, opts.output);
+  const source = await openSource(sourceSpec, { stdin: ctx.stdin });
+  const progress = await startProgress(ctx, 'unsealing', opts.quiet);
+  let fileKey: Buffer | undefined;
+  const unsealer = createUnsealer({
+    fileKey: (header) => (fileKey = unwrapFileKey(header.recipients, keyring.keys)),
+  });
+  let sealedBytes = 0;
+  let plaintextBytes = 0;
+  let segments = 0;
+  let lengthChecked = false;
+  const release = async (pieces: Buffer[]) => {
+    for (const piece of pieces) {
+      segments += 1;
+      plaintextBytes += piece.length;
+      await sink.write(piece);
+    }
+  };
+  try {
+    const { size } = await source.stat(ctx.signal);
+    for await (const chunk of source.read(0, undefined, ctx.signal)) {
+      if (ctx.signal.aborted) throw new AbortError('unsealing cancelled; nothing was kept');
+      sealedBytes += chunk.length;
+      const pieces = unsealer.push(chunk);
+      const header = unsealer.header;
+      if (header !== undefined && !lengthChecked) {
+        fileKey?.fill(0);
+        lengthChecked = true;
+        // With a known size, an impossible length (truncated or extended) fails before the body is read.
+        if (size !== undefined) segmentCount(size, { headerLength: header.bytes.length, segmentSize: header.segmentSize });
+      }
+      await release(pieces);
+      progress.update(sealedBytes, size);
+    }
+    await release(unsealer.finish());
+    await sink.commit();
+  } catch (error) {
+    fileKey?.fill(0);
+    await sink.abort();
+    throw error;
+  } finally {
+    progress.stop();
+    await source.close?.();
+  }
+  const name = contextName(unsealer.header?.context);
+  ctx.info(
+    `unsealed ${source.name} → ${sink.name}: ${plaintextBytes} bytes, ${segments} segments verified${name ? ` (sealed from ${name})` : ''}`,
+    opts.quiet,
+  );
+}
+
+async function openOutput(ctx: CliContext, output: string | undefined): Promise<OutputSink> {
+  const { openFileSink, nullSink, streamSink } = await import('../../engine/output.js');
+  if (output === undefined) return nullSink();
+  if (output === '-') return streamSink(ctx.stdout);
+  if (!ctx.plaintextFilesAllowed) {
+    throw new OutputError('plaintext files are not allowed here (ARCHIVE_CRYPT_PLAINTEXT_FILES=deny): stream with --output - or verify without --output', {
+      code: 'ERR_POLICY',
+    });
+  }
+  return openFileSink(output);
+}
+
+/** The original file name recorded by `seal`, if the context is archive-crypt's JSON. */
+function contextName(context: Buffer | undefined): string | undefined {
+  if (!context || context.length === 0) return undefined;
+  try {
+    const parsed = JSON.parse(context.toString('utf8')) as { name?: unknown };
+    // Printed to a terminal: keep it to printable characters.
+    return typeof parsed.name === 'string' ? parsed.name.replace(/[^\x20-\x7e]/g, '?') : undefined;
+  } catch {
+    return undefined;
+  }
+}
