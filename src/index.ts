@@ -10,7 +10,13 @@ export { inspectKeyFile, type KeyFileReport, type InspectedItem, type InspectOpt
 export { keyMatchesCertificate, publicKeyFingerprint, certificateFingerprint } from './keys/fingerprint.js';
 export { parseSubject, formatSubject, type NameAttribute } from './keys/subject.js';
 export type { Source, SourceInfo, ObjectStore, ListedObject } from './storage/source.js';
-export { openSource, type SourceOptions } from './storage/open.js';
+export { openSource, openStore, type SourceOptions } from './storage/open.js';
+export { readParallel, type ParallelReadOptions } from './storage/parallel.js';
+export { createChecksumVerifier, type ChecksumVerifier, type ChecksumAlgorithm } from './storage/checksum.js';
+export { listArchives, parseArchiveKey, type StoredArchive } from './storage/archive-layout.js';
+export { parseSourceSpec, parseStoreSpec, type SourceLocation, type StoreLocation } from './storage/uri.js';
+export type { RetryPolicy } from './storage/retry.js';
+export type { S3Options } from './storage/s3.js';
 export { openFileSink, streamSink, nullSink, type OutputSink } from './engine/output.js';
 export {
   unwrapPassword,

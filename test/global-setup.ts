@@ -35,6 +35,8 @@ declare module 'vitest' {
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 export async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // Test workers import the AWS SDK too; its Node-version notice is noise in the test output.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   const s3Directory = await mkdtemp(join(tmpdir(), 'archive-crypt-s3rver-'));
   const azuriteDirectory = await mkdtemp(join(tmpdir(), 'archive-crypt-azurite-'));
   const s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, resetOnClose: true, directory: s3Directory });

@@ -1,0 +1,96 @@
+/**
+ * The storage flags every command that reads archives shares (decrypt, batch, list, …), and their
+ * translation into `SourceOptions`. Secrets never come from argv: S3 uses the AWS SDK's credential
+ * chain, Azure a connection string read from an environment variable that the user may rename.
+ */
+import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
+import type { SourceOptions } from '../storage/open.js';
+import type { CliContext } from './context.js';
+
+/** The parsed flags, as commander hands them to the action. */
+export interface StorageFlags {
+  s3Endpoint?: string;
+  s3Region?: string;
+  azureConnectionStringEnv?: string;
+  partSize?: string;
+  downloadConcurrency?: string;
+  retries?: string;
+}
+
+/**
+ * Adds the storage flags to a command.
+ *
+ * @example
+ * ```ts
+ * addStorageOptions(program.command('decrypt <source>')).action(async (source, flags: StorageFlags & …) => {
+ *   const options = storageOptionsFrom(flags, ctx);
+ *   const archive = await openSource(source, options);
+ * });
+ * ```
+ */
+export function addStorageOptions(command: Command): Command {
+  return command
+    .option('--s3-endpoint <url>', 'S3-compatible endpoint, path-style (default: AWS_ENDPOINT_URL_S3, else AWS)')
+    .option('--s3-region <region>', 'S3 region (default: AWS_REGION or the AWS profile)')
+    .option(
+      '--azure-connection-string-env <VAR>',
+      'environment variable holding the Azure storage connection string (default: AZURE_STORAGE_CONNECTION_STRING)',
+    )
+    .option('--part-size <size>', 'bytes per ranged GET for large objects, e.g. 8MiB (default 8MiB)')
+    .option('--download-concurrency <n>', 'ranged GETs in flight per object (default 4)')
+    .option('--retries <n>', 'retries of a failed request before giving up (default 5)');
+}
+
+/** Turns the flags into `SourceOptions`; malformed values are UsageErrors naming the flag. */
+export function storageOptionsFrom(flags: StorageFlags, ctx: CliContext): SourceOptions {
+  // The AWS SDK warns on stderr about future Node versions; the CLI keeps stderr for its own lines.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const options: SourceOptions = { env: ctx.env, stdin: ctx.stdin };
+  if (flags.s3Endpoint !== undefined || flags.s3Region !== undefined) {
+    options.s3 = {
+      ...(flags.s3Endpoint !== undefined ? { endpoint: flags.s3Endpoint } : {}),
+      ...(flags.s3Region !== undefined ? { region: flags.s3Region } : {}),
+    };
+  }
+  if (flags.azureConnectionStringEnv !== undefined) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(flags.azureConnectionStringEnv)) {
+      throw new UsageError('--azure-connection-string-env takes the name of an environment variable, not the connection string itself');
+    }
+    options.azure = { connectionStringEnv: flags.azureConnectionStringEnv };
+  }
+  if (flags.partSize !== undefined) options.partSize = parseByteSize(flags.partSize, '--part-size', 64 * 1024, 1024 ** 3);
+  if (flags.downloadConcurrency !== undefined) {
+    options.concurrency = parseCount(flags.downloadConcurrency, '--download-concurrency', 1, 64);
+  }
+  if (flags.retries !== undefined) options.retry = { retries: parseCount(flags.retries, '--retries', 0, 100) };
+  return options;
+}
+
+const units: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** Parses `8388608`, `8M`, `8MiB`, `512k`, `1GB` (binary multiples: storage part sizes are). */
+export function parseByteSize(text: string, flag: string, min: number, max: number): number {
+  const match = /^(\d+)\s*(?:([kmg])(?:i?b)?)?$/i.exec(text.trim());
+  const value = match ? Number(match[1]) * (units[(match[2] ?? '').toLowerCase()] ?? NaN) : NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new UsageError(`${flag} must be a size between ${formatSize(min)} and ${formatSize(max)}, e.g. 8MiB (got "${text}")`);
+  }
+  return value;
+}
+
+function parseCount(text: string, flag: string, min: number, max: number): number {
+  const value = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new UsageError(`${flag} must be a whole number from ${min} to ${max} (got "${text}")`);
+  }
+  return value;
+}
+
+/** Human-readable binary size: `5.2 MiB`. */
+export function formatSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const exponent = Math.min(4, Math.floor(Math.log(bytes) / Math.log(1024)));
+  const value = bytes / 1024 ** exponent;
+  return `${value >= 10 || Number.isInteger(value) ? value.toFixed(0) : value.toFixed(1)} ${['B', 'KiB', 'MiB', 'GiB', 'TiB'][exponent]}`;
+}
