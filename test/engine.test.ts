@@ -15,7 +15,9 @@ import { createDecryptPool } from '../src/engine/pool.js';
 import type { Padding } from '../src/format/opentok.js';
 import { FileSource, StreamSource } from '../src/storage/file.js';
 import type { Source } from '../src/storage/source.js';
+import { openSource } from '../src/storage/open.js';
 import { openssl, tempDir } from './helpers.js';
+import { createBucket, putS3Object, s3Options, uniqueName } from './support/emulators.js';
 
 const BLOCK = 16;
 const RANGE = 16 * BLOCK;
@@ -125,6 +127,25 @@ describe.each(plaintextSizes)('plaintext of %i bytes', (size) => {
     expect(report.checks.padding).toBe(padding === 'pkcs7' ? 'ok' : 'skipped');
     // With many ranges the pool's threads must have taken part (the main thread may do some too).
     if (mode === 'parallel' && ciphertext.length >= 8 * RANGE) expect(pool.completedTasks).toBeGreaterThan(before);
+  });
+});
+
+describe('from S3 (s3rver, ranged parallel GETs)', () => {
+  it.each(['serial', 'parallel'] as const)('%s equals openssl', async (mode) => {
+    // Larger than one 8 MiB part, so the download itself is split into concurrent ranged GETs.
+    const path = await encryptWithOpenssl(`s3-${mode}`, randomBytes(9 * 1024 * 1024 + 7));
+    const bucket = uniqueName('engine');
+    const objectKey = '46372/7b1e0a3c-0000-4000-8000-00000000e001/archive.mp4';
+    await createBucket(bucket);
+    await putS3Object(bucket, objectKey, await readFile(path));
+    const source = await openSource(`s3://${bucket}/${objectKey}`, s3Options());
+    try {
+      const { report, plaintext } = await decrypt(source, mode, 'pkcs7', mode === 'parallel' ? { rangeSize: 64 * 1024 } : {});
+      expect(plaintext.equals(await decryptWithOpenssl(path, 'pkcs7'))).toBe(true);
+      expect(report.ok).toBe(true);
+    } finally {
+      await source.close?.();
+    }
   });
 });
 

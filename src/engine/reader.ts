@@ -1,13 +1,15 @@
 /**
  * Fills caller-owned buffers with the ciphertext, in order. Local files are read with positional
  * `fs.read` straight into the buffer (no stream, no allocation per chunk, and the copy out of the
- * page cache runs on a libuv thread while the main thread decrypts); every other source is a stream
- * whose chunks are copied into the buffer.
+ * page cache runs on a libuv thread while the main thread decrypts); object stores are downloaded
+ * with concurrent ranged GETs (`readParallel`, which reads pipes and small objects sequentially), and
+ * their chunks copied into the buffer.
  */
 import { close, open, read } from 'node:fs';
 import { promisify } from 'node:util';
 import { StorageError } from '../errors.js';
 import { FileSource } from '../storage/file.js';
+import { readParallel } from '../storage/parallel.js';
 import type { Source } from '../storage/source.js';
 
 const openFile = promisify(open);
@@ -29,7 +31,7 @@ export async function openCiphertextReader(source: Source, signal?: AbortSignal)
     }
     return new FileReader(fd, source.path);
   }
-  return new StreamReader(source.read(0, undefined, signal)[Symbol.asyncIterator]());
+  return new StreamReader(readParallel(source, signal ? { signal } : {})[Symbol.asyncIterator]());
 }
 
 class FileReader implements CiphertextReader {
