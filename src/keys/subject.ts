@@ -68,11 +68,11 @@ function parseAttribute(part: string, whole: string): NameAttribute {
   if (!spec) throw new UsageError(`bad --subject "${whole}": unknown attribute "${name}" (known: ${knownNames})`);
   const value = unescapeValue(part.slice(equals + 1).trim(), whole);
   if (value === '') throw new UsageError(`bad --subject "${whole}": ${spec.shortName} is empty`);
-  if ([...value].length > spec.maxLength) {
-    throw new UsageError(`bad --subject "${whole}": ${spec.shortName} is longer than ${spec.maxLength} characters`);
-  }
   if (spec.shortName === 'C' && !/^[A-Za-z]{2}$/.test(value)) {
     throw new UsageError(`bad --subject "${whole}": C must be a two-letter country code such as GB`);
+  }
+  if ([...value].length > spec.maxLength) {
+    throw new UsageError(`bad --subject "${whole}": ${spec.shortName} is longer than ${spec.maxLength} characters`);
   }
   if (spec.stringType === 'printable' && !/^[A-Za-z0-9 '()+,\-./:=?]*$/.test(value)) {
     throw new UsageError(`bad --subject "${whole}": ${spec.shortName} may only use letters, digits and ' ()+,-./:=?`);
