@@ -3,11 +3,12 @@
  * its documented exit code, exactly one clear line on stderr (no stack trace), nothing on stdout, and
  * no file at the output path nor any temporary left in the folder.
  */
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { openssl, runCli, tempDir } from './helpers.js';
+import { cliPath, openssl, runCli, tempDir } from './helpers.js';
 import { passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './vonage-fixture.js';
 
 let dir: string;
@@ -238,5 +239,29 @@ describe('decrypt --json on failure', () => {
     const result = await runCli(['decrypt', fx.archive, '--key', otherKey, '--password', password, '--json']);
     expect(result.code).toBe(3);
     expect(JSON.parse(result.stdout)).toMatchObject({ ok: false, code: 'ERR_PASSWORD', exitCode: 3, error: expect.stringMatching(/does not open/) as unknown });
+  });
+});
+
+describe('decrypt: Ctrl-C', () => {
+  it('removes the partial output file and exits 1', async () => {
+    const work = join(dir, 'ctrl-c');
+    await mkdir(work);
+    const output = join(work, 'out.ts');
+    const child = spawn(process.execPath, [cliPath, 'decrypt', '-', ...keyArgs(), '--password', password, '--output', output], {
+      env: { ...process.env, ...passEnv },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    // Half the archive, then stdin stays open: the run is mid-way when the signal comes.
+    child.stdin.write(archive.subarray(0, archive.length / 2));
+    while (!(await readdir(work)).some((name) => name.endsWith('.partial'))) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGINT');
+    const code = await closed;
+    child.stdin.destroy();
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^archive-crypt: cancelled; no output was kept\n$/);
+    expect(await readdir(work)).toEqual([]);
   });
 });
