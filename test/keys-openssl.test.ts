@@ -81,7 +81,7 @@ describe('keys inspect', () => {
       issuer: 'CN=vonage recipe, O=Example',
       selfSigned: true,
       serialNumber: serial,
-      notAfter: new Date(endDate).toISOString(),
+      notAfter: new Date(endDate).toISOString().replace('.000Z', 'Z'),
       key: { type: 'rsa', bits: 2048, publicKeySha256: keyFingerprint },
       fingerprintSha256: fingerprint,
       vonage: { accepted: true },

@@ -222,9 +222,9 @@ function describeCertificate(certificate: X509Certificate, now: Date): Certifica
   const key = describeKey(certificate.publicKey);
   const warnings = keyWarnings(key);
   const validNow = notBefore <= now && now <= notAfter;
-  if (now > notAfter) warnings.push(`expired on ${notAfter.toISOString()}`);
-  else if (now < notBefore) warnings.push(`not valid before ${notBefore.toISOString()}`);
-  else if (daysLeft < EXPIRY_WARNING_DAYS) warnings.push(`expires in ${daysLeft} day${daysLeft === 1 ? '' : 's'} (${notAfter.toISOString()})`);
+  if (now > notAfter) warnings.push(`expired on ${isoSeconds(notAfter)}`);
+  else if (now < notBefore) warnings.push(`not valid before ${isoSeconds(notBefore)}`);
+  else if (daysLeft < EXPIRY_WARNING_DAYS) warnings.push(`expires in ${daysLeft} day${daysLeft === 1 ? '' : 's'} (${isoSeconds(notAfter)})`);
   const subject = oneLine(certificate.subject);
   const issuer = oneLine(certificate.issuer);
   const keyVerdictNow = keyVerdict(key);
@@ -232,7 +232,7 @@ function describeCertificate(certificate: X509Certificate, now: Date): Certifica
     keyVerdictNow.accepted !== true
       ? keyVerdictNow
       : validNow
-        ? { accepted: true, reason: `RSA ${key.bits} bits, valid until ${notAfter.toISOString()}` }
+        ? { accepted: true, reason: `RSA ${key.bits} bits, valid until ${isoSeconds(notAfter)}` }
         : { accepted: false, reason: now > notAfter ? 'the certificate has expired' : 'the certificate is not valid yet' };
   return {
     kind: 'certificate',
@@ -240,8 +240,8 @@ function describeCertificate(certificate: X509Certificate, now: Date): Certifica
     issuer,
     selfSigned: subject === issuer && certificate.verify(certificate.publicKey),
     serialNumber: certificate.serialNumber.toUpperCase(),
-    notBefore: notBefore.toISOString(),
-    notAfter: notAfter.toISOString(),
+    notBefore: isoSeconds(notBefore),
+    notAfter: isoSeconds(notAfter),
     daysLeft,
     key,
     fingerprintSha256: certificateFingerprint(certificate),
@@ -308,6 +308,11 @@ function keyVerdict(key: KeyDescription): VonageVerdict {
 
 function keyWarnings(key: KeyDescription): string[] {
   return key.type === 'rsa' && key.bits !== null && key.bits < 2048 ? [`RSA ${key.bits} bits is too weak: use 2048`] : [];
+}
+
+/** Certificates hold whole seconds: `2026-01-31T12:00:00Z`. */
+function isoSeconds(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** Node prints names one attribute per line; make them one line, `CN=…, O=…`. */
