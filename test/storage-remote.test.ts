@@ -208,6 +208,15 @@ describe.each(providers)('$name', (provider) => {
   });
 });
 
+test('a plain loopback URL goes to the generic adapter (anonymous GET from s3rver), parallel and whole', async () => {
+  const source = await openSource(`${inject('s3Endpoint')}/${bucket}/${bigKey}`, { retry: fastRetry });
+  expect(source).toBeInstanceOf(HttpsSource);
+  expect(source.name).toBe(`${inject('s3Endpoint')}/${bucket}/${bigKey}`);
+  expect((await source.stat()).size).toBe(big.length);
+  expect((await collect(readParallel(source, { partSize: MiB, concurrency: 4 }))).equals(big)).toBe(true);
+  expect((await collect(source.read(1, 2))).equals(big.subarray(1, 2))).toBe(true);
+});
+
 describe('credentials and endpoints', () => {
   test('s3: an unknown access key is ERR_ACCESS_DENIED', async () => {
     const source = await openSource(`s3://${bucket}/${smallKey}`, s3Options(undefined, { accessKeyId: 'NOBODY', secretAccessKey: 'wrong' }));

@@ -41,6 +41,8 @@ export async function* resumableRead(
       iterator = body[Symbol.asyncIterator]();
       for (;;) {
         const next = await raceIdle(iterator.next(), policy.idleTimeoutMs, attempt);
+        // Checked per chunk as well, so cancellation is prompt even where a body ignores the signal.
+        throwIfAborted(signal);
         if (next.done) break;
         let chunk = next.value;
         if (chunk.byteLength === 0) continue;
