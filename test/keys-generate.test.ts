@@ -2,11 +2,12 @@
  * `keys generate`, judged by the openssl command line. One 2048-bit key set (with PKCS#12) is made
  * in beforeAll and shared by the read-back checks; the refusals never generate anything.
  */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { openssl, runCli, runProgram, tempDir, type RunResult } from './helpers.js';
+import { cliPath, openssl, runCli, runProgram, tempDir, type RunResult } from './helpers.js';
 
 const passphrase = 'correct horse battery staple';
 const env = { ARCHIVE_TEST_PASSPHRASE: passphrase };
@@ -186,6 +187,45 @@ describe('keys generate', () => {
     expect(result.stderr.split('\n').find((l) => l.trim() !== '')).toMatch(message);
     expect(result.stderr).not.toMatch(/\n\s+at /);
     expect(result.stdout).toBe('');
+    await expect(stat(dir)).rejects.toThrow(/ENOENT/);
+  });
+});
+
+/**
+ * Runs `keys generate` on a pseudo-terminal (util-linux `script`) and answers each prompt when it
+ * appears, so the test follows the conversation instead of sleeping.
+ */
+function generateOnTerminal(dir: string, answers: string[]): Promise<{ code: number; transcript: string }> {
+  return new Promise((resolve, reject) => {
+    const command = [process.execPath, cliPath, 'keys', 'generate', '--out', dir].map((a) => `'${a}'`).join(' ');
+    const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let transcript = '';
+    let answered = 0;
+    child.stdout.on('data', (chunk: Buffer) => {
+      transcript += chunk.toString('utf8');
+      const prompts = transcript.match(/passphrase: /g)?.length ?? 0;
+      while (answered < prompts && answered < answers.length) child.stdin.write(`${answers[answered++]}\r`);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, transcript }));
+  });
+}
+
+describe('keys generate on a terminal', () => {
+  it('asks for the new passphrase twice without echoing it', async () => {
+    const dir = join(root, 'tty');
+    const { code, transcript } = await generateOnTerminal(dir, ['typed on a terminal', 'typed on a terminal']);
+    expect(code).toBe(0);
+    expect(transcript).toMatch(/New passphrase: \s*\r?\nRepeat passphrase: /);
+    expect(transcript).not.toContain('typed on a terminal');
+    await openssl(['pkey', '-in', join(dir, 'archive-private-key.pem'), '-passin', 'pass:typed on a terminal', '-noout']);
+  });
+
+  it('refuses (exit 2) when the two answers differ, and writes nothing', async () => {
+    const dir = join(root, 'tty-mismatch');
+    const { code, transcript } = await generateOnTerminal(dir, ['first answer here', 'second answer here']);
+    expect(code).toBe(2);
+    expect(transcript).toContain('archive-crypt: the passphrases do not match');
     await expect(stat(dir)).rejects.toThrow(/ENOENT/);
   });
 });
