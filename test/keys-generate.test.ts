@@ -121,6 +121,12 @@ describe('keys generate', () => {
     expect(wrong.code).not.toBe(0);
   });
 
+  it('reads its own PKCS#12 bundle back: the key in it matches the certificate', async () => {
+    const result = await runCli(['keys', 'check', '--key', p12Path, '--cert', certPath, '--passphrase-env', 'ARCHIVE_TEST_PASSPHRASE'], { env });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+  });
+
   it('refuses to overwrite: exit 6, one line, existing files untouched', async () => {
     const before = await Promise.all([keyPath, certPath, p12Path].map(async (p) => createHash('sha256').update(await readFile(p)).digest('hex')));
     const result = await runCli(['keys', 'generate', '--out', out, '--passphrase-env', 'ARCHIVE_TEST_PASSPHRASE'], { env });
