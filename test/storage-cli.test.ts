@@ -113,6 +113,7 @@ test.each([
   [['list', 's3://ab'], /not a valid bucket name/],
   [['list', 's3://valid-bucket', '--part-size', '12 parsecs'], /--part-size must be a size/],
   [['list', 's3://valid-bucket', '--download-concurrency', '0'], /--download-concurrency must be a whole number from 1 to 64/],
+  [['list', 's3://valid-bucket', '--s3-endpoint', 'ftp://example.com'], /--s3-endpoint must be a URL/],
   [['list', 'azure://valid-container', '--azure-connection-string-env', 'AccountName=x;AccountKey=y'], /takes the name of an environment variable/],
 ])('%j is a usage error (exit 2)', async (args, message) => {
   const result = await runCli(args);

@@ -34,7 +34,7 @@ export function resolveRetryPolicy(partial: Partial<RetryPolicy> = {}): RetryPol
 /** How an adapter judges an error: retry it, or fail with this StorageError. */
 export type Failure = { transient: true; error: StorageError } | { transient: false; error: Error };
 
-/** Maps an SDK/network error of one object or store to a Failure; `undefined` = not ours, rethrow. */
+/** Maps an SDK/network error of one object or store to a Failure (errors it does not know stay as they are, permanent). */
 export type Classifier = (error: unknown) => Failure;
 
 // Socket-level failures worth another attempt. ENOTFOUND is not here: a misspelt host stays misspelt.

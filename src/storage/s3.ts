@@ -33,7 +33,8 @@ export interface S3Connection {
 export function connectS3(options: S3Options, policy: RetryPolicy, env: NodeJS.ProcessEnv = process.env): S3Connection {
   const endpoint = options.endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
   if (endpoint !== undefined && !/^https?:\/\/[^/]/i.test(endpoint)) {
-    throw new UsageError(`--s3-endpoint must be a URL such as https://s3.example.com or http://127.0.0.1:9000`);
+    const origin = options.endpoint !== undefined ? '--s3-endpoint' : env.AWS_ENDPOINT_URL_S3 !== undefined ? 'AWS_ENDPOINT_URL_S3' : 'AWS_ENDPOINT_URL';
+    throw new UsageError(`${origin} must be a URL such as https://s3.example.com or http://127.0.0.1:9000`);
   }
   const region = options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? (endpoint ? 'us-east-1' : undefined);
   const client = new S3Client({
