@@ -33,7 +33,8 @@ export type ErrorCode =
   | 'ERR_ACCESS_DENIED'
   | 'ERR_OUTPUT'
   | 'ERR_POLICY'
-  | 'ERR_ABORTED';
+  | 'ERR_ABORTED'
+  | 'ERR_BATCH';
 
 export abstract class ArchiveCryptError extends Error {
   abstract readonly code: ErrorCode;
@@ -93,8 +94,38 @@ export class OutputError extends ArchiveCryptError {
   }
 }
 
+/** Some archives of a batch failed; the exit code is that of the first failure (its report has them all). */
+export class BatchError extends ArchiveCryptError {
+  readonly code = 'ERR_BATCH';
+  constructor(
+    message: string,
+    readonly exitCode: ExitCode,
+  ) {
+    super(message);
+  }
+}
+
 /** The operation was cancelled (Ctrl-C or an AbortSignal); nothing was left behind (exit 1). */
 export class AbortError extends ArchiveCryptError {
   readonly code = 'ERR_ABORTED';
   readonly exitCode = ExitCode.unexpected;
+}
+
+const exitCodes: Record<ErrorCode, ExitCode> = {
+  ERR_USAGE: ExitCode.usage,
+  ERR_KEY: ExitCode.key,
+  ERR_PASSWORD: ExitCode.key,
+  ERR_INTEGRITY: ExitCode.integrity,
+  ERR_STORAGE: ExitCode.storage,
+  ERR_NOT_FOUND: ExitCode.storage,
+  ERR_ACCESS_DENIED: ExitCode.storage,
+  ERR_OUTPUT: ExitCode.output,
+  ERR_POLICY: ExitCode.output,
+  ERR_ABORTED: ExitCode.unexpected,
+  ERR_BATCH: ExitCode.unexpected,
+};
+
+/** The exit code of an error code (as found in JSON reports); 1 for anything else. */
+export function exitCodeOf(code: string | undefined): ExitCode {
+  return (exitCodes as Record<string, ExitCode | undefined>)[code ?? ''] ?? ExitCode.unexpected;
 }

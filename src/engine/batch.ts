@@ -22,6 +22,8 @@ export interface BatchItemReport {
   status: BatchStatus;
   output?: string;
   bytes?: number;
+  /** Why an archive was skipped. */
+  note?: string;
   checks?: DecryptReport['checks'];
   error?: { code: string; message: string };
 }
@@ -106,6 +108,12 @@ async function processOne(archive: VonageArchive, options: DecryptBatchOptions):
   const item: BatchItemReport = { id: archive.id, object: object ? `${options.store.name}/${object}` : '', status: 'failed' };
   try {
     if (options.signal?.aborted) throw new AbortError('cancelled');
+    if (archive.status !== undefined && archive.status !== 'uploaded') {
+      // started/failed/expired archives never reached storage; "available" ones are held by Vonage.
+      item.status = 'skipped';
+      item.note = `status "${archive.status}": not in your storage`;
+      return item;
+    }
     if (apiKey === undefined) throw new UsageError('no API key: give --api-key, or use archive JSON with projectId/partnerId');
     if (!archive.password) throw new UsageError('the archive JSON has no password (archive not encrypted?)');
     const output = options.verifyOnly ? undefined : join(options.outDir as string, `${archive.id}.ts`);
@@ -113,6 +121,7 @@ async function processOne(archive: VonageArchive, options: DecryptBatchOptions):
       item.output = output;
       if (await exists(output)) {
         item.status = 'skipped';
+        item.note = 'already decrypted';
         return item;
       }
     }

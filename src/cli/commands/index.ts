@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
+import { register as registerBatch } from './batch.js';
 import { register as registerDecrypt } from './decrypt.js';
 import { register as registerEncrypt } from './encrypt.js';
 import { register as registerKeys } from './keys.js';
@@ -9,6 +10,7 @@ import { register as registerUnseal } from './unseal.js';
 
 /** Every command registers its flags here; the work it does loads lazily inside its action. */
 export function registerCommands(program: Command, ctx: CliContext): void {
+  registerBatch(program, ctx);
   registerDecrypt(program, ctx);
   registerEncrypt(program, ctx);
   registerKeys(program, ctx);

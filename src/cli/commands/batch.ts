@@ -1,0 +1,179 @@
+/**
+ * `archive-crypt batch`: decrypts (or verifies) every archive of a Vonage archive list straight from
+ * the bucket or container Vonage uploaded them to, several at a time, resuming after a crash.
+ */
+import type { Command } from 'commander';
+import type { BatchItemReport, BatchReport } from '../../engine/batch.js';
+import { BatchError, OutputError, UsageError, exitCodeOf } from '../../errors.js';
+import type { CliContext } from '../context.js';
+import { addStorageOptions, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
+
+interface BatchFlags extends StorageFlags {
+  archives: string;
+  from: string;
+  outDir?: string;
+  verifyOnly?: boolean;
+  key: string[];
+  passphraseEnv?: string;
+  passphraseFile?: string;
+  concurrency?: string;
+  apiKey?: string;
+  report?: string;
+  mpegtsCheck: boolean;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+const EXAMPLE = `
+--archives takes the list response of GET /v2/project/<apiKey>/archive ({"count","items":[…]}) or
+archive callback bodies, one JSON object per line. Each archive is read from <apiKey>/<id>/archive.mp4
+(API key from --api-key, else each item's projectId/partnerId), decrypted and verified into
+<out-dir>/<id>.ts (mode 0600, written only after every check passed). Archives whose output already
+exists are skipped, so re-running after a crash resumes. Items whose status is not "uploaded" are not in
+your storage and are skipped.
+
+Examples:
+  $ export KEY_PASS=…
+  $ archive-crypt batch --archives archives.json --from s3://my-archives --out-dir ./decrypted \\
+      --key keys/archive-private-key.pem --passphrase-env KEY_PASS --report report.json
+  decrypted  b40ef09b-3811-4726-b508-e41a0f96c68f  67868 bytes
+  failed     9a1c…  s3://my-archives/46372/9a1c…/archive.mp4: not found (check the bucket and key)
+  batch: 1 decrypted, 0 verified, 0 skipped, 1 failed of 2 archives; report in report.json
+
+  $ archive-crypt batch --archives archives.json --from azure://archives --verify-only --key key.pem \\
+      --passphrase-env KEY_PASS --json
+
+Exit codes: 0 all ok; otherwise the exit code of the first failed archive (3 key, 4 integrity, 5 storage…).
+`;
+
+export function register(program: Command, ctx: CliContext): void {
+  addStorageOptions(
+    program
+      .command('batch')
+      .description('decrypt and verify many archives from S3 or Azure, in parallel, resuming after a crash')
+      .requiredOption('--archives <file>', 'Vonage archive list JSON, or callback bodies one per line')
+      .requiredOption('--from <store>', 's3://bucket or azure://container the archives were uploaded to')
+      .option('--out-dir <dir>', 'folder for <id>.ts files (created 0700 if missing)')
+      .option('--verify-only', 'decrypt to nowhere: only run the checks')
+      .option('--key <file>', 'private key; repeat for older keys after a rotation', (v: string, p: string[]) => [...p, v], [])
+      .option('--passphrase-env <VAR>', 'read the key passphrase from this environment variable')
+      .option('--passphrase-file <file>', 'read the key passphrase from this file')
+      .option('--concurrency <n>', 'archives processed at once (default 4)')
+      .option('--api-key <key>', 'the Vonage API key (project id) in the object keys')
+      .option('--report <file>', 'write the JSON report to this file')
+      .option('--no-mpegts-check', 'do not require the media to be MPEG-TS')
+      .option('--json', 'print the JSON report on stdout')
+      .option('--quiet', 'no progress and no per-archive lines; the summary and errors only'),
+  )
+    .addHelpText('after', EXAMPLE)
+    .action((flags: BatchFlags) => batchCommand(ctx, flags));
+}
+
+async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
+  if (flags.verifyOnly === (flags.outDir !== undefined)) throw new UsageError('give either --out-dir DIR or --verify-only');
+  if (flags.outDir !== undefined && !ctx.plaintextFilesAllowed) {
+    throw new OutputError('plaintext files are not allowed here (ARCHIVE_CRYPT_PLAINTEXT_FILES=deny): use --verify-only', {
+      code: 'ERR_POLICY',
+    });
+  }
+  const concurrency = flags.concurrency === undefined ? 4 : Number(flags.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
+    throw new UsageError(`--concurrency must be a whole number from 1 to 64 (got "${flags.concurrency}")`);
+  }
+  const storage = storageOptionsFrom(flags, ctx);
+  const { readFile, mkdir } = await import('node:fs/promises');
+  let text: string;
+  try {
+    text = await readFile(flags.archives, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read --archives ${flags.archives} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const { parseArchiveText } = await import('../../vonage/archive.js');
+  const archives = parseArchiveText(text, flags.archives);
+  const { loadKeyring } = await import('../keyring.js');
+  const keyring = await loadKeyring(ctx, flags.key, {
+    ...(flags.passphraseEnv !== undefined ? { passphraseEnv: flags.passphraseEnv } : {}),
+    ...(flags.passphraseFile !== undefined ? { passphraseFile: flags.passphraseFile } : {}),
+  });
+  if (flags.outDir !== undefined) await mkdir(flags.outDir, { recursive: true, mode: 0o700 });
+
+  const { openStore } = await import('../../storage/open.js');
+  const { decryptBatch } = await import('../../engine/batch.js');
+  const store = await openStore(flags.from, storage);
+  const display = await startBatchDisplay(ctx, archives.length, flags.quiet === true || flags.json === true);
+  let report: BatchReport;
+  try {
+    report = await decryptBatch({
+      archives,
+      store,
+      keyring: keyring.keys,
+      concurrency,
+      ...(flags.outDir !== undefined ? { outDir: flags.outDir } : { verifyOnly: true }),
+      ...(flags.apiKey !== undefined ? { apiKey: flags.apiKey } : {}),
+      checkMpegTs: flags.mpegtsCheck,
+      signal: ctx.signal,
+      onEvent: (event) => {
+        if (event.type === 'end') display.done(event.item);
+      },
+    });
+  } finally {
+    display.stop();
+    await store.close?.();
+  }
+
+  const json = `${JSON.stringify(report, null, 2)}\n`;
+  if (flags.report !== undefined) await writeReport(flags.report, json);
+  if (flags.json) ctx.stdout.write(json);
+  ctx.stderr.write(
+    `batch: ${report.decrypted} decrypted, ${report.verified} verified, ${report.skipped} skipped, ${report.failed} failed of ${report.total} archives` +
+      `${flags.report !== undefined ? `; report in ${flags.report}` : ''}\n`,
+  );
+  const firstFailure = report.archives.find((item) => item.status === 'failed');
+  if (firstFailure) {
+    throw new BatchError(
+      `${report.failed} of ${report.total} archives failed; first: ${firstFailure.id}: ${firstFailure.error?.message ?? 'unknown error'}`,
+      exitCodeOf(firstFailure.error?.code),
+    );
+  }
+}
+
+/** Per-archive lines on stderr, plus a bar of archives done when stderr is a terminal. */
+async function startBatchDisplay(ctx: CliContext, total: number, quiet: boolean) {
+  const bar = !quiet && ctx.stderr.isTTY ? await import('cli-progress') : undefined;
+  const progress = bar
+    ? new bar.SingleBar({ stream: ctx.stderr, format: 'batch {bar} {value}/{total} archives | {failed} failed', hideCursor: true, clearOnComplete: true })
+    : undefined;
+  let failed = 0;
+  let done = 0;
+  // Lines printed under a live bar would tear it: they wait until the bar is gone.
+  const held: string[] = [];
+  progress?.start(total, 0, { failed });
+  return {
+    done(item: BatchItemReport) {
+      done += 1;
+      if (item.status === 'failed') failed += 1;
+      const line = `${item.status.padEnd(10)} ${item.id}  ${item.status === 'failed' ? (item.error?.message ?? '') : item.status === 'skipped' ? (item.note ?? 'output exists') : `${item.bytes ?? 0} bytes`}`;
+      if (progress) progress.update(done, { failed });
+      if (!quiet || item.status === 'failed') {
+        if (progress) held.push(line);
+        else ctx.stderr.write(`${line}\n`);
+      }
+    },
+    stop() {
+      progress?.stop();
+      for (const line of held) ctx.stderr.write(`${line}\n`);
+    },
+  };
+}
+
+/** The report is not secret and may be replaced on a re-run: written whole, then renamed. */
+async function writeReport(path: string, json: string): Promise<void> {
+  const { writeFile, rename } = await import('node:fs/promises');
+  const temporary = `${path}.${process.pid}.tmp`;
+  try {
+    await writeFile(temporary, json, { mode: 0o600 });
+    await rename(temporary, path);
+  } catch (error) {
+    throw new OutputError(`cannot write --report ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
