@@ -67,6 +67,11 @@ export class ArchiveChecks {
     this.hashes = options.expectSha256 ? { ciphertext: createHash('sha256'), plaintext: createHash('sha256') } : undefined;
   }
 
+  /** True when SHA-256 digests are computed (the costliest check). */
+  get hashing(): boolean {
+    return this.hashes !== undefined;
+  }
+
   /** Every ciphertext byte, in order. */
   ciphertext(chunk: Uint8Array): void {
     this.report.ciphertextBytes += chunk.byteLength;

@@ -3,22 +3,25 @@
  *
  * Nothing large travels in a message: ciphertext and plaintext live in a SharedArrayBuffer ring that
  * both sides see, and the archive key lives in a small SharedArrayBuffer per archive that the main
- * thread zeroes when the archive is done. A task names a region of the ring; the worker decrypts it
+ * thread zeroes when the archive is done (with the IV of each range beside it). A task names a region of the ring; the worker decrypts it
  * in place.
  */
 
 /** Decrypt `length` bytes at `offset` of `data` in place with AES-256-CBC, no padding removal. */
 export interface DecryptRangeTask {
   kind: 'decrypt';
-  /** 32-byte AES key, shared for the whole archive (zeroed by the main thread afterwards). */
-  key: SharedArrayBuffer;
+  /**
+   * Per-archive shared state: the 32-byte AES key at offset 0 (zeroed by the main thread when the
+   * archive is done), then one 16-byte IV per ring slot.
+   */
+  state: SharedArrayBuffer;
+  /** Offset in `state` of this range's IV: the ciphertext block before it (or the archive IV). */
+  ivOffset: number;
   /** The ring holding the ciphertext; the plaintext replaces it. */
   data: SharedArrayBuffer;
   offset: number;
   /** A positive multiple of 16. */
   length: number;
-  /** The ciphertext block before the range (or the archive IV for the first range). */
-  iv: Uint8Array;
 }
 
 /** Answered as soon as the worker runs: tells the main thread that this thread has booted. */

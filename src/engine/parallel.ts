@@ -36,9 +36,13 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
   pool.start();
   const slots = pool.threads * pool.tasksPerThread + 3;
   const ring = new SharedArrayBuffer(slots * rangeSize);
-  // The key is shared with the threads once for the whole archive and zeroed when it is done.
-  const sharedKey = new SharedArrayBuffer(32);
-  new Uint8Array(sharedKey).set(input.archiveKey.key);
+  // The key is shared with the threads once for the whole archive and zeroed when it is done; the IV
+  // of the range in slot s sits at 32 + 16·s.
+  const state = new SharedArrayBuffer(32 + slots * BLOCK_SIZE);
+  const stateBytes = new Uint8Array(state);
+  stateBytes.set(input.archiveKey.key);
+  // Hashing on this thread is costlier than decrypting: then leave decryption to the pool once it runs.
+  const mainThreadBusy = checks.hashing;
   const free = Array.from({ length: slots }, (_, i) => slots - 1 - i);
   const inFlight: RangeInFlight[] = [];
   let iv = Buffer.from(input.archiveKey.iv);
@@ -74,18 +78,19 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
       ciphertextBytes += n;
       // A short range is the end of the data: the length check can be made before decrypting it.
       if (n % BLOCK_SIZE !== 0) assertLength(ciphertextBytes, padding, checks);
-      const rangeIv = iv;
+      const ivOffset = 32 + slot * BLOCK_SIZE;
+      stateBytes.set(iv, ivOffset);
       iv = Buffer.from(ciphertext.subarray(n - BLOCK_SIZE, n)); // copied before the range is decrypted in place
       const range: RangeInFlight = { slot, plaintext: undefined, inRing: false, done: undefined };
-      if (pool.capacity > 0) {
+      if (pool.capacity > 0 || (mainThreadBusy && pool.booted > 0)) {
         range.inRing = true;
-        range.done = pool.decrypt({ key: sharedKey, data: ring, offset: slot * rangeSize, length: n, iv: rangeIv }).then(() => {
+        range.done = pool.decrypt({ state, ivOffset, data: ring, offset: slot * rangeSize, length: n }).then(() => {
           range.plaintext = [ciphertext];
         });
         // A failure surfaces when the range is flushed; until then keep it from counting as unhandled.
         range.done.catch(() => undefined);
       } else {
-        range.plaintext = decryptOnThisThread(input.archiveKey.key, rangeIv, ciphertext);
+        range.plaintext = decryptOnThisThread(input.archiveKey.key, stateBytes.subarray(ivOffset, ivOffset + BLOCK_SIZE), ciphertext);
       }
       inFlight.push(range);
       input.onProgress?.(ciphertextBytes, input.total);
@@ -97,7 +102,7 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
     while (inFlight.length > 0) await flushOldest(inFlight.length === 1);
     if (padding === 'none') checks.recordFinal();
   } finally {
-    new Uint8Array(sharedKey).fill(0);
+    stateBytes.fill(0, 0, 32);
     // Let running tasks finish before the ring is dropped, so no thread writes into reused memory.
     await Promise.allSettled(inFlight.flatMap((range) => (range.done ? [range.done] : [])));
   }

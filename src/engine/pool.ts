@@ -37,7 +37,7 @@ export class DecryptPool {
   readonly tasksPerThread: number;
   private piscina: Piscina | undefined;
   private starting: Promise<void> | undefined;
-  private booted = 0;
+  private bootedThreads = 0;
   private running = 0;
   private completed = 0;
   private readonly bootWaiters: Array<() => void> = [];
@@ -70,7 +70,7 @@ export class DecryptPool {
       minThreads: this.threads,
       maxThreads: this.threads,
       idleTimeout: Number.POSITIVE_INFINITY,
-      maxQueue: this.threads * this.tasksPerThread * 4,
+      // No piscina queue limit: each archive bounds its own tasks by the slots of its ring.
     };
   }
 
@@ -80,8 +80,8 @@ export class DecryptPool {
     for (let i = 0; i < this.threads; i += 1) {
       piscina.run({ kind: 'ping' } satisfies PingTask).then(
         () => {
-          this.booted = Math.min(this.threads, this.booted + 1);
-          if (this.booted === this.threads) for (const wake of this.bootWaiters.splice(0)) wake();
+          this.bootedThreads = Math.min(this.threads, this.bootedThreads + 1);
+          if (this.bootedThreads === this.threads) for (const wake of this.bootWaiters.splice(0)) wake();
         },
         // A thread that cannot start leaves the work to the main thread; nobody waits for it.
         () => {
@@ -95,7 +95,7 @@ export class DecryptPool {
   async ready(): Promise<void> {
     this.start();
     await this.starting;
-    if (this.booted < this.threads) await new Promise<void>((resolve) => this.bootWaiters.push(resolve));
+    if (this.bootedThreads < this.threads) await new Promise<void>((resolve) => this.bootWaiters.push(resolve));
   }
 
   /** Ranges decrypted by the pool's threads so far (for tests and benchmarks). */
@@ -103,9 +103,14 @@ export class DecryptPool {
     return this.completed;
   }
 
+  /** Threads that have booted and take tasks. */
+  get booted(): number {
+    return this.bootedThreads;
+  }
+
   /** Tasks the pool can take now: booted threads × tasksPerThread − tasks already given. */
   get capacity(): number {
-    return this.closed ? 0 : this.booted * this.tasksPerThread - this.running;
+    return this.closed ? 0 : this.bootedThreads * this.tasksPerThread - this.running;
   }
 
   /** Decrypts one range of the shared ring in place; rejects if the pool is closed or the task fails. */

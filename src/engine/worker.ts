@@ -12,7 +12,7 @@ const SLICE = 64 * 1024;
 export default function run(task: WorkerTask): DecryptRangeResult | 'ready' {
   if (task.kind === 'ping') return 'ready';
   const data = Buffer.from(task.data, task.offset, task.length);
-  const decipher = createDecipheriv('aes-256-cbc', new Uint8Array(task.key), task.iv);
+  const decipher = createDecipheriv('aes-256-cbc', new Uint8Array(task.state, 0, 32), new Uint8Array(task.state, task.ivOffset, 16));
   decipher.setAutoPadding(false);
   for (let at = 0; at < task.length; at += SLICE) {
     // Slice i's plaintext replaces slice i's ciphertext, which has been consumed by then.

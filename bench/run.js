@@ -1,0 +1,316 @@
+#!/usr/bin/env node
+// `npm run bench`: archive-crypt against the openssl command line on the same machine, in one run.
+//
+// Creates its inputs in bench/work/ (gitignored): a real MPEG-TS (test/fixtures/media/sample.ts)
+// repeated to BENCH_MB MiB and encrypted in Vonage's format with `openssl enc -aes-256-cbc`, a
+// throwaway RSA key and the archive password wrapped for it. Every case runs BENCH_RUNS times as a
+// whole process (start-up included); the table shows medians and ratios (openssl time / our time:
+// above 1 means we are faster). Writes bench/RESULTS.md. Only loopback is ever contacted.
+//
+//   BENCH_MB=1024 BENCH_RUNS=3 npm run bench
+//   BENCH_CASES=stdout,file,sha256,s3,batch,rss   (default: all)
+import { spawn, spawnSync } from 'node:child_process';
+import { constants, createHash, generateKeyPairSync, publicEncrypt, randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { clearInterval, setInterval } from 'node:timers';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const work = join(root, 'bench', 'work');
+const cli = join(root, 'bin', 'archive-crypt.js');
+const MiB = 1024 * 1024;
+const sizeMb = Number(process.env.BENCH_MB ?? 1024);
+const runs = Number(process.env.BENCH_RUNS ?? 3);
+const s3Mb = Number(process.env.BENCH_S3_MB ?? Math.min(sizeMb, 512));
+const cases = new Set((process.env.BENCH_CASES ?? 'stdout,file,sha256,s3,batch,rss').split(','));
+const gnuTime = ['/usr/bin/time', '/bin/time'].find((p) => existsSync(p) && spawnSync(p, ['-f', '%M', 'true']).status === 0);
+
+mkdirSync(work, { recursive: true });
+const rows = [];
+const notes = [];
+
+// ---------------------------------------------------------------- inputs
+
+/** The bench key pair (unencrypted PKCS#8, 0600): throwaway, made here, never used elsewhere. */
+function benchKey() {
+  const path = join(work, 'bench-key.pem');
+  if (!existsSync(path)) {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    writeFileSync(path, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  }
+  return path;
+}
+
+/** An archive of `mb` MiB: MPEG-TS repeated, encrypted by the openssl CLI; cached with its password. */
+function makeArchive(mb) {
+  const archive = join(work, `archive-${mb}.mp4`);
+  const meta = join(work, `archive-${mb}.json`);
+  if (existsSync(archive) && existsSync(meta)) return { archive, ...JSON.parse(readFileSync(meta, 'utf8')) };
+  const sample = readFileSync(join(root, 'test', 'fixtures', 'media', 'sample.ts'));
+  const plain = join(work, `plain-${mb}.mpegts`); // not .ts: eslint would try to parse it
+  const target = Math.floor((mb * MiB) / 188) * 188;
+  const fd = openSync(plain, 'w');
+  const block = Buffer.concat(Array.from({ length: Math.ceil((8 * MiB) / sample.length) }, () => sample));
+  for (let written = 0; written < target; ) {
+    const n = Math.min(block.length, target - written);
+    writeSync(fd, block, 0, n);
+    written += n;
+  }
+  closeSync(fd);
+  const key = randomBytes(32);
+  const iv = randomBytes(16);
+  run('openssl', ['enc', '-aes-256-cbc', '-K', key.toString('hex'), '-iv', iv.toString('hex'), '-in', plain, '-out', archive]);
+  rmSync(plain);
+  const publicKey = readFileSync(benchKey());
+  const blob = Buffer.concat([Buffer.from([1, 1, 1]), key, iv]);
+  const password = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, blob).toString('base64');
+  const sha256 = createHash('sha256').update(readFileSync(archive)).digest('base64');
+  const info = { keyHex: key.toString('hex'), ivHex: iv.toString('hex'), password, sha256, bytes: statSync(archive).size };
+  writeFileSync(meta, JSON.stringify(info));
+  return { archive, ...info };
+}
+
+function run(command, args) {
+  const result = spawnSync(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr}`);
+}
+
+// ---------------------------------------------------------------- measuring
+
+/**
+ * Runs a command as a whole process and returns wall seconds and peak RSS (MB). Peak RSS comes from
+ * GNU time (`%M`, the child's ru_maxrss from wait4) when present, else from polling VmHWM in
+ * /proc/<pid>/status every 10 ms.
+ */
+function measure(command, args, { stdout = '/dev/null', env = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const rssFile = join(work, `rss-${process.pid}.txt`);
+    const [cmd, argv] = gnuTime ? [gnuTime, ['-f', '%M', '-o', rssFile, command, ...args]] : [command, args];
+    const out = openSync(stdout, 'w');
+    const started = performance.now();
+    const child = spawn(cmd, argv, { stdio: ['ignore', out, 'pipe'], env: { ...process.env, ...env } });
+    let stderr = '';
+    let polledKb = 0;
+    child.stderr.on('data', (b) => (stderr += b));
+    const poll = gnuTime
+      ? undefined
+      : setInterval(() => {
+          try {
+            const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+            if (m) polledKb = Math.max(polledKb, Number(m[1]));
+          } catch {
+            // exited between polls
+          }
+        }, 10);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const seconds = (performance.now() - started) / 1000;
+      closeSync(out);
+      if (poll) clearInterval(poll);
+      if (code !== 0) return reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr.trim()}`));
+      const rssKb = gnuTime ? Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop()) : polledKb;
+      resolve({ seconds, rssMb: rssKb / 1024 });
+    });
+  });
+}
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+/** Runs each candidate `runs` times, interleaved so that background noise hits them alike. */
+async function compare(label, bytes, candidates, cleanup = () => {}) {
+  const samples = candidates.map(() => []);
+  for (let i = 0; i < runs; i += 1) {
+    for (const [j, candidate] of candidates.entries()) {
+      samples[j].push(await measure(...candidate.command));
+      cleanup();
+    }
+  }
+  const baseline = median(samples[0].map((s) => s.seconds));
+  for (const [j, candidate] of candidates.entries()) {
+    const seconds = median(samples[j].map((s) => s.seconds));
+    const row = {
+      case: label,
+      tool: candidate.name,
+      seconds,
+      gbps: bytes / seconds / 1e9,
+      ratio: j === 0 ? undefined : baseline / seconds,
+      rssMb: Math.max(...samples[j].map((s) => s.rssMb)),
+      target: candidate.target,
+    };
+    rows.push(row);
+    console.log(formatRow(row));
+  }
+}
+
+function formatRow(r) {
+  const ratio = r.ratio === undefined ? 'baseline' : `${r.ratio.toFixed(2)}×`;
+  return `${r.case.padEnd(26)} ${r.tool.padEnd(44)} ${r.seconds.toFixed(3).padStart(7)} s ${r.gbps.toFixed(2).padStart(6)} GB/s ${ratio.padStart(9)} ${r.rssMb.toFixed(0).padStart(5)} MB${r.target ? `   target ${r.target}` : ''}`;
+}
+
+const ours = (archive, password, extra) => [process.execPath, [cli, 'decrypt', archive, '--key', benchKey(), '--password', password, '--quiet', ...extra]];
+
+// ---------------------------------------------------------------- cases
+
+const input = makeArchive(sizeMb);
+console.log(`archive: ${input.bytes} bytes (${sizeMb} MiB), ${runs} runs per case, medians; ratio = openssl time / our time`);
+const enc = (out) => ['openssl', ['enc', '-d', '-aes-256-cbc', '-K', input.keyHex, '-iv', input.ivHex, '-in', input.archive, '-out', out]];
+
+if (cases.has('stdout')) {
+  await compare('decrypt to /dev/null', input.bytes, [
+    { name: 'openssl enc -d -aes-256-cbc > /dev/null', command: enc('/dev/stdout') },
+    { name: 'archive-crypt decrypt --output - > /dev/null', command: ours(input.archive, input.password, ['--output', '-']), target: '≥ 2.0×' },
+    { name: 'archive-crypt decrypt (verify only)', command: ours(input.archive, input.password, []) },
+  ]);
+}
+
+if (cases.has('file')) {
+  const outOpenssl = join(work, 'out-openssl.ts');
+  const outOurs = join(work, 'out-ours.ts');
+  const cleanup = () => {
+    rmSync(outOpenssl, { force: true });
+    rmSync(outOurs, { force: true });
+  };
+  cleanup();
+  await compare(
+    'decrypt to a file',
+    input.bytes,
+    [
+      { name: 'openssl enc -d -out file', command: enc(outOpenssl) },
+      { name: 'archive-crypt decrypt --output file', command: ours(input.archive, input.password, ['--output', outOurs]) },
+    ],
+    cleanup,
+  );
+}
+
+if (cases.has('sha256')) {
+  await compare('SHA-256 verification', input.bytes, [
+    { name: 'openssl dgst -sha256 (hash only)', command: ['openssl', ['dgst', '-sha256', input.archive]] },
+    {
+      name: 'archive-crypt decrypt --expect-sha256 (verify)',
+      command: ours(input.archive, input.password, ['--expect-sha256', input.sha256]),
+      target: '≥ 0.9×',
+    },
+  ]);
+}
+
+if (cases.has('s3')) await s3Case();
+if (cases.has('batch')) batchCase();
+if (cases.has('rss')) await rssCase();
+
+async function s3Case() {
+  const { default: S3rver } = await import('s3rver');
+  const { S3Client, CreateBucketCommand, PutObjectCommand } = await import('@aws-sdk/client-s3');
+  const directory = join(work, 's3rver');
+  rmSync(directory, { recursive: true, force: true });
+  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, resetOnClose: true });
+  const { port } = await server.run();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const env = {
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_REGION: 'us-east-1',
+    AWS_ENDPOINT_URL_S3: endpoint,
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+  try {
+    const s3input = makeArchive(s3Mb);
+    const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+    const key = '46372/5f6d0b2e-0000-4000-8000-0000000bench/archive.mp4';
+    await client.send(new CreateBucketCommand({ Bucket: 'bench' }));
+    const { createReadStream } = await import('node:fs');
+    await client.send(
+      new PutObjectCommand({ Bucket: 'bench', Key: key, Body: createReadStream(s3input.archive), ContentLength: s3input.bytes }),
+    );
+    client.destroy();
+    await compare(`S3 (s3rver) ${s3Mb} MiB`, s3input.bytes, [
+      {
+        name: 'one GetObject stream → decipher (node script)',
+        command: [process.execPath, [join(root, 'bench', 'get-object.js'), 'bench', key, s3input.keyHex, s3input.ivHex], { env }],
+      },
+      {
+        name: 'archive-crypt decrypt s3://… --output -',
+        command: [process.execPath, [cli, 'decrypt', `s3://bench/${key}`, '--key', benchKey(), '--password', s3input.password, '--quiet', '--output', '-'], { env }],
+      },
+    ]);
+    notes.push(
+      `S3: s3rver runs inside the bench process on 127.0.0.1; it serves from disk and shares the 2 cores with the client, so this measures the client's overhead more than the network. The baseline is what a user would script: one GetObject stream piped through createDecipheriv.`,
+    );
+  } finally {
+    await server.close();
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+function batchCase() {
+  const help = spawnSync(process.execPath, [cli, 'batch', '--help'], { encoding: 'utf8' });
+  if (help.status !== 0) {
+    notes.push('batch (32 archives vs one worker): skipped, the `batch` command does not exist yet. TODO for the lead once it lands.');
+    console.log('batch: skipped (no batch command yet)');
+    return;
+  }
+  notes.push('batch: the command exists but this bench does not drive it yet. TODO for the lead: 32 archives, --concurrency 1 vs default.');
+  console.log('batch: TODO');
+}
+
+async function rssCase() {
+  for (const mb of [256, 2048]) {
+    const a = makeArchive(mb);
+    await compare(`peak RSS, ${mb} MiB`, a.bytes, [
+      { name: 'openssl enc -d > /dev/null', command: ['openssl', ['enc', '-d', '-aes-256-cbc', '-K', a.keyHex, '-iv', a.ivHex, '-in', a.archive, '-out', '/dev/stdout']] },
+      { name: 'archive-crypt decrypt --output - > /dev/null', command: ours(a.archive, a.password, ['--output', '-']), target: 'RSS ≤ 150 MB, flat' },
+    ]);
+  }
+}
+
+// ---------------------------------------------------------------- report
+
+writeResults();
+
+function writeResults() {
+  const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
+  const flags = (/^flags\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? '').split(' ');
+  const cpuFlags = ['aes', 'vaes', 'pclmulqdq', 'vpclmulqdq', 'sha_ni', 'avx2', 'avx512f'].filter((f) => flags.includes(f));
+  const opensslVersion = spawnSync('openssl', ['version'], { encoding: 'utf8' }).stdout.trim();
+  const load = existsSync('/proc/loadavg') ? readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ') : 'n/a';
+  const table = [
+    '| case | tool | median s | GB/s | ratio vs openssl | peak RSS MB | target |',
+    '| --- | --- | ---: | ---: | ---: | ---: | --- |',
+    ...rows.map(
+      (r) =>
+        `| ${r.case} | ${r.tool} | ${r.seconds.toFixed(3)} | ${r.gbps.toFixed(2)} | ${r.ratio === undefined ? 'baseline' : `${r.ratio.toFixed(2)}×`} | ${r.rssMb.toFixed(0)} | ${r.target ?? ''} |`,
+    ),
+  ].join('\n');
+  const text = `# Benchmark results
+
+Generated by \`npm run bench\` (bench/run.js) on ${new Date().toISOString()}.
+
+## Machine
+
+- CPU: ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores; flags: ${cpuFlags.join(', ') || 'none of aes/sha_ni'}
+- Memory: ${(totalmem() / 2 ** 30).toFixed(1)} GiB; load average at the end: ${load}
+- Node ${process.version}; ${opensslVersion}
+- Peak RSS: ${gnuTime ? `GNU time \`%M\` (${gnuTime}; ru_maxrss of the child from wait4)` : 'VmHWM from /proc/<pid>/status, polled every 10 ms'}
+
+## Command
+
+\`\`\`sh
+BENCH_MB=${sizeMb} BENCH_RUNS=${runs} BENCH_S3_MB=${s3Mb} BENCH_CASES=${[...cases].join(',')} npm run bench
+\`\`\`
+
+Whole processes, start-up included, page cache warm, ${runs} runs per case interleaved, medians. Ratio =
+openssl time / our time (above 1: faster than openssl).
+
+## Results
+
+${table}
+
+${notes.map((n) => `- ${n}`).join('\n')}
+`;
+  const analysis = join(root, 'bench', 'ANALYSIS.md');
+  writeFileSync(join(root, 'bench', 'RESULTS.md'), existsSync(analysis) ? `${text}\n${readFileSync(analysis, 'utf8')}` : text);
+  console.log(`\nwrote bench/RESULTS.md`);
+}
+
