@@ -11,7 +11,7 @@ import type { CliContext } from '../context.js';
 import { failureJson, formatDecryptSummary, toJsonText, type DecryptJson, type KeyUsed } from '../report.js';
 
 interface DecryptOptions {
-  key: string[];
+  key?: string[];
   passphraseEnv?: string;
   passphraseFile?: string;
   password?: string;
@@ -40,8 +40,9 @@ Exactly one of --password, --password-file or --archive-json gives the archive p
 are then checked.
 
 Output: --output FILE writes the media (mode 0600) only after every check passed; --output - streams it to
-stdout (then --json goes to stderr); without --output nothing is written (verify only). With
-ARCHIVE_CRYPT_PLAINTEXT_FILES=deny, --output FILE is refused (exit 6).
+stdout (then --json goes to stderr) — the media flows before the last checks, so trust it only when the
+exit code is 0; without --output nothing is written (verify only). With ARCHIVE_CRYPT_PLAINTEXT_FILES=deny,
+--output FILE is refused (exit 6).
 
 Examples:
   # verify an archive against its REST JSON, writing nothing
@@ -73,7 +74,7 @@ export function register(program: Command, ctx: CliContext): void {
     .command('decrypt')
     .description('decrypt and verify a Vonage encrypted archive (to a file, to stdout, or verify only)')
     .argument('<source>', 'the encrypted archive: a path or - (stdin)')
-    .option('--key <file>', 'private key (PEM, DER or PKCS#12); repeat for older keys after a rotation', collect, [])
+    .option('--key <file>', 'private key (PEM, DER or PKCS#12); repeat for older keys after a rotation', collect)
     .option('--passphrase-env <VAR>', 'read the key passphrase from this environment variable')
     .option('--passphrase-file <file>', 'read the key passphrase from this file')
     .option('--password <base64>', 'the archive password (the "password" field of the archive JSON)')
@@ -90,8 +91,8 @@ export function register(program: Command, ctx: CliContext): void {
     .action((source: string, opts: DecryptOptions) => decryptCommand(ctx, source, opts));
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 async function decryptCommand(ctx: CliContext, sourceSpec: string, opts: DecryptOptions): Promise<void> {
@@ -102,7 +103,7 @@ async function decryptCommand(ctx: CliContext, sourceSpec: string, opts: Decrypt
     const report = await decryptVerified(ctx, sourceSpec, opts, extras);
     const result: DecryptJson = { ...report, ...extras };
     if (opts.json) jsonStream.write(toJsonText(result));
-    else if (!opts.quiet) ctx.stderr.write(formatDecryptSummary(result, opts.key.length));
+    else if (!opts.quiet) ctx.stderr.write(formatDecryptSummary(result, opts.key?.length ?? 0));
   } catch (error) {
     if (opts.json && error instanceof ArchiveCryptError) {
       const { ArchiveCheckError } = await import('../../engine/decrypt.js');

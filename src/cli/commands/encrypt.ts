@@ -24,8 +24,8 @@ Vonage-like archive object {id, status, size, sha256sum, password} is printed in
 --output -), which decrypt --archive-json accepts as it is.
 
 Examples:
-  $ archive-crypt encrypt meeting.ts --cert archive-certificate.pem --output archive.mp4
-  MnV0Y2hQ…Zz09
+  $ archive-crypt encrypt meeting.ts --cert archive-certificate.pem --output archive.mp4 > password.txt
+  encrypted meeting.ts (67868 bytes) → archive.mp4 (67872 bytes)
   $ archive-crypt encrypt meeting.ts --cert archive-certificate.pem --output archive.mp4 --json > archive.json
   $ archive-crypt decrypt archive.mp4 --key archive-private-key.pem --passphrase-env KEY_PASS \\
       --archive-json archive.json
