@@ -5,6 +5,7 @@ import { register as registerDecrypt } from './decrypt.js';
 import { register as registerEncrypt } from './encrypt.js';
 import { register as registerKeys } from './keys.js';
 import { register as registerList } from './list.js';
+import { register as registerReseal } from './reseal.js';
 import { register as registerSeal } from './seal.js';
 import { register as registerUnseal } from './unseal.js';
 
@@ -15,6 +16,7 @@ export function registerCommands(program: Command, ctx: CliContext): void {
   registerEncrypt(program, ctx);
   registerKeys(program, ctx);
   registerList(program, ctx);
+  registerReseal(program, ctx);
   registerSeal(program, ctx);
   registerUnseal(program, ctx);
 }

@@ -1,0 +1,81 @@
+/**
+ * The archive password options shared by `decrypt`, `reseal` and friends: exactly one of
+ * `--password`, `--password-file` or `--archive-json` (with `--archive-id` for a list), the last also
+ * giving the archive's expected SHA-256 and size.
+ */
+import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
+
+export interface PasswordFlags {
+  password?: string;
+  passwordFile?: string;
+  archiveJson?: string;
+  archiveId?: string;
+}
+
+/** What the password options yield. */
+export interface PasswordInput {
+  password: string;
+  archiveId?: string;
+  expectSha256?: Buffer;
+  expectSize?: number;
+}
+
+/** Adds the four password flags to a command. */
+export function addPasswordOptions(command: Command): Command {
+  return command
+    .option('--password <base64>', 'the archive password (the "password" field of the archive JSON)')
+    .option('--password-file <file>', 'read the archive password from this file')
+    .option('--archive-json <file>', 'Vonage archive JSON: REST object, list response or callback body')
+    .option('--archive-id <id>', 'which archive of a --archive-json list to use');
+}
+
+/** Checks that exactly one password source is given; call before anything is read. */
+export function checkPasswordFlags(flags: PasswordFlags): void {
+  const given = [flags.password, flags.passwordFile, flags.archiveJson].filter((value) => value !== undefined).length;
+  if (given !== 1) {
+    throw new UsageError(
+      given === 0
+        ? 'no archive password: give --password, --password-file or --archive-json'
+        : 'give only one of --password, --password-file and --archive-json',
+    );
+  }
+  if (flags.archiveId !== undefined && flags.archiveJson === undefined) throw new UsageError('--archive-id needs --archive-json');
+}
+
+export async function readPasswordInput(flags: PasswordFlags): Promise<PasswordInput> {
+  if (flags.password !== undefined) return { password: flags.password };
+  if (flags.passwordFile !== undefined) return { password: await readText(flags.passwordFile, '--password-file') };
+  const path = flags.archiveJson ?? '';
+  const { parseArchiveText, selectArchive } = await import('../vonage/archive.js');
+  const archive = selectArchive(parseArchiveText(await readText(path, '--archive-json'), path), flags.archiveId, path);
+  if (archive.password === undefined) {
+    throw new UsageError(`archive ${archive.id} in ${path} has no "password": it was not encrypted, so there is nothing to decrypt`);
+  }
+  return {
+    password: archive.password,
+    archiveId: archive.id,
+    ...(archive.sha256sum !== undefined ? { expectSha256: parseSha256(archive.sha256sum, `sha256sum of ${path}`) } : {}),
+    ...(archive.size !== undefined ? { expectSize: archive.size } : {}),
+  };
+}
+
+async function readText(path: string, option: string): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  try {
+    return (await readFile(path, 'utf8')).trim();
+  } catch (error) {
+    throw new UsageError(`cannot read ${option} ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+/** A SHA-256 given as 64 hex digits or as base64 (Vonage's `sha256sum`). */
+export function parseSha256(text: string, label: string): Buffer {
+  const value = text.trim();
+  if (/^[0-9a-fA-F]{64}$/.test(value)) return Buffer.from(value, 'hex');
+  if (/^[A-Za-z0-9+/]{43}=?$/.test(value)) {
+    const bytes = Buffer.from(value, 'base64');
+    if (bytes.length === 32) return bytes;
+  }
+  throw new UsageError(`${label} is not a SHA-256: give 64 hex digits or 44 base64 characters`);
+}

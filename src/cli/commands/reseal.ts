@@ -1,0 +1,135 @@
+/**
+ * `archive-crypt reseal`: a Vonage archive decrypted, verified and sealed for other recipients in one
+ * pass. The plaintext never touches a disk; the output is sealed (authenticated) ciphertext, so the
+ * plaintext-file policy does not apply to it.
+ */
+import { Option, type Command } from 'commander';
+import { UsageError } from '../../errors.js';
+import type { Padding } from '../../format/opentok.js';
+import { addPasswordOptions, checkPasswordFlags, parseSha256, readPasswordInput, type PasswordFlags } from '../archive-password.js';
+import type { CliContext } from '../context.js';
+import { addStorageOptions, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
+
+interface ResealFlags extends PasswordFlags, StorageFlags {
+  key: string[];
+  passphraseEnv?: string;
+  passphraseFile?: string;
+  to: string[];
+  output: string;
+  expectSha256?: string;
+  padding: Padding;
+  mpegtsCheck: boolean;
+  segmentLog2: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+const EXAMPLE = `
+The archive is decrypted with your key, every check of 'decrypt' runs (length, padding, MPEG-TS, sha256sum
+and size of --archive-json), and the media is sealed for the --to certificates as it goes: the sealed
+file appears at --output only after every check passed. Recipients open it with 'archive-crypt unseal'.
+
+Examples:
+  $ archive-crypt reseal s3://my-archives/46372/b40ef09b…/archive.mp4 --archive-json archive.json \\
+      --key keys/archive-private-key.pem --passphrase-env KEY_PASS --to auditor-cert.pem --output b40ef09b.sealed
+  resealed s3://my-archives/46372/b40ef09b…/archive.mp4 → b40ef09b.sealed for key ids 91ab2c3d4e5f6071
+    checks  length ok, padding ok, MPEG-TS ok (361 packets), sha256 ok (ciphertext), size ok
+
+Exit codes: 0 ok, 2 usage, 3 key or password unusable, 4 integrity check failed, 5 storage, 6 output refused.
+`;
+
+export function register(program: Command, ctx: CliContext): void {
+  addStorageOptions(
+    addPasswordOptions(
+      program
+        .command('reseal')
+        .description('decrypt a Vonage archive and seal it for other recipients in one pass, plaintext never on disk')
+        .argument('<source>', 'the Vonage encrypted archive: a path, - (stdin), s3://…, azure://… or https://…')
+        .option('--key <file>', 'your private key; repeat for older keys after a rotation', collect, [])
+        .option('--passphrase-env <VAR>', 'read the key passphrase from this environment variable')
+        .option('--passphrase-file <file>', 'read the key passphrase from this file'),
+    )
+      .requiredOption('--to <cert>', 'recipient X.509 certificate (PEM); repeat for more recipients', collect, [])
+      .requiredOption('--output <file|->', 'the sealed file (never overwritten), or - for stdout')
+      .option('--expect-sha256 <b64|hex>', 'expected SHA-256 of the encrypted archive or the media')
+      .addOption(new Option('--padding <mode>', 'pkcs7 strips the padding; none keeps it').choices(['pkcs7', 'none']).default('pkcs7'))
+      .option('--no-mpegts-check', 'do not require the media to be MPEG-TS')
+      .option('--segment-log2 <n>', 'sealed segment size as a power of two, 10 to 24', '16')
+      .option('--json', 'print the report as JSON on stderr')
+      .option('--quiet', 'no progress bar and no summary; errors only'),
+  )
+    .addHelpText('after', EXAMPLE)
+    .action((source: string, flags: ResealFlags) => resealCommand(ctx, source, flags));
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+async function resealCommand(ctx: CliContext, sourceSpec: string, flags: ResealFlags): Promise<void> {
+  checkPasswordFlags(flags);
+  if (flags.to.length === 0) throw new UsageError('give at least one recipient certificate with --to');
+  const log2SegmentSize = Number(flags.segmentLog2);
+  if (!Number.isInteger(log2SegmentSize) || log2SegmentSize < 10 || log2SegmentSize > 24) {
+    throw new UsageError('--segment-log2 must be an integer from 10 to 24');
+  }
+  if (flags.output === '-' && ctx.stdout.isTTY) throw new UsageError('refusing to write a sealed file to a terminal: redirect --output - or give --output FILE');
+  const expectOverride = flags.expectSha256 === undefined ? undefined : parseSha256(flags.expectSha256, '--expect-sha256');
+  const storage = storageOptionsFrom(flags, ctx);
+
+  const { loadCertificate } = await import('../../keys/load.js');
+  const recipients = [];
+  for (const path of flags.to) recipients.push((await loadCertificate(path)).publicKey);
+  const { openFileSink, streamSink } = await import('../../engine/output.js');
+  // The output is claimed before anything is read: a refused output costs nothing.
+  const sink = flags.output === '-' ? streamSink(ctx.stdout) : await openFileSink(flags.output);
+  try {
+    const input = await readPasswordInput(flags);
+    const { loadKeyring } = await import('../keyring.js');
+    const keyring = await loadKeyring(ctx, flags.key, {
+      ...(flags.passphraseEnv !== undefined ? { passphraseEnv: flags.passphraseEnv } : {}),
+      ...(flags.passphraseFile !== undefined ? { passphraseFile: flags.passphraseFile } : {}),
+    });
+    const { unwrapPassword, destroyArchiveKey } = await import('../../format/opentok.js');
+    const archiveKey = unwrapPassword(input.password, keyring.keys);
+    const { openSource } = await import('../../storage/open.js');
+    const { resealArchive } = await import('../../engine/reseal.js');
+    const { startProgress } = await import('../progress.js');
+    const source = await openSource(sourceSpec, storage);
+    const progress = await startProgress(ctx, 'resealing', flags.quiet || flags.json);
+    const expectSha256 = expectOverride ?? input.expectSha256;
+    try {
+      const report = await resealArchive({
+        source,
+        archiveKey,
+        sink,
+        recipients,
+        log2SegmentSize,
+        context: { ...(input.archiveId !== undefined ? { archiveId: input.archiveId } : {}), source: source.name },
+        padding: flags.padding,
+        checkMpegTs: flags.mpegtsCheck,
+        ...(expectSha256 ? { expectSha256 } : {}),
+        ...(input.expectSize !== undefined ? { expectSize: input.expectSize } : {}),
+        signal: ctx.signal,
+        onProgress: (bytes, total) => progress.update(bytes, total),
+      });
+      progress.stop();
+      if (flags.json) ctx.stderr.write(`${JSON.stringify({ ...report, archiveId: input.archiveId }, null, 2)}\n`);
+      else if (!flags.quiet) {
+        const { checks } = report;
+        ctx.stderr.write(
+          `resealed ${report.source} → ${flags.output === '-' ? 'stdout' : flags.output} for key ids ${report.recipients.join(', ')}\n` +
+            `  checks  length ${checks.length}, padding ${checks.padding}, MPEG-TS ${checks.mpegts.status} (${checks.mpegts.packets} packets), ` +
+            `sha256 ${checks.sha256.status}${checks.sha256.matched ? ` (${checks.sha256.matched})` : ''}, size ${checks.size.status}\n`,
+        );
+      }
+    } finally {
+      progress.stop();
+      destroyArchiveKey(archiveKey);
+      await source.close?.();
+    }
+  } catch (error) {
+    await sink.abort();
+    throw error;
+  }
+}

@@ -1,0 +1,81 @@
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runCli, tempDir } from './helpers.js';
+import { createBucket, putS3Object, s3Env, uniqueName } from './support/emulators.js';
+import { passArgs, passEnv, privateKeyCopy, vonageFixture } from './vonage-fixture.js';
+
+describe('reseal: Vonage archive → sealed file, plaintext never on disk', () => {
+  let dir: string;
+  let key: string;
+  let media: Buffer;
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    key = await privateKeyCopy(dir);
+    media = await readFile(vonageFixture.sample);
+  });
+
+  const reseal = (source: string, output: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}) =>
+    runCli(['reseal', source, '--archive-json', vonageFixture.archiveJson, '--key', key, ...passArgs, '--to', vonageFixture.certPem, '--output', output, ...extra], {
+      env: { ...passEnv, ...env },
+    });
+
+  it('reseals a file and the recipient unseals the original media', async () => {
+    const sealed = join(dir, 'archive.sealed');
+    const result = await reseal(vonageFixture.archive, sealed, ['--segment-log2', '12']);
+    expect(result.stderr).toMatch(/resealed .*archive.mp4 → .*archive.sealed for key ids [0-9a-f]{16}/);
+    expect(result.stderr).toMatch(/MPEG-TS ok \(361 packets\), sha256 ok \(ciphertext\), size ok/);
+    expect(result.code).toBe(0);
+    const bytes = await readFile(sealed);
+    expect(bytes.includes(media.subarray(0, 4096))).toBe(false);
+    const unsealed = await runCli(['unseal', sealed, '--key', key, ...passArgs, '--output', '-'], { env: passEnv });
+    expect(unsealed.code).toBe(0);
+    expect(unsealed.stdoutBytes.equals(media)).toBe(true);
+  });
+
+  it('streams to stdout, and unseal reads it from stdin', async () => {
+    const result = await reseal(vonageFixture.archive, '-', ['--quiet']);
+    expect(result.code).toBe(0);
+    const unsealed = await runCli(['unseal', '-', '--key', key, ...passArgs, '--output', '-'], { env: passEnv, input: result.stdoutBytes });
+    expect(unsealed.stdoutBytes.equals(media)).toBe(true);
+  });
+
+  it('reseals straight from S3', async () => {
+    const bucket = uniqueName('reseal');
+    const objectKey = `47000000/${vonageFixture.archiveId}/archive.mp4`;
+    await createBucket(bucket);
+    await putS3Object(bucket, objectKey, await readFile(vonageFixture.archive));
+    const sealed = join(dir, 's3.sealed');
+    const result = await reseal(`s3://${bucket}/${objectKey}`, sealed, [], s3Env());
+    expect(result.code).toBe(0);
+    const unsealed = await runCli(['unseal', sealed, '--key', key, ...passArgs, '--output', '-'], { env: passEnv });
+    expect(unsealed.stdoutBytes.equals(media)).toBe(true);
+  });
+
+  it.each([
+    ['a flipped bit mid-archive (sha256sum of the JSON)', 'corrupt', 4, /sha256 mismatch/],
+    ['an archive with its last block missing', 'short', 4, /not a multiple of 16|padding|size/],
+  ])('refuses %s with exit %i and leaves no output', async (_name, kind, code, message) => {
+    const archive = Buffer.from(await readFile(vonageFixture.archive));
+    const damaged = kind === 'corrupt' ? archive : archive.subarray(0, archive.length - 16);
+    if (kind === 'corrupt') damaged[30_000] = (damaged[30_000] ?? 0) ^ 0x01;
+    const folder = await tempDir();
+    const input = join(folder, 'archive.mp4');
+    await writeFile(input, damaged);
+    const result = await reseal(input, join(folder, 'out.sealed'));
+    expect(result.code).toBe(code);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(await readdir(folder)).toEqual(['archive.mp4']);
+  });
+
+  it('refuses a recipient that is not a certificate (exit 3) and an existing output (exit 6)', async () => {
+    const notCert = await runCli(['reseal', vonageFixture.archive, '--password-file', vonageFixture.passwordFile, '--key', key, '--to', vonageFixture.archive, '--output', join(dir, 'x.sealed')]);
+    expect(notCert.code).toBe(3);
+    expect(notCert.stderr).toMatch(/not an X.509 certificate/);
+    const exists = await reseal(vonageFixture.archive, vonageFixture.archiveJson);
+    expect(exists.code).toBe(6);
+    expect(exists.stderr).toMatch(/already exists/);
+  });
+});
