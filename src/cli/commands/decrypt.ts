@@ -8,9 +8,10 @@ import type { OutputSink } from '../../engine/output.js';
 import { ArchiveCryptError, OutputError, UsageError } from '../../errors.js';
 import type { Padding } from '../../format/opentok.js';
 import type { CliContext } from '../context.js';
+import { addStorageOptions, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
 import { failureJson, formatDecryptSummary, toJsonText, type DecryptJson, type KeyUsed } from '../report.js';
 
-interface DecryptOptions {
+interface DecryptOptions extends StorageFlags {
   key?: string[];
   passphraseEnv?: string;
   passphraseFile?: string;
@@ -62,6 +63,10 @@ Examples:
   $ archive-crypt decrypt archive.mp4 --key current.pem --key previous.pem --passphrase-env KEY_PASS \\
       --password-file password.txt --output meeting.ts
 
+  # straight from the bucket Vonage uploads to (<apiKey>/<archiveId>/archive.mp4), AWS credentials as usual
+  $ archive-crypt decrypt s3://my-archives/46372/b40ef09b-3811-4726-b508-e41a0f96c68f/archive.mp4 \\
+      --key key.pem --passphrase-env KEY_PASS --archive-json archive.json --output meeting.ts
+
   # play it without writing the media anywhere
   $ archive-crypt decrypt archive.mp4 --key key.pem --passphrase-env KEY_PASS --archive-json archive.json \\
       --output - | ffplay -
@@ -70,10 +75,10 @@ Exit codes: 0 ok, 2 usage, 3 key or password unusable, 4 integrity check failed,
 `;
 
 export function register(program: Command, ctx: CliContext): void {
-  program
+  const command = program
     .command('decrypt')
     .description('decrypt and verify a Vonage encrypted archive (to a file, to stdout, or verify only)')
-    .argument('<source>', 'the encrypted archive: a path or - (stdin)')
+    .argument('<source>', 'the encrypted archive: a path, - (stdin), s3://bucket/key, azure://container/blob or https://…')
     .option('--key <file>', 'private key (PEM, DER or PKCS#12); repeat for older keys after a rotation', collect)
     .option('--passphrase-env <VAR>', 'read the key passphrase from this environment variable')
     .option('--passphrase-file <file>', 'read the key passphrase from this file')
@@ -86,7 +91,8 @@ export function register(program: Command, ctx: CliContext): void {
     .addOption(new Option('--padding <mode>', 'pkcs7 strips the padding; none keeps it, like openssl enc -d -nopad').choices(['pkcs7', 'none']).default('pkcs7'))
     .option('--no-mpegts-check', 'do not require the media to be MPEG-TS')
     .option('--json', 'print the report as JSON on stdout (on stderr with --output -)')
-    .option('--quiet', 'no progress bar and no summary; errors only')
+    .option('--quiet', 'no progress bar and no summary; errors only');
+  addStorageOptions(command)
     .addHelpText('after', EXAMPLE)
     .action((source: string, opts: DecryptOptions) => decryptCommand(ctx, source, opts));
 }
@@ -122,6 +128,7 @@ async function decryptVerified(
   extras: { archiveId?: string; key?: KeyUsed },
 ): Promise<DecryptReport> {
   checkUsage(ctx, opts);
+  const storage = storageOptionsFrom(opts, ctx);
   const expectOverride = opts.expectSha256 === undefined ? undefined : parseSha256(opts.expectSha256, '--expect-sha256');
   // The output is claimed before anything is read: a refused output costs nothing and reveals nothing.
   const sink = await openOutput(ctx, opts.output);
@@ -140,7 +147,7 @@ async function decryptVerified(
       const { openSource } = await import('../../storage/open.js');
       const { decryptArchive } = await import('../../engine/decrypt.js');
       const { startProgress } = await import('../progress.js');
-      const source = await openSource(sourceSpec, { stdin: ctx.stdin });
+      const source = await openSource(sourceSpec, storage);
       const progress = await startProgress(ctx, 'decrypting', opts.quiet || opts.json);
       const expectSha256 = expectOverride ?? input.expectSha256;
       try {

@@ -1,0 +1,61 @@
+/**
+ * `archive-crypt decrypt` straight from object storage (s3rver and azurite from the global setup), at
+ * the key Vonage uploads to: the media comes out identical and every check runs; a missing object is
+ * exit 5 with one line and no output file.
+ */
+import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { runCli, tempDir } from './helpers.js';
+import { createBucket, createContainer, putBlob, putS3Object, s3Env, uniqueName } from './support/emulators.js';
+import { passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './vonage-fixture.js';
+
+const bucket = uniqueName('decrypt');
+const container = uniqueName('decrypt');
+const objectKey = `123456/${fx.archiveId}/archive.mp4`;
+let dir: string;
+let key: string;
+let sample: Buffer;
+
+beforeAll(async () => {
+  dir = await tempDir();
+  key = await privateKeyCopy(dir);
+  sample = await readFile(fx.sample);
+  const archive = await readFile(fx.archive);
+  await createBucket(bucket);
+  await createContainer(container);
+  await Promise.all([putS3Object(bucket, objectKey, archive), putBlob(container, objectKey, archive)]);
+});
+
+const stores = [
+  { name: 's3', spec: (k: string) => `s3://${bucket}/${k}`, env: () => s3Env() },
+  { name: 'azure', spec: (k: string) => `azure://${container}/${k}`, env: () => ({ AZURE_STORAGE_CONNECTION_STRING: inject('azureConnectionString') }) },
+];
+
+describe.each(stores)('decrypt from $name', (store) => {
+  it('streams the identical media and checks the archive JSON', async () => {
+    const result = await runCli(['decrypt', store.spec(objectKey), '--key', key, ...passArgs, '--archive-json', fx.archiveJson, '--output', '-', '--json'], {
+      env: { ...passEnv, ...store.env() },
+    });
+    expect(result.stderr).not.toMatch(/archive-crypt:/);
+    expect(result.code).toBe(0);
+    expect(result.stdoutBytes.equals(sample)).toBe(true);
+    expect(JSON.parse(result.stderr)).toMatchObject({
+      ok: true,
+      archiveId: fx.archiveId,
+      checks: { mpegts: { status: 'ok', packets: sample.length / 188 }, sha256: { status: 'ok', matched: 'ciphertext' }, size: { status: 'ok' } },
+    });
+  });
+
+  it('a missing object is exit 5, one line, no output file', async () => {
+    const work = join(dir, `missing-${store.name}`);
+    await mkdir(work);
+    const result = await runCli(
+      ['decrypt', store.spec('123456/nope/archive.mp4'), '--key', key, ...passArgs, '--archive-json', fx.archiveJson, '--output', join(work, 'out.ts')],
+      { env: { ...passEnv, ...store.env() } },
+    );
+    expect(result.code).toBe(5);
+    expect(result.stderr).toMatch(/^archive-crypt: [^\n]+\n$/);
+    expect(await readdir(work)).toEqual([]);
+  });
+});
