@@ -8,31 +8,20 @@ import type { OutputSink } from '../../engine/output.js';
 import { ArchiveCryptError, OutputError, UsageError } from '../../errors.js';
 import type { Padding } from '../../format/opentok.js';
 import type { CliContext } from '../context.js';
+import { addPasswordOptions, checkPasswordFlags, parseSha256, readPasswordInput, type PasswordFlags } from '../archive-password.js';
 import { addStorageOptions, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
 import { failureJson, formatDecryptSummary, toJsonText, type DecryptJson, type KeyUsed } from '../report.js';
 
-interface DecryptOptions extends StorageFlags {
+interface DecryptOptions extends StorageFlags, PasswordFlags {
   key?: string[];
   passphraseEnv?: string;
   passphraseFile?: string;
-  password?: string;
-  passwordFile?: string;
-  archiveJson?: string;
-  archiveId?: string;
   output?: string;
   expectSha256?: string;
   padding: Padding;
   mpegtsCheck: boolean;
   json?: boolean;
   quiet?: boolean;
-}
-
-/** What the password options yield. */
-interface PasswordInput {
-  password: string;
-  archiveId?: string;
-  expectSha256?: Buffer;
-  expectSize?: number;
 }
 
 const EXAMPLE = `
@@ -81,11 +70,8 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<source>', 'the encrypted archive: a path, - (stdin), s3://bucket/key, azure://container/blob or https://…')
     .option('--key <file>', 'private key (PEM, DER or PKCS#12); repeat for older keys after a rotation', collect)
     .option('--passphrase-env <VAR>', 'read the key passphrase from this environment variable')
-    .option('--passphrase-file <file>', 'read the key passphrase from this file')
-    .option('--password <base64>', 'the archive password (the "password" field of the archive JSON)')
-    .option('--password-file <file>', 'read the archive password from this file')
-    .option('--archive-json <file>', 'Vonage archive JSON: REST object, list response or callback body')
-    .option('--archive-id <id>', 'which archive of a --archive-json list to decrypt')
+    .option('--passphrase-file <file>', 'read the key passphrase from this file');
+  addPasswordOptions(command)
     .option('--output <file|->', 'write the media to FILE (never overwritten) or - for stdout; default: verify only')
     .option('--expect-sha256 <b64|hex>', 'expected SHA-256 of the encrypted archive or the media (overrides sha256sum of --archive-json)')
     .addOption(new Option('--padding <mode>', 'pkcs7 strips the padding; none keeps it, like openssl enc -d -nopad').choices(['pkcs7', 'none']).default('pkcs7'))
@@ -176,15 +162,7 @@ async function decryptVerified(
 }
 
 function checkUsage(ctx: CliContext, opts: DecryptOptions): void {
-  const given = [opts.password, opts.passwordFile, opts.archiveJson].filter((value) => value !== undefined).length;
-  if (given !== 1) {
-    throw new UsageError(
-      given === 0
-        ? 'no archive password: give --password, --password-file or --archive-json'
-        : 'give only one of --password, --password-file and --archive-json',
-    );
-  }
-  if (opts.archiveId !== undefined && opts.archiveJson === undefined) throw new UsageError('--archive-id needs --archive-json');
+  checkPasswordFlags(opts);
   if (opts.output === '-' && ctx.stdout.isTTY) {
     throw new UsageError('refusing to write media to a terminal: pipe --output - into a player (| ffplay -) or give --output FILE');
   }
@@ -201,41 +179,4 @@ async function openOutput(ctx: CliContext, output: string | undefined): Promise<
     );
   }
   return openFileSink(output);
-}
-
-async function readPasswordInput(opts: DecryptOptions): Promise<PasswordInput> {
-  if (opts.password !== undefined) return { password: opts.password };
-  if (opts.passwordFile !== undefined) return { password: await readText(opts.passwordFile, '--password-file') };
-  const path = opts.archiveJson ?? '';
-  const { parseArchiveText, selectArchive } = await import('../../vonage/archive.js');
-  const archive = selectArchive(parseArchiveText(await readText(path, '--archive-json'), path), opts.archiveId, path);
-  if (archive.password === undefined) {
-    throw new UsageError(`archive ${archive.id} in ${path} has no "password": it was not encrypted, so there is nothing to decrypt`);
-  }
-  return {
-    password: archive.password,
-    archiveId: archive.id,
-    ...(archive.sha256sum !== undefined ? { expectSha256: parseSha256(archive.sha256sum, `sha256sum of ${path}`) } : {}),
-    ...(archive.size !== undefined ? { expectSize: archive.size } : {}),
-  };
-}
-
-async function readText(path: string, option: string): Promise<string> {
-  const { readFile } = await import('node:fs/promises');
-  try {
-    return (await readFile(path, 'utf8')).trim();
-  } catch (error) {
-    throw new UsageError(`cannot read ${option} ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-}
-
-/** A SHA-256 given as 64 hex digits or as base64 (Vonage's `sha256sum`). */
-function parseSha256(text: string, label: string): Buffer {
-  const value = text.trim();
-  if (/^[0-9a-fA-F]{64}$/.test(value)) return Buffer.from(value, 'hex');
-  if (/^[A-Za-z0-9+/]{43}=?$/.test(value)) {
-    const bytes = Buffer.from(value, 'base64');
-    if (bytes.length === 32) return bytes;
-  }
-  throw new UsageError(`${label} is not a SHA-256: give 64 hex digits or 44 base64 characters`);
 }

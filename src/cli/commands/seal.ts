@@ -8,8 +8,9 @@ import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { AbortError, UsageError } from '../../errors.js';
 import type { CliContext } from '../context.js';
+import { addStorageOptions, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
 
-interface SealOptions {
+interface SealOptions extends StorageFlags {
   to: string[];
   output: string;
   segmentLog2: string;
@@ -28,15 +29,17 @@ Examples:
 `;
 
 export function register(program: Command, ctx: CliContext): void {
-  program
-    .command('seal')
-    .description('encrypt and authenticate a file for one or more recipient certificates (sealed format)')
-    .argument('<input>', 'what to seal: a path, - (stdin), s3://…, azure://… or https://…')
-    .requiredOption('--to <cert>', 'recipient X.509 certificate (PEM); repeat for more recipients', collect, [])
-    .requiredOption('--output <file|->', 'where the sealed file goes: FILE (never overwritten) or - for stdout')
-    .option('--segment-log2 <n>', 'segment size as a power of two, 10 (1 KiB) to 24 (16 MiB)', '16')
-    .option('--no-name', 'do not record the input file name in the header')
-    .option('--quiet', 'no progress bar and no summary; errors only')
+  addStorageOptions(
+    program
+      .command('seal')
+      .description('encrypt and authenticate a file for one or more recipient certificates (sealed format)')
+      .argument('<input>', 'what to seal: a path, - (stdin), s3://…, azure://… or https://…')
+      .requiredOption('--to <cert>', 'recipient X.509 certificate (PEM); repeat for more recipients', collect, [])
+      .requiredOption('--output <file|->', 'where the sealed file goes: FILE (never overwritten) or - for stdout')
+      .option('--segment-log2 <n>', 'segment size as a power of two, 10 (1 KiB) to 24 (16 MiB)', '16')
+      .option('--no-name', 'do not record the input file name in the header')
+      .option('--quiet', 'no progress bar and no summary; errors only')
+  )
     .addHelpText('after', EXAMPLE)
     .action((input: string, opts: SealOptions) => sealCommand(ctx, input, opts));
 }
@@ -73,7 +76,7 @@ async function sealCommand(ctx: CliContext, inputSpec: string, opts: SealOptions
     fileKey.fill(0);
   }
 
-  const source = await openSource(inputSpec, { stdin: ctx.stdin });
+  const source = await openSource(inputSpec, storageOptionsFrom(opts, ctx));
   // The output is claimed before anything is read: a refused output costs nothing.
   const sink = opts.output === '-' ? streamSink(ctx.stdout) : await openFileSink(opts.output);
   const progress = await startProgress(ctx, 'sealing', opts.quiet);

@@ -8,8 +8,9 @@ import type { Command } from 'commander';
 import { AbortError, OutputError, UsageError } from '../../errors.js';
 import type { OutputSink } from '../../engine/output.js';
 import type { CliContext } from '../context.js';
+import { addStorageOptions, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
 
-interface UnsealOptions {
+interface UnsealOptions extends StorageFlags {
   key: string[];
   passphraseEnv?: string;
   passphraseFile?: string;
@@ -31,15 +32,17 @@ file, truncation, trailing data), 5 storage, 6 output refused.
 `;
 
 export function register(program: Command, ctx: CliContext): void {
-  program
-    .command('unseal')
-    .description('verify and decrypt a sealed file (to a file, to stdout, or verify only)')
-    .argument('<source>', 'the sealed file: a path, - (stdin), s3://…, azure://… or https://…')
-    .option('--key <file>', 'private key (PEM, DER or PKCS#12); repeat to try several', collect, [])
-    .option('--passphrase-env <VAR>', 'read the key passphrase from this environment variable')
-    .option('--passphrase-file <file>', 'read the key passphrase from this file')
-    .option('--output <file|->', 'write the plaintext to FILE (never overwritten) or - for stdout; default: verify only')
-    .option('--quiet', 'no progress bar and no summary; errors only')
+  addStorageOptions(
+    program
+      .command('unseal')
+      .description('verify and decrypt a sealed file (to a file, to stdout, or verify only)')
+      .argument('<source>', 'the sealed file: a path, - (stdin), s3://…, azure://… or https://…')
+      .option('--key <file>', 'private key (PEM, DER or PKCS#12); repeat to try several', collect, [])
+      .option('--passphrase-env <VAR>', 'read the key passphrase from this environment variable')
+      .option('--passphrase-file <file>', 'read the key passphrase from this file')
+      .option('--output <file|->', 'write the plaintext to FILE (never overwritten) or - for stdout; default: verify only')
+      .option('--quiet', 'no progress bar and no summary; errors only')
+  )
     .addHelpText('after', EXAMPLE)
     .action((source: string, opts: UnsealOptions) => unsealCommand(ctx, source, opts));
 }
@@ -64,7 +67,7 @@ async function unsealCommand(ctx: CliContext, sourceSpec: string, opts: UnsealOp
   const { startProgress } = await import('../progress.js');
 
   const sink = await openOutput(ctx, opts.output);
-  const source = await openSource(sourceSpec, { stdin: ctx.stdin });
+  const source = await openSource(sourceSpec, storageOptionsFrom(opts, ctx));
   const progress = await startProgress(ctx, 'unsealing', opts.quiet);
   let fileKey: Buffer | undefined;
   const unsealer = createUnsealer({
