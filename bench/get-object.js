@@ -7,7 +7,7 @@ import { createDecipheriv } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 
 const [bucket, key, keyHex, ivHex] = process.argv.slice(2);
-const client = new S3Client({ forcePathStyle: true });
+const client = new S3Client({ forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
 const { Body } = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
 await pipeline(Body, createDecipheriv('aes-256-cbc', Buffer.from(keyHex, 'hex'), Buffer.from(ivHex, 'hex')), process.stdout);
 client.destroy();

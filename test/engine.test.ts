@@ -16,7 +16,7 @@ import type { Padding } from '../src/format/opentok.js';
 import { FileSource, StreamSource } from '../src/storage/file.js';
 import type { Source } from '../src/storage/source.js';
 import { openSource } from '../src/storage/open.js';
-import { openssl, tempDir } from './helpers.js';
+import { fixtures, openssl, tempDir } from './helpers.js';
 import { createBucket, putS3Object, s3Options, uniqueName } from './support/emulators.js';
 
 const BLOCK = 16;
@@ -146,6 +146,32 @@ describe('from S3 (s3rver, ranged parallel GETs)', () => {
     } finally {
       await source.close?.();
     }
+  });
+});
+
+describe('MPEG-TS check, made by the pool threads per range', () => {
+  it.each([
+    ['intact', undefined],
+    ['a bad sync byte in the middle', 188 * 700],
+    ['a bad sync byte in the last packet', -188],
+  ] as const)('%s: parallel reports what serial reports', async (_name, badPacket) => {
+    const sample = await readFile(join(fixtures, 'media', 'sample.ts'));
+    const media = Buffer.concat([sample, sample, sample, sample]);
+    if (badPacket !== undefined) media[badPacket < 0 ? media.length + badPacket : badPacket] = 0x00;
+    const path = await encryptWithOpenssl(`ts-${String(badPacket)}`, media);
+    const reports = [];
+    for (const mode of ['serial', 'parallel'] as const) {
+      const result = await decrypt(new FileSource(path), mode, 'pkcs7', { checkMpegTs: true, rangeSize: 4096 }).catch((e: unknown) => e);
+      reports.push(result instanceof ArchiveCheckError ? result.report : (result as { report: unknown }).report);
+    }
+    expect(reports[1]).toEqual(reports[0]);
+    const mpegts = (reports[0] as { checks: { mpegts: unknown } }).checks.mpegts;
+    expect(mpegts).toEqual({
+      status: badPacket === undefined ? 'ok' : 'failed',
+      packets: media.length / 188,
+      trailingBytes: 0,
+      ...(badPacket !== undefined ? { firstBadOffset: badPacket < 0 ? media.length + badPacket : badPacket } : {}),
+    });
   });
 });
 

@@ -6,7 +6,8 @@
 import { createHash, type Hash } from 'node:crypto';
 import { IntegrityError } from '../errors.js';
 import type { Padding } from '../format/opentok.js';
-import { MpegTsChecker } from '../format/mpegts.js';
+import { TS_PACKET_SIZE } from '../format/mpegts.js';
+import { firstBadSyncByte } from './sync-check.js';
 
 export type CheckStatus = 'ok' | 'failed' | 'skipped';
 
@@ -54,7 +55,8 @@ export interface CheckOptions {
 /** Accumulates the streaming checks of one archive and turns them into a report. */
 export class ArchiveChecks {
   readonly report: DecryptReport;
-  private readonly mpegts: MpegTsChecker | undefined;
+  /** Smallest offset of a packet start without a sync byte seen so far (-1: none). */
+  private firstBadSync = -1;
   private readonly hashes: { ciphertext: Hash; plaintext: Hash } | undefined;
 
   constructor(
@@ -63,8 +65,12 @@ export class ArchiveChecks {
     private readonly options: CheckOptions,
   ) {
     this.report = emptyReport(source, output, options);
-    this.mpegts = options.checkMpegTs ? new MpegTsChecker() : undefined;
     this.hashes = options.expectSha256 ? { ciphertext: createHash('sha256'), plaintext: createHash('sha256') } : undefined;
+  }
+
+  /** True when the MPEG-TS sync bytes are checked. */
+  get checkingMpegTs(): boolean {
+    return this.options.checkMpegTs;
   }
 
   /** True when SHA-256 digests are computed (the costliest check). */
@@ -78,10 +84,15 @@ export class ArchiveChecks {
     this.hashes?.ciphertext.update(chunk);
   }
 
-  /** Every plaintext byte, in order. */
-  plaintext(chunk: Uint8Array): void {
+  /**
+   * Every plaintext byte, in order. `firstBadSync` is given when the sync bytes of the chunk were
+   * already checked (by the pool thread that decrypted it): -1 or the absolute offset it found.
+   */
+  plaintext(chunk: Uint8Array, firstBadSync?: number): void {
+    if (this.options.checkMpegTs && this.firstBadSync < 0) {
+      this.firstBadSync = firstBadSync ?? firstBadSyncByte(chunk, this.report.plaintextBytes);
+    }
     this.report.plaintextBytes += chunk.byteLength;
-    this.mpegts?.update(chunk);
     this.hashes?.plaintext.update(chunk);
   }
 
@@ -102,8 +113,16 @@ export class ArchiveChecks {
   finish(): DecryptReport {
     const report = this.report;
     const failures: string[] = [];
-    if (this.mpegts) {
-      const summary = this.mpegts.summary();
+    if (this.options.checkMpegTs) {
+      // Only whole packets count: a "packet start" in the trailing bytes is padding (kept with -nopad,
+      // or checked by a pool thread before the last range lost its padding); trailing bytes are judged below.
+      const packets = Math.floor(report.plaintextBytes / TS_PACKET_SIZE);
+      const bad = this.firstBadSync >= 0 && this.firstBadSync < packets * TS_PACKET_SIZE ? this.firstBadSync : undefined;
+      const summary = {
+        packets,
+        trailingBytes: report.plaintextBytes % TS_PACKET_SIZE,
+        firstBadOffset: bad,
+      };
       // With padding kept (-nopad) the 1–16 padding bytes trail the last packet.
       const trailingAllowed = report.padding === 'none' ? 16 : 0;
       const ok = summary.firstBadOffset === undefined && summary.packets > 0 && summary.trailingBytes <= trailingAllowed;

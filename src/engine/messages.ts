@@ -22,6 +22,8 @@ export interface DecryptRangeTask {
   offset: number;
   /** A positive multiple of 16. */
   length: number;
+  /** Absolute plaintext offset of the range when the MPEG-TS sync bytes are to be checked, else -1. */
+  syncCheckOffset: number;
 }
 
 /** Answered as soon as the worker runs: tells the main thread that this thread has booted. */
@@ -34,4 +36,6 @@ export type WorkerTask = DecryptRangeTask | PingTask;
 /** Reply to a `DecryptRangeTask`: plaintext bytes written in place (always `length`). */
 export interface DecryptRangeResult {
   plaintextBytes: number;
+  /** Absolute offset of the first packet start without a sync byte, -1 if none (or not checked). */
+  firstBadSync: number;
 }

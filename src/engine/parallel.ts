@@ -14,6 +14,9 @@ import type { OutputSink } from './output.js';
 import type { DecryptPool } from './pool.js';
 import { UPDATE_SLICE, type PipelineInput } from './serial.js';
 
+/** Ranges being read ahead of the one being handed out. */
+const READ_AHEAD = 2;
+
 /** A range in flight: its plaintext, once known, is written in order. */
 interface RangeInFlight {
   slot: number;
@@ -21,6 +24,8 @@ interface RangeInFlight {
   plaintext: Uint8Array[] | undefined;
   /** True when the chunks live in the ring (the sink must let go of them before the slot is reused). */
   inRing: boolean;
+  /** The sync-byte check made by the pool thread (ranges decrypted in the ring only). */
+  firstBadSync: number | undefined;
   done: Promise<void> | undefined;
 }
 
@@ -34,7 +39,7 @@ export interface ParallelInput extends PipelineInput {
 export async function decryptParallel(input: ParallelInput): Promise<void> {
   const { reader, checks, sink, signal, pool, rangeSize, padding } = input;
   pool.start();
-  const slots = pool.threads * pool.tasksPerThread + 3;
+  const slots = pool.threads * pool.tasksPerThread + READ_AHEAD + 3;
   const ring = new SharedArrayBuffer(slots * rangeSize);
   // The key is shared with the threads once for the whole archive and zeroed when it is done; the IV
   // of the range in slot s sits at 32 + 16·s.
@@ -44,9 +49,11 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
   // Hashing on this thread is costlier than decrypting: then leave decryption to the pool once it runs.
   const mainThreadBusy = checks.hashing;
   const free = Array.from({ length: slots }, (_, i) => slots - 1 - i);
+  const reads: { slot: number; filled: Promise<number> }[] = [];
   const inFlight: RangeInFlight[] = [];
   let iv = Buffer.from(input.archiveKey.iv);
   let ciphertextBytes = 0;
+  let endOfData = false;
 
   const flushOldest = async (last: boolean) => {
     const range = inFlight.shift();
@@ -56,24 +63,41 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
     if (last) removePadding(chunks, padding, checks);
     for (const chunk of chunks) {
       if (chunk.byteLength === 0) continue;
-      checks.plaintext(chunk);
+      checks.plaintext(chunk, range.firstBadSync);
       await (range.inRing ? writeReleasing(sink, chunk) : sink.write(chunk));
     }
     free.push(range.slot);
   };
 
+  // Keep reads going ahead into free slots so that neither this thread nor the pool waits for the disk.
+  const readAhead = () => {
+    while (!endOfData && reads.length < READ_AHEAD && free.length > 0) {
+      const slot = free.pop() as number;
+      const filled = reader.fill(Buffer.from(ring, slot * rangeSize, rangeSize));
+      filled.catch(() => undefined); // surfaces when its turn comes
+      reads.push({ slot, filled });
+    }
+  };
+
   try {
     for (;;) {
       if (signal?.aborted) throw new AbortError('cancelled; no output was kept');
-      while (free.length === 0) await flushOldest(false);
-      const slot = free.pop() as number;
-      const view = Buffer.from(ring, slot * rangeSize, rangeSize);
-      const n = await reader.fill(view);
+      readAhead();
+      const next = reads.shift();
+      if (!next) {
+        if (endOfData) break;
+        await flushOldest(false); // every slot holds a range: write the oldest to make room
+        continue;
+      }
+      const n = await next.filled;
+      const { slot } = next;
+      if (n < rangeSize) endOfData = true; // reads already started past the end come back empty
       if (n === 0) {
         free.push(slot);
-        break;
+        continue;
       }
-      const ciphertext = view.subarray(0, n);
+      const ciphertext = Buffer.from(ring, slot * rangeSize, n);
+      const rangeStart = ciphertextBytes; // also its plaintext offset: only the very end loses padding
       checks.ciphertext(ciphertext);
       ciphertextBytes += n;
       // A short range is the end of the data: the length check can be made before decrypting it.
@@ -81,11 +105,13 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
       const ivOffset = 32 + slot * BLOCK_SIZE;
       stateBytes.set(iv, ivOffset);
       iv = Buffer.from(ciphertext.subarray(n - BLOCK_SIZE, n)); // copied before the range is decrypted in place
-      const range: RangeInFlight = { slot, plaintext: undefined, inRing: false, done: undefined };
+      const range: RangeInFlight = { slot, plaintext: undefined, inRing: false, firstBadSync: undefined, done: undefined };
       if (pool.capacity > 0 || (mainThreadBusy && pool.booted > 0)) {
         range.inRing = true;
-        range.done = pool.decrypt({ state, ivOffset, data: ring, offset: slot * rangeSize, length: n }).then(() => {
+        const syncCheckOffset = checks.checkingMpegTs ? rangeStart : -1;
+        range.done = pool.decrypt({ state, ivOffset, data: ring, offset: slot * rangeSize, length: n, syncCheckOffset }).then((result) => {
           range.plaintext = [ciphertext];
+          range.firstBadSync = result.firstBadSync;
         });
         // A failure surfaces when the range is flushed; until then keep it from counting as unhandled.
         range.done.catch(() => undefined);
@@ -96,7 +122,6 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
       input.onProgress?.(ciphertextBytes, input.total);
       // Everything but the newest range is known not to be the last: write what is ready.
       while (inFlight.length > 1 && inFlight[0]?.plaintext) await flushOldest(false);
-      if (n < rangeSize) break;
     }
     assertLength(ciphertextBytes, padding, checks);
     while (inFlight.length > 0) await flushOldest(inFlight.length === 1);
@@ -104,7 +129,7 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
   } finally {
     stateBytes.fill(0, 0, 32);
     // Let running tasks finish before the ring is dropped, so no thread writes into reused memory.
-    await Promise.allSettled(inFlight.flatMap((range) => (range.done ? [range.done] : [])));
+    await Promise.allSettled([...inFlight.flatMap((range) => (range.done ? [range.done] : [])), ...reads.map((read) => read.filled)]);
   }
 }
 

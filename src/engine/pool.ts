@@ -13,7 +13,7 @@ import type { DecryptRangeResult, DecryptRangeTask, PingTask } from './messages.
 export interface DecryptPoolOptions {
   /** Worker threads (default: cores − 1, at least 1; the main thread decrypts too). */
   threads?: number;
-  /** Tasks each booted thread may hold at once, running plus queued (default 2). */
+  /** Tasks each booted thread may hold at once, running plus queued (default 3). */
   tasksPerThread?: number;
 }
 
@@ -45,7 +45,7 @@ export class DecryptPool {
 
   constructor(options: DecryptPoolOptions = {}) {
     const threads = options.threads ?? Math.max(1, availableParallelism() - 1);
-    const tasksPerThread = options.tasksPerThread ?? 2;
+    const tasksPerThread = options.tasksPerThread ?? 3;
     if (!Number.isInteger(threads) || threads < 1) throw new UsageError('options.threads must be a positive integer');
     if (!Number.isInteger(tasksPerThread) || tasksPerThread < 1) {
       throw new UsageError('options.tasksPerThread must be a positive integer');

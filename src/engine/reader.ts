@@ -15,7 +15,10 @@ import type { Source } from '../storage/source.js';
 const openFile = promisify(open);
 
 export interface CiphertextReader {
-  /** Fills `target` completely, or less only at the end of the data; resolves with the bytes read. */
+  /**
+   * Fills `target` with the next bytes completely, or less only at the end of the data; resolves with
+   * the bytes read. Calls may overlap (read-ahead): each takes the bytes after the previous call's.
+   */
   fill(target: Uint8Array): Promise<number>;
   close(): Promise<void>;
 }
@@ -41,13 +44,19 @@ class FileReader implements CiphertextReader {
     private readonly path: string,
   ) {}
 
-  async fill(target: Uint8Array): Promise<number> {
+  fill(target: Uint8Array): Promise<number> {
+    // Reserve the bytes now, so that overlapping calls read consecutive parts of the file.
+    const start = this.position;
+    this.position += target.byteLength;
+    return this.fillFrom(target, start);
+  }
+
+  private async fillFrom(target: Uint8Array, start: number): Promise<number> {
     let filled = 0;
     while (filled < target.byteLength) {
-      const n = await readAt(this.fd, target, filled, this.position, this.path);
+      const n = await readAt(this.fd, target, filled, start + filled, this.path);
       if (n === 0) break;
       filled += n;
-      this.position += n;
     }
     return filled;
   }
@@ -69,9 +78,17 @@ function readAt(fd: number, target: Uint8Array, offset: number, position: number
 class StreamReader implements CiphertextReader {
   private pending: Uint8Array | undefined;
   private done = false;
+  private previous: Promise<unknown> = Promise.resolve();
   constructor(private readonly chunks: AsyncIterator<Uint8Array>) {}
 
-  async fill(target: Uint8Array): Promise<number> {
+  fill(target: Uint8Array): Promise<number> {
+    // A stream is consumed in order: an overlapping call waits for the one before it.
+    const filled = this.previous.then(() => this.fillNow(target));
+    this.previous = filled.catch(() => undefined);
+    return filled;
+  }
+
+  private async fillNow(target: Uint8Array): Promise<number> {
     let filled = 0;
     while (filled < target.byteLength) {
       if (!this.pending || this.pending.byteLength === 0) {
