@@ -8,7 +8,7 @@
 // above 1 means we are faster). Writes bench/RESULTS.md. Only loopback is ever contacted.
 //
 //   BENCH_MB=1024 BENCH_RUNS=3 npm run bench
-//   BENCH_CASES=stdout,file,sha256,s3,batch,rss   (default: all)
+//   BENCH_CASES=stdout,engine,file,sha256,s3,batch,rss   (default: all)
 import { spawn, spawnSync } from 'node:child_process';
 import { constants, createHash, generateKeyPairSync, publicEncrypt, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
@@ -25,7 +25,7 @@ const MiB = 1024 * 1024;
 const sizeMb = Number(process.env.BENCH_MB ?? 1024);
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const s3Mb = Number(process.env.BENCH_S3_MB ?? Math.min(sizeMb, 512));
-const cases = new Set((process.env.BENCH_CASES ?? 'stdout,file,sha256,s3,batch,rss').split(','));
+const cases = new Set((process.env.BENCH_CASES ?? 'stdout,engine,file,sha256,s3,batch,rss').split(','));
 const gnuTime = ['/usr/bin/time', '/bin/time'].find((p) => existsSync(p) && spawnSync(p, ['-f', '%M', 'true']).status === 0);
 
 mkdirSync(work, { recursive: true });
@@ -164,6 +164,16 @@ if (cases.has('stdout')) {
     { name: 'openssl enc -d -aes-256-cbc > /dev/null', command: enc('/dev/stdout') },
     { name: 'archive-crypt decrypt --output - > /dev/null', command: ours(input.archive, input.password, ['--output', '-']), target: '≥ 2.0×' },
     { name: 'archive-crypt decrypt (verify only)', command: ours(input.archive, input.password, []) },
+  ]);
+}
+
+if (cases.has('engine')) {
+  // The engine's two pipelines through the library (same checks as the CLI, MPEG-TS on).
+  const lib = (mode) => [process.execPath, [join(root, 'bench', 'decrypt-lib.js'), input.archive, input.keyHex, input.ivHex, mode]];
+  await compare('engine: serial vs pool', input.bytes, [
+    { name: 'openssl enc -d -aes-256-cbc > /dev/null', command: enc('/dev/stdout') },
+    { name: 'library, one thread (default)', command: lib('serial') },
+    { name: 'library, pool (parallelThreshold 0)', command: lib('parallel') },
   ]);
 }
 

@@ -3,8 +3,10 @@
  * one pass over the data, in bounded memory. The sink is committed only after every check passed and
  * aborted on any failure, so a named output file exists only when the archive verified.
  *
- * Small archives and pipes run on the main thread alone (`serial.ts`); large ones get the help of a
- * thread pool (`parallel.ts`), started only then, because a thread costs ≈0.17 s to boot (design.md §7).
+ * By default the calling thread decrypts alone (`serial.ts`, on par with `openssl enc -d`); with a
+ * shared pool (or a parallelThreshold) large archives are split into CBC ranges decrypted by pool
+ * threads (`parallel.ts`). A private pool is started only when asked for: a thread costs ≈0.17 s to
+ * boot (design.md §7).
  */
 import { AbortError, ArchiveCryptError, IntegrityError, UsageError } from '../errors.js';
 import { BLOCK_SIZE, type Padding } from '../format/opentok.js';
@@ -41,8 +43,8 @@ export interface DecryptArchiveOptions {
   pool?: DecryptPool;
   /**
    * Archives at least this large (bytes) are decrypted with the pool; smaller ones, and sources of
-   * unknown size (stdin), on the calling thread alone. Default 256 MiB; 0 uses the pool for everything,
-   * `Infinity` never.
+   * unknown size (stdin), on the calling thread alone. Default: 4 MiB with `pool`, else `Infinity` (a
+   * private pool did not pay off on 2 cores, see bench/RESULTS.md); 0 uses the pool for everything.
    */
   parallelThreshold?: number;
   /** Bytes per range handed to a pool thread (multiple of 16; default 2 MiB). */
@@ -50,10 +52,13 @@ export interface DecryptArchiveOptions {
 }
 
 /**
- * A thread needs ≈0.17 s to boot, during which this thread alone decrypts ≈250 MB; below that the pool
- * would only add its start-up cost (design.md §7).
+ * Without a pool from the caller, the calling thread decrypts alone: measured on the reference
+ * machine (2 cores), a private pool never beat the single loop, even at 1 GiB (its thread boots in
+ * ≈0.17 s and Node's decipher output allocation makes each byte cost more on a pool thread); see
+ * bench/RESULTS.md. With a pool the caller already runs (batch), anything above a few ranges uses it.
  */
-const DEFAULT_THRESHOLD = 256 * 1024 * 1024;
+const DEFAULT_THRESHOLD_WITHOUT_POOL = Number.POSITIVE_INFINITY;
+const DEFAULT_THRESHOLD_WITH_POOL = 4 * 1024 * 1024;
 const DEFAULT_RANGE_SIZE = 2 * 1024 * 1024;
 
 /**
@@ -70,7 +75,7 @@ const DEFAULT_RANGE_SIZE = 2 * 1024 * 1024;
 export async function decryptArchive(options: DecryptArchiveOptions): Promise<DecryptReport> {
   const { source, sink, signal } = options;
   const padding = options.padding ?? 'pkcs7';
-  const threshold = options.parallelThreshold ?? DEFAULT_THRESHOLD;
+  const threshold = options.parallelThreshold ?? (options.pool ? DEFAULT_THRESHOLD_WITH_POOL : DEFAULT_THRESHOLD_WITHOUT_POOL);
   const rangeSize = options.rangeSize ?? DEFAULT_RANGE_SIZE;
   if (!(threshold >= 0)) throw new UsageError('options.parallelThreshold must be a non-negative number');
   if (!Number.isSafeInteger(rangeSize) || rangeSize < BLOCK_SIZE || rangeSize % BLOCK_SIZE !== 0) {
