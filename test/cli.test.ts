@@ -13,10 +13,18 @@ describe('cli basics', () => {
   it.each([
     [['--bogus'], /unknown option '--bogus'/],
     [['no-such-command'], /unknown command|too many arguments/],
+    [[], /Usage: archive-crypt/],
+    [['keys'], /Usage: archive-crypt keys/],
   ])('rejects bad usage %j with exit 2', async (args, message) => {
     const result = await runCli(args);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(message);
     expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it.each([['--help'], ['help', 'decrypt'], ['keys', '--help'], ['batch', '--help']])('%j prints help and exits 0', async (...args) => {
+    const result = await runCli(args);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/Usage: archive-crypt/);
   });
 });

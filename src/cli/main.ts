@@ -48,9 +48,9 @@ export async function run(argv: string[]): Promise<number> {
 function reportError(ctx: CliContext, error: unknown): number {
   if (error instanceof CommanderError) {
     // Help and version are "errors" to commander; commander already printed its own message.
-    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
-      return ExitCode.ok;
-    }
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return ExitCode.ok;
+    // Help printed because a subcommand was missing (`archive-crypt keys`) is a usage error.
+    if (error.code === 'commander.help') return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     return ExitCode.usage;
   }
   if (error instanceof ArchiveCryptError) {
