@@ -175,6 +175,47 @@ describe('MPEG-TS check, made by the pool threads per range', () => {
   });
 });
 
+describe('SHA-256 of the plaintext hashed in order by a one-thread pool', () => {
+  const onePool = createDecryptPool({ threads: 1 });
+  beforeAll(() => onePool.ready());
+  afterAll(() => onePool.close());
+
+  it.each([1, 15, 16, 17, RANGE - 1, RANGE, RANGE + 1, 5 * RANGE + 7, 100_000])('%i bytes, both paddings', async (size) => {
+    const { createHash } = await import('node:crypto');
+    const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('base64');
+    const path = await encryptWithOpenssl(`sha1pool-${size}`, randomBytes(size));
+    for (const padding of ['pkcs7', 'none'] as const) {
+      const expected = await decryptWithOpenssl(path, padding);
+      const { report } = await decrypt(new FileSource(path), 'parallel', padding, {
+        pool: onePool,
+        expectSha256: createHash('sha256').update(expected).digest(),
+      });
+      expect(report.checks.sha256).toEqual({ status: 'ok', matched: 'plaintext', ciphertext: sha(await readFile(path)), plaintext: sha(expected) });
+    }
+  });
+});
+
+describe('private pool', () => {
+  it('is started for SHA-256 verification, hashes the plaintext in order and is destroyed after', async () => {
+    const { createHash } = await import('node:crypto');
+    const path = await encryptWithOpenssl('private-pool', randomBytes(50 * RANGE + 3));
+    const ciphertext = await readFile(path);
+    const expected = await decryptWithOpenssl(path, 'pkcs7');
+    const sink = memorySink();
+    const report = await decryptArchive({
+      source: new FileSource(path),
+      archiveKey: { key, iv },
+      sink,
+      checkMpegTs: false,
+      expectSha256: createHash('sha256').update(ciphertext).digest(),
+      parallelThreshold: 0,
+      rangeSize: RANGE,
+    });
+    expect(sink.bytes().equals(expected)).toBe(true);
+    expect(report.checks.sha256).toMatchObject({ status: 'ok', matched: 'ciphertext', plaintext: createHash('sha256').update(expected).digest('base64') });
+  });
+});
+
 describe('failures', () => {
   it.each(['serial', 'parallel'] as const)('%s: bad padding in the last block fails with a report, nothing committed', async (mode) => {
     const path = await encryptWithOpenssl(`badpad-${mode}`, randomBytes(20 * RANGE));

@@ -58,6 +58,8 @@ export class ArchiveChecks {
   /** Smallest offset of a packet start without a sync byte seen so far (-1: none). */
   private firstBadSync = -1;
   private readonly hashes: { ciphertext: Hash; plaintext: Hash } | undefined;
+  /** undefined: hashed here; null: hashed by another thread, not known yet; else that thread's digest. */
+  private plaintextDigest: Buffer | null | undefined;
 
   constructor(
     source: string,
@@ -93,7 +95,19 @@ export class ArchiveChecks {
       this.firstBadSync = firstBadSync ?? firstBadSyncByte(chunk, this.report.plaintextBytes);
     }
     this.report.plaintextBytes += chunk.byteLength;
-    this.hashes?.plaintext.update(chunk);
+    if (this.plaintextDigest === undefined) this.hashes?.plaintext.update(chunk);
+  }
+
+  /**
+   * Hands the plaintext SHA-256 to another thread (a one-thread pool hashes it in order): from now on
+   * plaintext() does not hash, and `setPlaintextDigest` must be called before finish().
+   */
+  hashPlaintextElsewhere(): void {
+    this.plaintextDigest = null;
+  }
+
+  setPlaintextDigest(digest: Buffer): void {
+    this.plaintextDigest = digest;
   }
 
   /** Records the outcome of the length and padding checks from the error `final()` threw (or none). */
@@ -142,7 +156,7 @@ export class ArchiveChecks {
     }
     if (this.hashes && this.options.expectSha256) {
       const ciphertext = this.hashes.ciphertext.digest();
-      const plaintext = this.hashes.plaintext.digest();
+      const plaintext = this.plaintextDigest ?? this.hashes.plaintext.digest();
       const expected = Buffer.from(this.options.expectSha256);
       const matched = expected.equals(ciphertext) ? 'ciphertext' : expected.equals(plaintext) ? 'plaintext' : undefined;
       report.checks.sha256 = {

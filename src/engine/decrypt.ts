@@ -43,8 +43,9 @@ export interface DecryptArchiveOptions {
   pool?: DecryptPool;
   /**
    * Archives at least this large (bytes) are decrypted with the pool; smaller ones, and sources of
-   * unknown size (stdin), on the calling thread alone. Default: 4 MiB with `pool`, else `Infinity` (a
-   * private pool did not pay off on 2 cores, see bench/RESULTS.md); 0 uses the pool for everything.
+   * unknown size (stdin), on the calling thread alone. Default: 4 MiB with `pool`; 64 MiB with
+   * `expectSha256` (a private one-thread pool); else `Infinity` (a private pool did not pay off on 2
+   * cores, see bench/RESULTS.md). 0 uses the pool for everything.
    */
   parallelThreshold?: number;
   /** Bytes per range handed to a pool thread (multiple of 16; default 2 MiB). */
@@ -52,12 +53,16 @@ export interface DecryptArchiveOptions {
 }
 
 /**
- * Without a pool from the caller, the calling thread decrypts alone: measured on the reference
- * machine (2 cores), a private pool never beat the single loop, even at 1 GiB (its thread boots in
- * ≈0.17 s and Node's decipher output allocation makes each byte cost more on a pool thread); see
- * bench/RESULTS.md. With a pool the caller already runs (batch), anything above a few ranges uses it.
+ * Without a pool from the caller the calling thread decrypts alone: measured on the reference machine
+ * (2 cores), a private pool did not beat the single loop even at 1 GiB (its thread boots in ≈0.17 s,
+ * and Node's per-call output allocation makes each byte cost more on a pool thread); see
+ * bench/RESULTS.md. The exception is SHA-256 verification: both digests are needed (design.md §1),
+ * and a one-thread pool that decrypts and hashes the plaintext while this thread hashes the
+ * ciphertext puts them on two cores (measured ≈30 % faster at 1 GiB). With a pool the caller
+ * already runs (batch), anything above a few ranges uses it.
  */
 const DEFAULT_THRESHOLD_WITHOUT_POOL = Number.POSITIVE_INFINITY;
+const DEFAULT_THRESHOLD_HASHING = 64 * 1024 * 1024;
 const DEFAULT_THRESHOLD_WITH_POOL = 4 * 1024 * 1024;
 const DEFAULT_RANGE_SIZE = 2 * 1024 * 1024;
 
@@ -75,7 +80,9 @@ const DEFAULT_RANGE_SIZE = 2 * 1024 * 1024;
 export async function decryptArchive(options: DecryptArchiveOptions): Promise<DecryptReport> {
   const { source, sink, signal } = options;
   const padding = options.padding ?? 'pkcs7';
-  const threshold = options.parallelThreshold ?? (options.pool ? DEFAULT_THRESHOLD_WITH_POOL : DEFAULT_THRESHOLD_WITHOUT_POOL);
+  const threshold =
+    options.parallelThreshold ??
+    (options.pool ? DEFAULT_THRESHOLD_WITH_POOL : options.expectSha256 ? DEFAULT_THRESHOLD_HASHING : DEFAULT_THRESHOLD_WITHOUT_POOL);
   const rangeSize = options.rangeSize ?? DEFAULT_RANGE_SIZE;
   if (!(threshold >= 0)) throw new UsageError('options.parallelThreshold must be a non-negative number');
   if (!Number.isSafeInteger(rangeSize) || rangeSize < BLOCK_SIZE || rangeSize % BLOCK_SIZE !== 0) {
@@ -96,7 +103,9 @@ export async function decryptArchive(options: DecryptArchiveOptions): Promise<De
       const input: PipelineInput = { reader, archiveKey: options.archiveKey, checks, sink, padding, signal, onProgress: options.onProgress, total };
       const parallel = threshold === 0 || (total !== undefined && total >= threshold);
       if (parallel) {
-        const pool = options.pool ?? (privatePool = new DecryptPool());
+        // A private pool for hashing has one thread: only then does it run the ranges in order and can
+        // hash the plaintext itself.
+        const pool = options.pool ?? (privatePool = new DecryptPool(options.expectSha256 ? { threads: 1 } : {}));
         await decryptParallel({ ...input, pool, rangeSize });
       } else {
         await decryptSerial(input);

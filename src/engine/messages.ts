@@ -3,8 +3,12 @@
  *
  * Nothing large travels in a message: ciphertext and plaintext live in a SharedArrayBuffer ring that
  * both sides see, and the archive key lives in a small SharedArrayBuffer per archive that the main
- * thread zeroes when the archive is done (with the IV of each range beside it). A task names a region of the ring; the worker decrypts it
- * in place.
+ * thread zeroes when the archive is done (with the IV of each range beside it). A task names a region
+ * of the ring; the worker decrypts it in place.
+ *
+ * A pool of ONE thread runs its tasks in the order they were given, which lets that thread also hash
+ * the plaintext of an archive in order (a "hash session"): the main thread then hashes only the
+ * ciphertext, and the two SHA-256 digests run on two cores.
  */
 
 /** Decrypt `length` bytes at `offset` of `data` in place with AES-256-CBC, no padding removal. */
@@ -24,6 +28,18 @@ export interface DecryptRangeTask {
   length: number;
   /** Absolute plaintext offset of the range when the MPEG-TS sync bytes are to be checked, else -1. */
   syncCheckOffset: number;
+  /**
+   * Hash session the plaintext goes into (in task order), or -1. The last 16 bytes seen are held back
+   * until the next range or the digest, because they may turn out to be padding.
+   */
+  hashSession: number;
+}
+
+/** Ends a hash session: hashes `tailBytes` of the held-back last block and answers the SHA-256 (or discards it when -1). */
+export interface DigestTask {
+  kind: 'digest';
+  hashSession: number;
+  tailBytes: number;
 }
 
 /** Answered as soon as the worker runs: tells the main thread that this thread has booted. */
@@ -31,7 +47,7 @@ export interface PingTask {
   kind: 'ping';
 }
 
-export type WorkerTask = DecryptRangeTask | PingTask;
+export type WorkerTask = DecryptRangeTask | DigestTask | PingTask;
 
 /** Reply to a `DecryptRangeTask`: plaintext bytes written in place (always `length`). */
 export interface DecryptRangeResult {

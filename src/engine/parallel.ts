@@ -48,6 +48,13 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
   stateBytes.set(input.archiveKey.key);
   // Hashing on this thread is costlier than decrypting: then leave decryption to the pool once it runs.
   const mainThreadBusy = checks.hashing;
+  // A one-thread pool runs tasks in order, so it can hash the plaintext too: two digests on two cores.
+  // Then every range goes to it, even while it boots (they queue), and this thread hashes the ciphertext.
+  const hashSession = checks.hashing ? pool.openHashSession() : -1;
+  if (hashSession >= 0) checks.hashPlaintextElsewhere();
+  let lastPaddingLength = 0;
+  let hashSessionOpen = hashSession >= 0;
+  let sessionChain: Promise<unknown> = Promise.resolve();
   const free = Array.from({ length: slots }, (_, i) => slots - 1 - i);
   const reads: { slot: number; filled: Promise<number> }[] = [];
   const inFlight: RangeInFlight[] = [];
@@ -60,7 +67,7 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
     if (!range) return;
     await range.done;
     const chunks = range.plaintext ?? [];
-    if (last) removePadding(chunks, padding, checks);
+    if (last) lastPaddingLength = removePadding(chunks, padding, checks);
     for (const chunk of chunks) {
       if (chunk.byteLength === 0) continue;
       checks.plaintext(chunk, range.firstBadSync);
@@ -106,13 +113,18 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
       stateBytes.set(iv, ivOffset);
       iv = Buffer.from(ciphertext.subarray(n - BLOCK_SIZE, n)); // copied before the range is decrypted in place
       const range: RangeInFlight = { slot, plaintext: undefined, inRing: false, firstBadSync: undefined, done: undefined };
-      if (pool.capacity > 0 || (mainThreadBusy && pool.booted > 0)) {
+      if (hashSession >= 0 || pool.capacity > 0 || (mainThreadBusy && pool.booted > 0)) {
         range.inRing = true;
         const syncCheckOffset = checks.checkingMpegTs ? rangeStart : -1;
-        range.done = pool.decrypt({ state, ivOffset, data: ring, offset: slot * rangeSize, length: n, syncCheckOffset }).then((result) => {
+        const task = { state, ivOffset, data: ring, offset: slot * rangeSize, length: n, syncCheckOffset, hashSession };
+        // piscina may hand a new task to a thread that just became free before its queued ones, so the
+        // ranges of a hash session are given one after the other.
+        const decrypted = hashSession >= 0 ? sessionChain.then(() => pool.decrypt(task)) : pool.decrypt(task);
+        range.done = decrypted.then((result) => {
           range.plaintext = [ciphertext];
           range.firstBadSync = result.firstBadSync;
         });
+        if (hashSession >= 0) sessionChain = range.done;
         // A failure surfaces when the range is flushed; until then keep it from counting as unhandled.
         range.done.catch(() => undefined);
       } else {
@@ -126,8 +138,16 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
     assertLength(ciphertextBytes, padding, checks);
     while (inFlight.length > 0) await flushOldest(inFlight.length === 1);
     if (padding === 'none') checks.recordFinal();
+    if (hashSession >= 0) {
+      // The held-back last block minus its padding (nothing is held when there was no data).
+      await sessionChain;
+      checks.setPlaintextDigest(await pool.digest(hashSession, ciphertextBytes === 0 ? 0 : BLOCK_SIZE - lastPaddingLength));
+      hashSessionOpen = false;
+    }
   } finally {
     stateBytes.fill(0, 0, 32);
+    // Frees the thread's hash state once the session's last task is through.
+    if (hashSessionOpen) void sessionChain.catch(() => undefined).then(() => pool.digest(hashSession, -1).catch(() => undefined));
     // Let running tasks finish before the ring is dropped, so no thread writes into reused memory.
     await Promise.allSettled([...inFlight.flatMap((range) => (range.done ? [range.done] : [])), ...reads.map((read) => read.filled)]);
   }
@@ -154,16 +174,17 @@ function decryptOnThisThread(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8A
   return out;
 }
 
-/** Checks and strips the PKCS#7 padding at the end of the last range; the final block sits in its last chunk. */
-function removePadding(chunks: Uint8Array[], padding: 'pkcs7' | 'none', checks: PipelineInput['checks']): void {
-  if (padding === 'none') return;
+/** Checks and strips the PKCS#7 padding at the end of the last range (the final block sits in its last chunk); returns its length. */
+function removePadding(chunks: Uint8Array[], padding: 'pkcs7' | 'none', checks: PipelineInput['checks']): number {
+  if (padding === 'none') return 0;
   const lastIndex = chunks.length - 1;
   const last = chunks[lastIndex];
-  if (!last) return;
+  if (!last) return 0;
   try {
     const n = paddingLength(last.subarray(last.byteLength - BLOCK_SIZE));
     chunks[lastIndex] = last.subarray(0, last.byteLength - n);
     checks.recordFinal();
+    return n;
   } catch (error) {
     checks.recordFinal(error);
     throw error;

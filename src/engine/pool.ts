@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Piscina } from 'piscina';
 import { UsageError } from '../errors.js';
-import type { DecryptRangeResult, DecryptRangeTask, PingTask } from './messages.js';
+import type { DecryptRangeResult, DecryptRangeTask, DigestTask, PingTask } from './messages.js';
 
 export interface DecryptPoolOptions {
   /** Worker threads (default: cores − 1, at least 1; the main thread decrypts too). */
@@ -40,6 +40,9 @@ export class DecryptPool {
   private bootedThreads = 0;
   private running = 0;
   private completed = 0;
+  private sessions = 0;
+  /** Tasks given before piscina was loaded, released in order once it is. */
+  private readonly waitingForStart: Array<() => void> = [];
   private readonly bootWaiters: Array<() => void> = [];
   private closed = false;
 
@@ -76,6 +79,7 @@ export class DecryptPool {
 
   private boot(piscina: Piscina): void {
     this.piscina = piscina;
+    for (const release of this.waitingForStart.splice(0)) release();
     // Each ping is answered by the first thread free to take it, so `booted` counts threads that run.
     for (let i = 0; i < this.threads; i += 1) {
       piscina.run({ kind: 'ping' } satisfies PingTask).then(
@@ -115,6 +119,7 @@ export class DecryptPool {
 
   /** Decrypts one range of the shared ring in place; rejects if the pool is closed or the task fails. */
   async decrypt(task: Omit<DecryptRangeTask, 'kind'>): Promise<DecryptRangeResult> {
+    if (!this.piscina && this.starting && !this.closed) await new Promise<void>((resolve) => this.waitingForStart.push(resolve));
     if (!this.piscina || this.closed) throw new Error('decrypt pool is not running');
     this.running += 1;
     try {
@@ -126,9 +131,26 @@ export class DecryptPool {
     }
   }
 
+  /**
+   * A new plaintext hash session, or -1 when the pool has more than one thread (then tasks may run
+   * out of order and the caller hashes on its own thread).
+   */
+  openHashSession(): number {
+    return this.threads === 1 ? this.sessions++ : -1;
+  }
+
+  /** Ends a hash session: the SHA-256 of everything hashed plus `tailBytes` of the held-back block. */
+  async digest(hashSession: number, tailBytes: number): Promise<Buffer> {
+    if (!this.piscina && this.starting && !this.closed) await new Promise<void>((resolve) => this.waitingForStart.push(resolve));
+    if (!this.piscina || this.closed) throw new Error('decrypt pool is not running');
+    const task: DigestTask = { kind: 'digest', hashSession, tailBytes };
+    return Buffer.from((await this.piscina.run(task)) as Uint8Array);
+  }
+
   /** Lets running tasks finish, then stops the threads. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const release of this.waitingForStart.splice(0)) release();
     await this.starting?.catch(() => undefined);
     await this.piscina?.close();
   }
@@ -136,6 +158,7 @@ export class DecryptPool {
   /** Stops the threads now; running tasks reject. */
   async destroy(): Promise<void> {
     this.closed = true;
+    for (const release of this.waitingForStart.splice(0)) release();
     await this.starting?.catch(() => undefined);
     await this.piscina?.destroy();
   }

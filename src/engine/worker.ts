@@ -3,15 +3,20 @@
  * place. Each range is independent — its IV is the ciphertext block before it (design.md §1) — so
  * ranges of one archive can run on any thread in any order; the main thread writes them in order.
  */
-import { createDecipheriv } from 'node:crypto';
-import type { DecryptRangeResult, WorkerTask } from './messages.js';
+import { createDecipheriv, createHash, type Hash } from 'node:crypto';
+import type { DecryptRangeResult, DigestTask, WorkerTask } from './messages.js';
 import { firstBadSyncByte } from './sync-check.js';
 
 /** `decipher.update` allocates its output; small slices stay fast (design.md §7). */
 const SLICE = 64 * 1024;
 
-export default function run(task: WorkerTask): DecryptRangeResult | 'ready' {
+/** Plaintext hashes in progress, by session; the last 16 bytes wait in `tail` (they may be padding). */
+const sessions = new Map<number, { hash: Hash; tail: Buffer; tailLength: number }>();
+
+export default function run(task: WorkerTask): DecryptRangeResult | Uint8Array | 'ready' {
   if (task.kind === 'ping') return 'ready';
+  if (task.kind === 'digest') return digest(task);
+  const session = task.hashSession >= 0 ? openSession(task.hashSession) : undefined;
   const data = Buffer.from(task.data, task.offset, task.length);
   const decipher = createDecipheriv('aes-256-cbc', new Uint8Array(task.state, 0, 32), new Uint8Array(task.state, task.ivOffset, 16));
   decipher.setAutoPadding(false);
@@ -20,9 +25,32 @@ export default function run(task: WorkerTask): DecryptRangeResult | 'ready' {
     const plaintext = decipher.update(data.subarray(at, Math.min(at + SLICE, task.length)));
     // Checked here, while the bytes are hot in this core's cache; the main thread merges the results.
     if (task.syncCheckOffset >= 0 && firstBadSync < 0) firstBadSync = firstBadSyncByte(plaintext, task.syncCheckOffset + at);
+    if (session) {
+      session.hash.update(session.tail.subarray(0, session.tailLength));
+      session.hash.update(plaintext.subarray(0, plaintext.length - 16));
+      plaintext.copy(session.tail, 0, plaintext.length - 16);
+      session.tailLength = 16;
+    }
     // Slice i's plaintext replaces slice i's ciphertext, which has been consumed by then.
     plaintext.copy(data, at);
   }
   decipher.final();
   return { plaintextBytes: task.length, firstBadSync };
+}
+
+function openSession(id: number): { hash: Hash; tail: Buffer; tailLength: number } {
+  let session = sessions.get(id);
+  if (!session) {
+    session = { hash: createHash('sha256'), tail: Buffer.alloc(16), tailLength: 0 };
+    sessions.set(id, session);
+  }
+  return session;
+}
+
+function digest(task: DigestTask): Uint8Array {
+  const session = openSession(task.hashSession);
+  sessions.delete(task.hashSession);
+  if (task.tailBytes < 0) return new Uint8Array(0);
+  session.hash.update(session.tail.subarray(0, task.tailBytes));
+  return session.hash.digest();
 }
