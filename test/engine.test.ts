@@ -8,7 +8,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AbortError } from '../src/errors.js';
+import { AbortError, UsageError } from '../src/errors.js';
 import { ArchiveCheckError, decryptArchive, type DecryptArchiveOptions } from '../src/engine/decrypt.js';
 import { openFileSink, type OutputSink } from '../src/engine/output.js';
 import { createDecryptPool } from '../src/engine/pool.js';
@@ -217,6 +217,18 @@ describe('private pool', () => {
 });
 
 describe('failures', () => {
+  it.each([
+    ['rangeSize', { rangeSize: 100 }, /options.rangeSize must be a positive multiple of 16/],
+    ['parallelThreshold', { parallelThreshold: -1 }, /options.parallelThreshold must be a non-negative number/],
+  ] as const)('a bad %s is refused by name and the sink is aborted', async (_name, extra, message) => {
+    let aborted = false;
+    const sink: OutputSink = { name: 'memory', write: () => Promise.resolve(), commit: () => Promise.resolve(), abort: () => Promise.resolve(void (aborted = true)) };
+    const error = await decryptArchive({ source: streamOf(randomBytes(32)), archiveKey: { key, iv }, sink, ...extra }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toMatch(message);
+    expect(aborted).toBe(true);
+  });
+
   it.each(['serial', 'parallel'] as const)('%s: bad padding in the last block fails with a report, nothing committed', async (mode) => {
     const path = await encryptWithOpenssl(`badpad-${mode}`, randomBytes(20 * RANGE));
     const data = await readFile(path);

@@ -84,10 +84,6 @@ export async function decryptArchive(options: DecryptArchiveOptions): Promise<De
     options.parallelThreshold ??
     (options.pool ? DEFAULT_THRESHOLD_WITH_POOL : options.expectSha256 ? DEFAULT_THRESHOLD_HASHING : DEFAULT_THRESHOLD_WITHOUT_POOL);
   const rangeSize = options.rangeSize ?? DEFAULT_RANGE_SIZE;
-  if (!(threshold >= 0)) throw new UsageError('options.parallelThreshold must be a non-negative number');
-  if (!Number.isSafeInteger(rangeSize) || rangeSize < BLOCK_SIZE || rangeSize % BLOCK_SIZE !== 0) {
-    throw new UsageError('options.rangeSize must be a positive multiple of 16');
-  }
   const checks = new ArchiveChecks(source.name, sink.name, {
     padding,
     checkMpegTs: options.checkMpegTs !== false,
@@ -96,6 +92,10 @@ export async function decryptArchive(options: DecryptArchiveOptions): Promise<De
   });
   let privatePool: DecryptPool | undefined;
   try {
+    if (!(threshold >= 0)) throw new UsageError('options.parallelThreshold must be a non-negative number');
+    if (!Number.isSafeInteger(rangeSize) || rangeSize < BLOCK_SIZE || rangeSize % BLOCK_SIZE !== 0) {
+      throw new UsageError('options.rangeSize must be a positive multiple of 16');
+    }
     if (signal?.aborted) throw new AbortError('cancelled; no output was kept');
     const total = (await source.stat(signal)).size;
     const reader = await openCiphertextReader(source, signal);
