@@ -325,7 +325,7 @@ function writeResults() {
   const opensslVersion = spawnSync('openssl', ['version'], { encoding: 'utf8' }).stdout.trim();
   const load = existsSync('/proc/loadavg') ? readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ') : 'n/a';
   const table = [
-    '| case | tool | median s | GB/s | ratio vs openssl | peak RSS MB | target |',
+    '| case | tool | median s | GB/s | ratio vs baseline | peak RSS MB | target |',
     '| --- | --- | ---: | ---: | ---: | ---: | --- |',
     ...rows.map(
       (r) =>
