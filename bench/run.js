@@ -215,6 +215,8 @@ if (cases.has('rss')) await rssCase();
 
 /** Runs `body` with s3rver started in this process on 127.0.0.1 (a fresh folder, removed after). */
 async function withS3rver(body) {
+  // The AWS SDK prints a notice about future Node versions on import; it is noise here.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const { default: S3rver } = await import('s3rver');
   const { S3Client, CreateBucketCommand, PutObjectCommand } = await import('@aws-sdk/client-s3');
   const directory = join(work, 's3rver');
