@@ -154,6 +154,28 @@ describe.each(providers)('batch from $name', (provider) => {
   });
 });
 
+describe('batch of large archives (shared worker pool)', () => {
+  it('decrypts multi-MiB archives from S3 byte-identically', async () => {
+    const dir = await tempDir();
+    const key = await privateKeyCopy(dir);
+    const sample = await readFile(vonageFixture.sample);
+    // ≈ 8 MiB of real MPEG-TS: above the size from which a batch hands ranges to its pool.
+    const media = Buffer.concat(Array.from({ length: 124 }, () => sample));
+    const archives = await Promise.all(['big-1', 'big-2'].map((id) => makeArchive(id, media)));
+    const bucket = uniqueName('batch-big');
+    await providers[0]?.setup(bucket, archives);
+    const listFile = join(dir, 'list.json');
+    await writeFile(listFile, JSON.stringify({ count: 2, items: archives.map((a) => a.item) }));
+    const outDir = join(dir, 'out');
+    const result = await runCli(['batch', '--archives', listFile, '--from', `s3://${bucket}`, '--out-dir', outDir, '--key', key, ...passArgs], {
+      env: { ...passEnv, ...s3Env() },
+    });
+    expect(result.stderr).toMatch(/batch: 2 decrypted/);
+    expect(result.code).toBe(0);
+    for (const a of archives) expect((await readFile(join(outDir, `${a.id}.ts`))).equals(media)).toBe(true);
+  });
+});
+
 describe('batch usage errors', () => {
   it.each([
     [['--out-dir', 'x', '--verify-only'], 2, /either --out-dir DIR or --verify-only/],

@@ -13,6 +13,7 @@ import type { ObjectStore } from '../storage/source.js';
 import { archiveObjectKey, type VonageArchive } from '../vonage/archive.js';
 import { ArchiveCheckError, decryptArchive, type DecryptReport } from './decrypt.js';
 import { nullSink, openFileSink } from './output.js';
+import type { DecryptPool } from './pool.js';
 
 export type BatchStatus = 'decrypted' | 'verified' | 'skipped' | 'failed';
 
@@ -50,6 +51,8 @@ export interface DecryptBatchOptions {
   /** Archives processed at once (default 4). */
   concurrency?: number;
   checkMpegTs?: boolean;
+  /** One worker pool shared by every archive of the batch (the caller closes it). */
+  pool?: DecryptPool;
   signal?: AbortSignal;
   /** Called when an archive starts or ends, and with byte progress. */
   onEvent?: (event: BatchEvent) => void;
@@ -136,6 +139,7 @@ async function processOne(archive: VonageArchive, options: DecryptBatchOptions):
         ...(archive.size !== undefined ? { expectSize: archive.size } : {}),
         ...(options.checkMpegTs === false ? { checkMpegTs: false } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.pool ? { pool: options.pool } : {}),
         onProgress: (bytes, total) => options.onEvent?.({ type: 'progress', id: archive.id, bytes, total }),
       });
       item.status = output === undefined ? 'verified' : 'decrypted';

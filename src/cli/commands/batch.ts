@@ -99,7 +99,10 @@ async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
 
   const { openStore } = await import('../../storage/open.js');
   const { decryptBatch } = await import('../../engine/batch.js');
+  const { createDecryptPool } = await import('../../engine/pool.js');
   const store = await openStore(flags.from, storage);
+  // One pool for the whole batch: its threads boot once and serve every large archive.
+  const pool = createDecryptPool();
   const display = await startBatchDisplay(ctx, archives.length, flags.quiet === true || flags.json === true);
   let report: BatchReport;
   try {
@@ -111,6 +114,7 @@ async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
       ...(flags.outDir !== undefined ? { outDir: flags.outDir } : { verifyOnly: true }),
       ...(flags.apiKey !== undefined ? { apiKey: flags.apiKey } : {}),
       checkMpegTs: flags.mpegtsCheck,
+      pool,
       signal: ctx.signal,
       onEvent: (event) => {
         if (event.type === 'end') display.done(event.item);
@@ -118,6 +122,7 @@ async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
     });
   } finally {
     display.stop();
+    await pool.close();
     await store.close?.();
   }
 
