@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli, tempDir } from './helpers.js';
 import { createBucket, createContainer, putBlob, putS3Object, s3Env, uniqueName } from './support/emulators.js';
+import { faultOnFirstDownload, startFaultProxy } from './support/fault-proxy.js';
 import { passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './vonage-fixture.js';
 
 const bucket = uniqueName('decrypt');
@@ -47,6 +48,14 @@ describe.each(stores)('decrypt from $name', (store) => {
     });
   });
 
+  it('verifies the checksum the store keeps (S3 ETag MD5, Azure Content-MD5)', async () => {
+    const result = await runCli(['decrypt', store.spec(objectKey), '--key', key, ...passArgs, '--password-file', fx.passwordFile, '--json'], {
+      env: { ...passEnv, ...store.env() },
+    });
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: true, checks: { storage: { status: 'ok', algorithms: ['md5'] } } });
+  });
+
   it('a missing object is exit 5, one line, no output file', async () => {
     const work = join(dir, `missing-${store.name}`);
     await mkdir(work);
@@ -57,5 +66,25 @@ describe.each(stores)('decrypt from $name', (store) => {
     expect(result.code).toBe(5);
     expect(result.stderr).toMatch(/^archive-crypt: [^\n]+\n$/);
     expect(await readdir(work)).toEqual([]);
+  });
+});
+
+describe('a body corrupted in transit', () => {
+  it('is caught by the store checksum even without an archive sha256 (exit 4, no output)', async () => {
+    const proxy = await startFaultProxy(inject('s3Endpoint'), faultOnFirstDownload({ kind: 'flip', atByte: 20_000 }));
+    try {
+      const work = join(dir, 'flipped');
+      await mkdir(work);
+      const result = await runCli(
+        ['decrypt', `s3://${bucket}/${objectKey}`, '--key', key, ...passArgs, '--password-file', fx.passwordFile, '--no-mpegts-check', '--output', join(work, 'out.ts')],
+        { env: { ...passEnv, ...s3Env(proxy.url) } },
+      );
+      expect(proxy.injected.flip).toBe(1);
+      expect(result.code).toBe(4);
+      expect(result.stderr).toMatch(/^archive-crypt: [^\n]*md5[^\n]*\n$/);
+      expect(await readdir(work)).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -69,6 +69,9 @@ export function formatDecryptSummary(report: DecryptJson, keyCount: number): str
         ? `${checks.sha256.status}: matches ${what[checks.sha256.matched]}`
         : `${checks.sha256.status}: matches neither the encrypted archive nor the decrypted media`,
   );
+  if (checks.storage.status !== 'skipped') {
+    row('storage', `${checks.storage.status}: ${checks.storage.algorithms.join(', ')} of the store matches the bytes received`);
+  }
   if (checks.size.status !== 'skipped') {
     row('size', checks.size.matched ? `${checks.size.status}: ${checks.size.expected} bytes, matches ${what[checks.size.matched]}` : `${checks.size.status}: expected ${checks.size.expected} bytes`);
   }

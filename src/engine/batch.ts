@@ -51,6 +51,8 @@ export interface DecryptBatchOptions {
   /** Archives processed at once (default 4). */
   concurrency?: number;
   checkMpegTs?: boolean;
+  /** Ranged GETs per archive: bytes per part and parts in flight. */
+  download?: { partSize?: number | undefined; concurrency?: number | undefined };
   /** One worker pool shared by every archive of the batch (the caller closes it). */
   pool?: DecryptPool;
   signal?: AbortSignal;
@@ -140,6 +142,7 @@ async function processOne(archive: VonageArchive, options: DecryptBatchOptions):
         ...(options.checkMpegTs === false ? { checkMpegTs: false } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
         ...(options.pool ? { pool: options.pool } : {}),
+        ...(options.download ? { download: options.download } : {}),
         onProgress: (bytes, total) => options.onEvent?.({ type: 'progress', id: archive.id, bytes, total }),
       });
       item.status = output === undefined ? 'verified' : 'decrypted';

@@ -29,6 +29,8 @@ export interface DecryptReport {
     sha256: { status: CheckStatus; matched?: 'ciphertext' | 'plaintext'; ciphertext?: string; plaintext?: string };
     /** Expected size (archive JSON) compared with both ciphertext and plaintext sizes. */
     size: { status: CheckStatus; expected?: number; matched?: 'ciphertext' | 'plaintext' };
+    /** Checksums the store vouches for (S3 ETag MD5 / x-amz-checksum-*, Azure Content-MD5) over the bytes received. */
+    storage: { status: CheckStatus; algorithms: string[] };
   };
   /** The first failure, one line. */
   error?: string;
@@ -199,6 +201,7 @@ function emptyReport(source: string, output: string, options: CheckOptions): Dec
       mpegts: { status: 'skipped', packets: 0, trailingBytes: 0 },
       sha256: { status: 'skipped' },
       size: { status: 'skipped', ...(options.expectSize !== undefined ? { expected: options.expectSize } : {}) },
+      storage: { status: 'skipped', algorithms: [] },
     },
   };
 }

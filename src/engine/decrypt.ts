@@ -10,12 +10,12 @@
  */
 import { AbortError, ArchiveCryptError, IntegrityError, UsageError } from '../errors.js';
 import { BLOCK_SIZE, type Padding } from '../format/opentok.js';
-import type { Source } from '../storage/source.js';
+import type { Source, SourceInfo } from '../storage/source.js';
 import { ArchiveCheckError, ArchiveChecks, type DecryptReport } from './checks.js';
 import type { OutputSink } from './output.js';
 import { decryptParallel } from './parallel.js';
 import { DecryptPool } from './pool.js';
-import { openCiphertextReader } from './reader.js';
+import { openCiphertextReader, type CiphertextReader } from './reader.js';
 import { decryptSerial, type PipelineInput } from './serial.js';
 
 export { ArchiveCheckError, type CheckStatus, type DecryptReport } from './checks.js';
@@ -48,6 +48,8 @@ export interface DecryptArchiveOptions {
    * cores, see bench/RESULTS.md). 0 uses the pool for everything.
    */
   parallelThreshold?: number;
+  /** Ranged GETs from object stores: bytes per part and parts in flight (defaults: 8 MiB × 4). */
+  download?: { partSize?: number | undefined; concurrency?: number | undefined };
   /** Bytes per range handed to a pool thread (multiple of 16; default 2 MiB). */
   rangeSize?: number;
 }
@@ -91,14 +93,17 @@ export async function decryptArchive(options: DecryptArchiveOptions): Promise<De
     expectSize: options.expectSize,
   });
   let privatePool: DecryptPool | undefined;
+  let reader: CiphertextReader | undefined;
+  let info: SourceInfo | undefined;
   try {
     if (!(threshold >= 0)) throw new UsageError('options.parallelThreshold must be a non-negative number');
     if (!Number.isSafeInteger(rangeSize) || rangeSize < BLOCK_SIZE || rangeSize % BLOCK_SIZE !== 0) {
       throw new UsageError('options.rangeSize must be a positive multiple of 16');
     }
     if (signal?.aborted) throw new AbortError('cancelled; no output was kept');
-    const total = (await source.stat(signal)).size;
-    const reader = await openCiphertextReader(source, signal);
+    info = await source.stat(signal);
+    const total = info.size;
+    reader = await openCiphertextReader(source, { signal, info, partSize: options.download?.partSize, concurrency: options.download?.concurrency });
     try {
       const input: PipelineInput = { reader, archiveKey: options.archiveKey, checks, sink, padding, signal, onProgress: options.onProgress, total };
       const parallel = threshold === 0 || (total !== undefined && total >= threshold);
@@ -110,6 +115,7 @@ export async function decryptArchive(options: DecryptArchiveOptions): Promise<De
       } else {
         await decryptSerial(input);
       }
+      if (reader.verifiedChecksums.length > 0) checks.report.checks.storage = { status: 'ok', algorithms: [...reader.verifiedChecksums] };
     } finally {
       await reader.close();
     }
@@ -121,6 +127,7 @@ export async function decryptArchive(options: DecryptArchiveOptions): Promise<De
     await sink.abort();
     const report = checks.report;
     report.ok = false;
+    if (reader?.checksumFailed) report.checks.storage = { status: 'failed', algorithms: Object.keys(info?.checksums ?? {}) };
     if (error instanceof ArchiveCheckError) throw error;
     report.error = error instanceof Error ? error.message : String(error);
     if (error instanceof IntegrityError) throw new ArchiveCheckError(error.message, report, { cause: error });

@@ -8,9 +8,10 @@
 import { close, open, read } from 'node:fs';
 import { promisify } from 'node:util';
 import { StorageError } from '../errors.js';
+import { createChecksumVerifier, type ChecksumVerifier } from '../storage/checksum.js';
 import { FileSource } from '../storage/file.js';
 import { readParallel } from '../storage/parallel.js';
-import type { Source } from '../storage/source.js';
+import type { Source, SourceInfo } from '../storage/source.js';
 
 const openFile = promisify(open);
 
@@ -21,10 +22,23 @@ export interface CiphertextReader {
    */
   fill(target: Uint8Array): Promise<number>;
   close(): Promise<void>;
+  /** Store checksums verified over every byte read, known once the data ended (else empty). */
+  readonly verifiedChecksums: readonly string[];
+  /** True when a store checksum did not match the bytes received. */
+  readonly checksumFailed: boolean;
+}
+
+export interface ReaderOptions {
+  signal?: AbortSignal | undefined;
+  /** What `source.stat()` said: its store checksums are verified over the bytes received. */
+  info?: SourceInfo | undefined;
+  /** Ranged GETs for object stores: bytes per part and parts in flight. */
+  partSize?: number | undefined;
+  concurrency?: number | undefined;
 }
 
 /** Opens the fastest reader for `source`. */
-export async function openCiphertextReader(source: Source, signal?: AbortSignal): Promise<CiphertextReader> {
+export async function openCiphertextReader(source: Source, options: ReaderOptions = {}): Promise<CiphertextReader> {
   if (source instanceof FileSource) {
     let fd: number;
     try {
@@ -34,10 +48,19 @@ export async function openCiphertextReader(source: Source, signal?: AbortSignal)
     }
     return new FileReader(fd, source.path);
   }
-  return new StreamReader(readParallel(source, signal ? { signal } : {})[Symbol.asyncIterator]());
+  const { signal, partSize, concurrency, info } = options;
+  const chunks = readParallel(source, {
+    ...(signal ? { signal } : {}),
+    ...(partSize !== undefined ? { partSize } : {}),
+    ...(concurrency !== undefined ? { concurrency } : {}),
+  });
+  const verifier = info?.checksums ? createChecksumVerifier(info, source.name) : undefined;
+  return new StreamReader(chunks[Symbol.asyncIterator](), verifier?.algorithms.length ? verifier : undefined);
 }
 
 class FileReader implements CiphertextReader {
+  readonly verifiedChecksums: readonly string[] = [];
+  readonly checksumFailed = false;
   private position = 0;
   constructor(
     private readonly fd: number,
@@ -79,7 +102,12 @@ class StreamReader implements CiphertextReader {
   private pending: Uint8Array | undefined;
   private done = false;
   private previous: Promise<unknown> = Promise.resolve();
-  constructor(private readonly chunks: AsyncIterator<Uint8Array>) {}
+  verifiedChecksums: readonly string[] = [];
+  checksumFailed = false;
+  constructor(
+    private readonly chunks: AsyncIterator<Uint8Array>,
+    private readonly verifier?: ChecksumVerifier,
+  ) {}
 
   fill(target: Uint8Array): Promise<number> {
     // A stream is consumed in order: an overlapping call waits for the one before it.
@@ -96,8 +124,19 @@ class StreamReader implements CiphertextReader {
         const next = await this.chunks.next();
         if (next.done) {
           this.done = true;
+          // The store's checksum covers the whole object: it is decided at the end, before the last
+          // plaintext is released.
+          if (this.verifier) {
+            try {
+              this.verifiedChecksums = this.verifier.verify();
+            } catch (error) {
+              this.checksumFailed = true;
+              throw error;
+            }
+          }
           break;
         }
+        this.verifier?.update(next.value);
         this.pending = next.value;
       }
       const n = Math.min(this.pending.byteLength, target.byteLength - filled);

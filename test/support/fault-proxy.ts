@@ -12,7 +12,9 @@ export type Fault =
   /** Answer this status with an S3/Azure-style XML error body, without asking the emulator. */
   | { kind: 'status'; status: number }
   /** Forward headers and this many body bytes, then send nothing more (until the proxy closes). */
-  | { kind: 'stall'; afterBytes: number };
+  | { kind: 'stall'; afterBytes: number }
+  /** Forward everything, but with one bit flipped in the body byte at this offset (a corrupting middlebox). */
+  | { kind: 'flip'; atByte: number };
 
 export interface ProxiedRequest {
   method: string;
@@ -51,7 +53,7 @@ export function faultOnFirstDownload(fault: Fault): FaultPlan {
 export async function startFaultProxy(target: string, plan: FaultPlan): Promise<FaultProxy> {
   const upstream = new URL(target);
   const sockets = new Set<Socket>();
-  const injected: Record<Fault['kind'], number> = { cut: 0, status: 0, stall: 0 };
+  const injected: Record<Fault['kind'], number> = { cut: 0, status: 0, stall: 0, flip: 0 };
   let getIndex = 0;
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -72,6 +74,20 @@ export async function startFaultProxy(target: string, plan: FaultPlan): Promise<
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         if (!fault || method !== 'GET') {
           answer.pipe(res);
+          return;
+        }
+        if (fault.kind === 'flip') {
+          let seen = 0;
+          answer.on('data', (chunk: Buffer) => {
+            const at = fault.atByte - seen;
+            if (at >= 0 && at < chunk.length) {
+              chunk[at] = (chunk[at] ?? 0) ^ 0x01;
+              injected.flip += 1;
+            }
+            seen += chunk.length;
+            res.write(chunk);
+          });
+          answer.on('end', () => res.end());
           return;
         }
         const inject = () => {

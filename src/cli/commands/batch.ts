@@ -115,6 +115,8 @@ async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
       ...(flags.apiKey !== undefined ? { apiKey: flags.apiKey } : {}),
       checkMpegTs: flags.mpegtsCheck,
       pool,
+      // Several archives download at once: unless told otherwise, each keeps fewer parts in flight.
+      download: { partSize: storage.partSize, concurrency: storage.concurrency ?? Math.max(1, Math.ceil(4 / concurrency)) },
       signal: ctx.signal,
       onEvent: (event) => {
         if (event.type === 'end') display.done(event.item);

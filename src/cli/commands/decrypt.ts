@@ -141,6 +141,7 @@ async function decryptVerified(
           source,
           archiveKey,
           sink,
+          download: { partSize: storage.partSize, concurrency: storage.concurrency },
           padding: opts.padding,
           checkMpegTs: opts.mpegtsCheck,
           ...(expectSha256 ? { expectSha256 } : {}),

@@ -104,6 +104,7 @@ async function resealCommand(ctx: CliContext, sourceSpec: string, flags: ResealF
         archiveKey,
         sink,
         recipients,
+        download: { partSize: storage.partSize, concurrency: storage.concurrency },
         log2SegmentSize,
         context: { ...(input.archiveId !== undefined ? { archiveId: input.archiveId } : {}), source: source.name },
         padding: flags.padding,
