@@ -88,3 +88,25 @@ describe('a body corrupted in transit', () => {
     }
   });
 });
+
+describe('a reader that goes away', () => {
+  it('is one clear line and exit 6, not a crash', async () => {
+    const { createCipheriv } = await import('node:crypto');
+    const { writeFile } = await import('node:fs/promises');
+    const { createArchivePassword } = await import('../src/format/opentok.js');
+    const { loadCertificate } = await import('../src/keys/load.js');
+    const { runProgram, cliPath } = await import('./helpers.js');
+    const media = Buffer.concat(Array.from({ length: 64 }, () => sample));
+    const { password, key: aesKey, iv } = createArchivePassword((await loadCertificate(fx.certPem)).publicKey);
+    const cipher = createCipheriv('aes-256-cbc', aesKey, iv);
+    const archive = join(dir, 'long.mp4');
+    await writeFile(archive, Buffer.concat([cipher.update(media), cipher.final()]));
+    const result = await runProgram(
+      'bash',
+      ['-c', `"${process.execPath}" "${cliPath}" decrypt "${archive}" --key "${key}" --passphrase-env FIXTURE_PASS --password "${password}" --output - | head -c 100 >/dev/null; exit \${PIPESTATUS[0]}`],
+      { env: passEnv },
+    );
+    expect(result.code).toBe(6);
+    expect(result.stderr).toBe('archive-crypt: stdout was closed by the program reading it; the output is incomplete\n');
+  });
+});

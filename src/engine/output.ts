@@ -118,12 +118,19 @@ export async function openFileSink(path: string, options: { mode?: number } = {}
 
 /** Wraps a stream (stdout) as a sink. commit() ends nothing: stdout belongs to the process. */
 export function streamSink(stream: Writable, name = 'stdout'): OutputSink {
+  // A reader that goes away (a player closed, `| head`) is the operator's doing, not a crash.
+  const refused = (error: Error) =>
+    (error as NodeJS.ErrnoException).code === 'EPIPE'
+      ? new OutputError(`${name} was closed by the program reading it; the output is incomplete`, { cause: error })
+      : error;
+  const written = (chunk: Uint8Array) =>
+    new Promise<void>((resolve, reject) => stream.write(chunk, (error) => (error ? reject(refused(error)) : resolve())));
   return {
     name,
     write(chunk) {
       return new Promise<void>((resolve, reject) => {
         const ok = stream.write(chunk, (error) => {
-          if (error) reject(error);
+          if (error) reject(refused(error));
         });
         if (ok) resolve();
         else {
@@ -133,21 +140,17 @@ export function streamSink(stream: Writable, name = 'stdout'): OutputSink {
           };
           const onError = (error: Error) => {
             stream.off('drain', onDrain);
-            reject(error);
+            reject(refused(error));
           };
           stream.once('drain', onDrain);
           stream.once('error', onError);
         }
       });
     },
-    writeAndRelease(chunk) {
-      // The write callback runs once the stream is done with the chunk (written out, not just queued).
-      return new Promise<void>((resolve, reject) => stream.write(chunk, (error) => (error ? reject(error) : resolve())));
-    },
-    async commit() {
-      // Let everything buffered reach the consumer before reporting success.
-      await new Promise<void>((resolve, reject) => stream.write(new Uint8Array(0), (e) => (e ? reject(e) : resolve())));
-    },
+    // The write callback runs once the stream is done with the chunk (written out, not just queued).
+    writeAndRelease: written,
+    // Let everything buffered reach the consumer before reporting success.
+    commit: () => written(new Uint8Array(0)),
     async abort() {
       // A consumer of a stream cannot "unsee" bytes; callers only stream verified data where it matters.
     },
