@@ -41,3 +41,6 @@ export { parseArchiveList, parseArchiveText, selectArchive, archiveObjectKey, ty
 export * as sealedFormat from './format/sealed.js';
 export { createSealer, createUnsealer, sealStream, unsealStream, sealBuffer, unsealBuffer, type Sealer, type Unsealer, type SealerOptions, type UnsealerOptions } from './format/sealed-stream.js';
 export { keyIdOf, wrapFileKey, unwrapFileKey } from './keys/recipients.js';
+export { verifyCallbackToken, type CallbackClaims, type VerifyCallbackOptions } from './vonage/callback.js';
+export { resealArchive, type ResealArchiveOptions, type ResealReport } from './engine/reseal.js';
+export { decryptBatch, type DecryptBatchOptions, type BatchReport, type BatchItemReport, type BatchEvent, type BatchStatus } from './engine/batch.js';
