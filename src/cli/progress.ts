@@ -4,6 +4,7 @@
  * carries nothing but the summary and errors.
  */
 import type { CliContext } from './context.js';
+import { formatSize } from './storage-options.js';
 
 /** What a command hands to the engine's `onProgress` and stops at the end. */
 export interface ProgressDisplay {
@@ -26,7 +27,7 @@ export async function startProgress(ctx: CliContext, label: string, quiet: boole
   return {
     update(bytes, total) {
       const elapsed = Math.max((Date.now() - started) / 1000, 0.001);
-      const payload = { label, done: formatBytes(bytes), size: total === undefined ? '?' : formatBytes(total), rate: `${formatBytes(bytes / elapsed)}/s` };
+      const payload = { label, done: formatSize(bytes), size: total === undefined ? '?' : formatSize(total), rate: `${formatSize(bytes / elapsed)}/s` };
       if (!bar) {
         bar = new SingleBar({
           stream: ctx.stderr,
@@ -45,16 +46,4 @@ export async function startProgress(ctx: CliContext, label: string, quiet: boole
       bar?.stop();
     },
   };
-}
-
-/** 1536 → "1.5 KiB". */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
