@@ -89,7 +89,7 @@ function parseCount(text: string, flag: string, min: number, max: number): numbe
 
 /** Human-readable binary size: `5.2 MiB`. */
 export function formatSize(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024) return `${Math.round(bytes)} B`;
   const exponent = Math.min(4, Math.floor(Math.log(bytes) / Math.log(1024)));
   const value = bytes / 1024 ** exponent;
   return `${value >= 10 || Number.isInteger(value) ? value.toFixed(0) : value.toFixed(1)} ${['B', 'KiB', 'MiB', 'GiB', 'TiB'][exponent]}`;
