@@ -47,11 +47,48 @@ export interface PingTask {
   kind: 'ping';
 }
 
-export type WorkerTask = DecryptRangeTask | DigestTask | PingTask;
+/**
+ * Verify and decrypt a run of whole sealed segments (docs/FORMAT.md §5) of `data` in place. Each
+ * segment's tag is checked (constant time) before it is decrypted; the plaintext of the verified
+ * segments is packed to the start of the run (segment j at j·segmentSize), so it is contiguous.
+ */
+export interface UnsealBatchTask {
+  kind: 'unseal';
+  /**
+   * Per-file shared state, zeroed by the main thread when the file is done: encryption key (32
+   * bytes), MAC key (32), header tag (32).
+   */
+  state: SharedArrayBuffer;
+  data: SharedArrayBuffer;
+  offset: number;
+  length: number;
+  /** Index of the run's first segment in the file. */
+  firstIndex: number;
+  segmentSize: number;
+  /** True when the run ends the file: its last segment is the final one (shorter, flagged last). */
+  final: boolean;
+}
+
+export type WorkerTask = DecryptRangeTask | DigestTask | PingTask | UnsealBatchTask;
 
 /** Reply to a `DecryptRangeTask`: plaintext bytes written in place (always `length`). */
 export interface DecryptRangeResult {
   plaintextBytes: number;
   /** Absolute offset of the first packet start without a sync byte, -1 if none (or not checked). */
   firstBadSync: number;
+}
+
+/**
+ * Reply to an `UnsealBatchTask` (also what the main thread gets when it opens a run itself). On a
+ * failure the segments before `failedIndex` are verified and their plaintext (`plaintextBytes`) may be
+ * released; nothing of the failed segment or after it is.
+ */
+export interface UnsealBatchResult {
+  plaintextBytes: number;
+  /** Segments verified and decrypted. */
+  segments: number;
+  /** Index (in the file) of the first segment that failed, or -1. */
+  failedIndex: number;
+  /** What failed at `failedIndex`. */
+  failure: 'tag' | 'final-tag' | 'length' | 'missing-final' | undefined;
 }

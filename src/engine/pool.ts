@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Piscina } from 'piscina';
 import { UsageError } from '../errors.js';
-import type { DecryptRangeResult, DecryptRangeTask, DigestTask, PingTask } from './messages.js';
+import type { DecryptRangeResult, DecryptRangeTask, DigestTask, PingTask, UnsealBatchResult, UnsealBatchTask } from './messages.js';
 
 export interface DecryptPoolOptions {
   /** Worker threads (default: cores − 1, at least 1; the main thread decrypts too). */
@@ -102,7 +102,7 @@ export class DecryptPool {
     if (this.bootedThreads < this.threads) await new Promise<void>((resolve) => this.bootWaiters.push(resolve));
   }
 
-  /** Ranges decrypted by the pool's threads so far (for tests and benchmarks). */
+  /** Ranges decrypted (or sealed runs opened) by the pool's threads so far (for tests and benchmarks). */
   get completedTasks(): number {
     return this.completed;
   }
@@ -119,11 +119,23 @@ export class DecryptPool {
 
   /** Decrypts one range of the shared ring in place; rejects if the pool is closed or the task fails. */
   async decrypt(task: Omit<DecryptRangeTask, 'kind'>): Promise<DecryptRangeResult> {
+    return (await this.runCounted({ kind: 'decrypt', ...task } satisfies DecryptRangeTask)) as DecryptRangeResult;
+  }
+
+  /**
+   * Verifies and decrypts a run of sealed segments of the shared ring in place (docs/FORMAT.md);
+   * a failed tag is an answer (`failure`), not a rejection.
+   */
+  async unseal(task: Omit<UnsealBatchTask, 'kind'>): Promise<UnsealBatchResult> {
+    return (await this.runCounted({ kind: 'unseal', ...task } satisfies UnsealBatchTask)) as UnsealBatchResult;
+  }
+
+  private async runCounted(task: DecryptRangeTask | UnsealBatchTask): Promise<unknown> {
     if (!this.piscina && this.starting && !this.closed) await new Promise<void>((resolve) => this.waitingForStart.push(resolve));
     if (!this.piscina || this.closed) throw new Error('decrypt pool is not running');
     this.running += 1;
     try {
-      const result = (await this.piscina.run({ kind: 'decrypt', ...task } satisfies DecryptRangeTask)) as DecryptRangeResult;
+      const result: unknown = await this.piscina.run(task);
       this.completed += 1;
       return result;
     } finally {

@@ -1,12 +1,11 @@
 /**
  * `archive-crypt seal`: encrypts any input in the sealed format (docs/FORMAT.md) for one or more
- * recipient certificates. Serial streaming: the input flows through memory segment by segment; the
- * output is ciphertext, so the plaintext-file policy does not apply.
+ * recipient certificates with `sealArchive`: the input flows through memory run by run; the output is
+ * ciphertext, so the plaintext-file policy does not apply.
  */
-import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
-import { AbortError, UsageError } from '../../errors.js';
+import { UsageError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import { addStorageOptions, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
 
@@ -57,58 +56,38 @@ async function sealCommand(ctx: CliContext, inputSpec: string, opts: SealOptions
   if (opts.output === '-' && ctx.stdout.isTTY) throw new UsageError('refusing to write a sealed file to a terminal: redirect --output - or give --output FILE');
 
   const { loadCertificate } = await import('../../keys/load.js');
-  const { wrapFileKey } = await import('../../keys/recipients.js');
-  const { createSealer } = await import('../../format/sealed-stream.js');
+  const { sealArchive } = await import('../../engine/seal.js');
   const { openSource } = await import('../../storage/open.js');
   const { openFileSink, streamSink } = await import('../../engine/output.js');
   const { startProgress } = await import('../progress.js');
 
   const certificates = [];
   for (const path of opts.to) certificates.push(await loadCertificate(path));
-  const fileKey = randomBytes(32);
-  let recipients;
-  let sealer;
-  try {
-    recipients = certificates.map((c) => wrapFileKey(fileKey, c.publicKey));
-    const context = opts.name && inputSpec !== '-' ? Buffer.from(JSON.stringify({ name: basename(inputSpec) }), 'utf8') : undefined;
-    sealer = createSealer({ fileKey, salt: randomBytes(32), log2SegmentSize, recipients, ...(context ? { context } : {}) });
-  } finally {
-    fileKey.fill(0);
-  }
-
+  const context = opts.name && inputSpec !== '-' ? Buffer.from(JSON.stringify({ name: basename(inputSpec) }), 'utf8') : undefined;
   const source = await openSource(inputSpec, storageOptionsFrom(opts, ctx));
-  // The output is claimed before anything is read: a refused output costs nothing.
-  const sink = opts.output === '-' ? streamSink(ctx.stdout) : await openFileSink(opts.output);
-  const progress = await startProgress(ctx, 'sealing', opts.quiet);
-  let plaintextBytes = 0;
-  let segments = 0;
+  let report;
   try {
-    const { size } = await source.stat(ctx.signal);
-    await sink.write(sealer.header);
-    for await (const chunk of source.read(0, undefined, ctx.signal)) {
-      if (ctx.signal.aborted) throw new AbortError('sealing cancelled; nothing was written');
-      plaintextBytes += chunk.length;
-      for (const segment of sealer.push(chunk)) {
-        segments += 1;
-        await sink.write(segment);
-      }
-      progress.update(plaintextBytes, size);
+    // The output is claimed before anything is read: a refused output costs nothing.
+    const sink = opts.output === '-' ? streamSink(ctx.stdout) : await openFileSink(opts.output);
+    const progress = await startProgress(ctx, 'sealing', opts.quiet);
+    try {
+      report = await sealArchive({
+        source,
+        recipients: certificates.map((c) => c.publicKey),
+        sink,
+        log2SegmentSize,
+        ...(context ? { context } : {}),
+        signal: ctx.signal,
+        onProgress: (bytes, total) => progress.update(bytes, total),
+      });
+    } finally {
+      progress.stop();
     }
-    for (const segment of sealer.finish()) {
-      segments += 1;
-      await sink.write(segment);
-    }
-    await sink.commit();
-  } catch (error) {
-    await sink.abort();
-    throw error;
   } finally {
-    progress.stop();
     await source.close?.();
   }
-  const ids = recipients.map((r) => Buffer.from(r.keyId).toString('hex')).join(', ');
   ctx.info(
-    `sealed ${source.name} → ${opts.output === '-' ? 'stdout' : opts.output}: ${plaintextBytes} bytes in ${segments} segments for key ids ${ids}`,
+    `sealed ${report.source} → ${opts.output === '-' ? 'stdout' : opts.output}: ${report.plaintextBytes} bytes in ${report.segments} segments for key ids ${report.recipients.join(', ')}`,
     opts.quiet,
   );
 }

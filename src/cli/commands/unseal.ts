@@ -1,11 +1,11 @@
 /**
- * `archive-crypt unseal`: verifies and decrypts a sealed file (docs/FORMAT.md). Serial streaming: each
- * segment is released only after its tag verified; a file output is renamed into place only after the
- * final segment verified; to stdout, verified segments may have gone out before a later failure, and
- * the exit code says so.
+ * `archive-crypt unseal`: verifies and decrypts a sealed file (docs/FORMAT.md) with `unsealArchive`
+ * (large files on the worker pool). Each segment is released only after its tag verified; a file
+ * output is renamed into place only after the final segment verified; to stdout, verified segments may
+ * have gone out before a later failure, and the exit code says so.
  */
 import type { Command } from 'commander';
-import { AbortError, OutputError, UsageError } from '../../errors.js';
+import { OutputError, UsageError } from '../../errors.js';
 import type { OutputSink } from '../../engine/output.js';
 import type { CliContext } from '../context.js';
 import { addStorageOptions, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
@@ -60,59 +60,35 @@ async function unsealCommand(ctx: CliContext, sourceSpec: string, opts: UnsealOp
     ...(opts.passphraseEnv !== undefined ? { passphraseEnv: opts.passphraseEnv } : {}),
     ...(opts.passphraseFile !== undefined ? { passphraseFile: opts.passphraseFile } : {}),
   });
-  const { unwrapFileKey } = await import('../../keys/recipients.js');
-  const { createUnsealer } = await import('../../format/sealed-stream.js');
-  const { segmentCount } = await import('../../format/sealed.js');
+  const { unsealArchive } = await import('../../engine/unseal.js');
   const { openSource } = await import('../../storage/open.js');
   const { startProgress } = await import('../progress.js');
 
   const sink = await openOutput(ctx, opts.output);
-  const source = await openSource(sourceSpec, storageOptionsFrom(opts, ctx));
   const progress = await startProgress(ctx, 'unsealing', opts.quiet);
-  let fileKey: Buffer | undefined;
-  const unsealer = createUnsealer({
-    fileKey: (header) => (fileKey = unwrapFileKey(header.recipients, keyring.keys)),
-  });
-  let sealedBytes = 0;
-  let plaintextBytes = 0;
-  let segments = 0;
-  let lengthChecked = false;
-  const release = async (pieces: Buffer[]) => {
-    for (const piece of pieces) {
-      segments += 1;
-      plaintextBytes += piece.length;
-      await sink.write(piece);
-    }
-  };
+  let report;
   try {
-    const { size } = await source.stat(ctx.signal);
-    for await (const chunk of source.read(0, undefined, ctx.signal)) {
-      if (ctx.signal.aborted) throw new AbortError('unsealing cancelled; nothing was kept');
-      sealedBytes += chunk.length;
-      const pieces = unsealer.push(chunk);
-      const header = unsealer.header;
-      if (header !== undefined && !lengthChecked) {
-        fileKey?.fill(0);
-        lengthChecked = true;
-        // With a known size, an impossible length (truncated or extended) fails before the body is read.
-        if (size !== undefined) segmentCount(size, { headerLength: header.bytes.length, segmentSize: header.segmentSize });
-      }
-      await release(pieces);
-      progress.update(sealedBytes, size);
+    const source = await openSource(sourceSpec, storageOptionsFrom(opts, ctx));
+    try {
+      report = await unsealArchive({
+        source,
+        keyring: keyring.keys,
+        sink,
+        signal: ctx.signal,
+        onProgress: (bytes, total) => progress.update(bytes, total),
+      });
+    } finally {
+      await source.close?.();
     }
-    await release(unsealer.finish());
-    await sink.commit();
   } catch (error) {
-    fileKey?.fill(0);
     await sink.abort();
     throw error;
   } finally {
     progress.stop();
-    await source.close?.();
   }
-  const name = contextName(unsealer.header?.context);
+  const name = contextName(report.context);
   ctx.info(
-    `unsealed ${source.name} → ${sink.name}: ${plaintextBytes} bytes, ${segments} segments verified${name ? ` (sealed from ${name})` : ''}`,
+    `unsealed ${report.source} → ${report.output}: ${report.plaintextBytes} bytes, ${report.segments} segments verified${name ? ` (sealed from ${name})` : ''}`,
     opts.quiet,
   );
 }

@@ -1,0 +1,288 @@
+/**
+ * Unseals one sealed file (docs/FORMAT.md) from a Source into an OutputSink: header, recipient,
+ * header tag and length checks first (§8 steps 1–7), then the body as runs of whole segments read into
+ * a ring of slots in one SharedArrayBuffer. Each run is verified and decrypted in place — by a pool
+ * thread, or by the main thread when no thread is free (while the threads boot, for instance) — and
+ * released to the sink strictly in order, and only once every segment in it verified. The end of the
+ * data decides the final segment: a short read ends the file, so the final flag and the segment
+ * count need no lookahead and no known size (stdin). The sink is committed after the final segment
+ * verified and aborted on any failure.
+ *
+ * Memory is the ring: (pool tasks + read-ahead + 2) runs of `taskSize` bytes; a slot is reused only
+ * after the sink has let go of it.
+ */
+import { availableParallelism } from 'node:os';
+import type { KeyObject } from 'node:crypto';
+import { AbortError, ArchiveCryptError, IntegrityError, UsageError } from '../errors.js';
+import { openHeader, parseHeader, segmentCount, TAG_LENGTH, type SealedHeader, type SegmentKeys } from '../format/sealed.js';
+import { unwrapFileKey } from '../keys/recipients.js';
+import type { Source } from '../storage/source.js';
+import type { UnsealBatchResult } from './messages.js';
+import type { OutputSink } from './output.js';
+import { DecryptPool } from './pool.js';
+import { openCiphertextReader, type CiphertextReader } from './reader.js';
+import { batchFailure, KEY_STATE_LENGTH, openSealedBatch, readKeyState, writeKeyState, type BatchKeys } from './sealed-batch.js';
+
+export interface UnsealArchiveOptions {
+  source: Source;
+  /** Private keys to find the file key with (recipient stanzas, docs/FORMAT.md §4). */
+  keyring?: readonly KeyObject[];
+  /** Or the 32-byte file key itself (then no recipient stanza is looked at). */
+  fileKey?: Uint8Array;
+  sink: OutputSink;
+  signal?: AbortSignal;
+  /** Called with sealed bytes read so far (header included) and the total when known. */
+  onProgress?: (bytes: number, total: number | undefined) => void;
+  /** A pool shared between files (see `createDecryptPool`); the caller closes it. */
+  pool?: DecryptPool;
+  /**
+   * Files at least this large (bytes) are opened with the pool (a private one when none is given);
+   * smaller ones, and sources of unknown size (stdin), on the calling thread alone. 0 uses the pool
+   * for everything. Default: 4 MiB with `pool`, else 32 MiB (see bench/RESULTS.md, "sealed format").
+   */
+  parallelThreshold?: number;
+  /** Sealed bytes per pool task, rounded down to whole segments (at least one); default 4 MiB. */
+  taskSize?: number;
+}
+
+export interface UnsealReport {
+  source: string;
+  output: string;
+  /** Bytes of the sealed file, header included. */
+  sealedBytes: number;
+  plaintextBytes: number;
+  segments: number;
+  segmentSize: number;
+  /** The header's authenticated context (archive-crypt writes UTF-8 JSON); empty when none. */
+  context: Buffer;
+  /** Key ids (hex) of the recipients the file is sealed for. */
+  recipients: string[];
+  /** True when the body went through the pool. */
+  parallel: boolean;
+}
+
+const DEFAULT_THRESHOLD_WITH_POOL = 4 * 1024 * 1024;
+const DEFAULT_THRESHOLD_WITHOUT_POOL = 32 * 1024 * 1024;
+const DEFAULT_TASK_SIZE = 4 * 1024 * 1024;
+/** The serial path reads smaller runs: its reads only overlap the main thread's own work. */
+const SERIAL_TASK_SIZE = 1024 * 1024;
+/** Runs being read ahead of the one being opened. */
+const READ_AHEAD = 2;
+
+/**
+ * Verifies and decrypts a sealed file; commits the sink on success, aborts it on any failure.
+ *
+ * @example
+ * ```ts
+ * const { key } = await loadPrivateKey('archive-private-key.pem', passphrase);
+ * const report = await unsealArchive({ source: await openSource('a.sealed'), keyring: [key], sink: await openFileSink('a.ts') });
+ * ```
+ * @throws KeyError (exit 3) when no key opens a recipient stanza; IntegrityError (exit 4) for any
+ *   change to the file, truncation or trailing data; StorageError, OutputError, AbortError as they
+ *   happen. The sink is aborted in every case; streamed output holds only verified segments.
+ */
+export async function unsealArchive(options: UnsealArchiveOptions): Promise<UnsealReport> {
+  const { source, sink, signal } = options;
+  let privatePool: DecryptPool | undefined;
+  try {
+    const threshold = options.parallelThreshold ?? (options.pool ? DEFAULT_THRESHOLD_WITH_POOL : DEFAULT_THRESHOLD_WITHOUT_POOL);
+    if (!(threshold >= 0)) throw new UsageError('options.parallelThreshold must be a non-negative number');
+    if (options.taskSize !== undefined && !(Number.isSafeInteger(options.taskSize) && options.taskSize > 0)) {
+      throw new UsageError('options.taskSize must be a positive integer');
+    }
+    if ((options.keyring === undefined) === (options.fileKey === undefined)) throw new UsageError('give options.keyring or options.fileKey (one of them)');
+    if (signal?.aborted) throw cancelled();
+    const total = (await source.stat(signal)).size;
+    const reader = await openCiphertextReader(source, { signal });
+    try {
+      const header = await readHeader(reader);
+      const keys = openWithKey(header, options);
+      const layout = { headerLength: header.bytes.length, segmentSize: header.segmentSize };
+      // With a known size an impossible length (truncated or extended) fails before the body is read;
+      // it comes after the header tag, which vouches for the header length and segment size.
+      if (total !== undefined) segmentCount(total, layout);
+      const parallel = threshold === 0 || (total !== undefined && total >= threshold);
+      // On one core a thread would only compete with this one.
+      const pool = parallel ? (options.pool ?? (availableParallelism() > 1 ? (privatePool = new DecryptPool()) : undefined)) : undefined;
+      const body = await unsealBody({
+        reader,
+        keys,
+        sink,
+        signal,
+        pool,
+        taskSize: options.taskSize ?? (pool ? DEFAULT_TASK_SIZE : SERIAL_TASK_SIZE),
+        onProgress: options.onProgress,
+        headerLength: layout.headerLength,
+        total,
+      });
+      if (signal?.aborted) throw cancelled();
+      await sink.commit();
+      return {
+        source: source.name,
+        output: sink.name,
+        sealedBytes: layout.headerLength + body.sealedBytes,
+        plaintextBytes: body.plaintextBytes,
+        segments: body.segments,
+        segmentSize: header.segmentSize,
+        context: header.context,
+        recipients: header.recipients.map((r) => Buffer.from(r.keyId).toString('hex')),
+        parallel: pool !== undefined,
+      };
+    } finally {
+      await reader.close();
+    }
+  } catch (error) {
+    await sink.abort();
+    if (error instanceof ArchiveCryptError) throw error;
+    if ((error as Error).name === 'AbortError') throw cancelled(error);
+    throw error;
+  } finally {
+    await privatePool?.destroy();
+  }
+}
+
+function cancelled(cause?: unknown): AbortError {
+  return new AbortError('unsealing cancelled; no output was kept', cause === undefined ? undefined : { cause });
+}
+
+/** Reads exactly the header: parseHeader says how many bytes it needs next; EOF before that is truncation. */
+async function readHeader(reader: CiphertextReader): Promise<SealedHeader> {
+  let bytes = Buffer.alloc(0);
+  for (;;) {
+    const parsed = parseHeader(bytes);
+    if (parsed.complete) return parsed.header;
+    const more = Buffer.alloc(parsed.needed - bytes.length);
+    const n = await reader.fill(more);
+    bytes = Buffer.concat([bytes, more.subarray(0, n)]);
+    if (n < more.length) {
+      parseHeader(bytes); // a bad magic in what did arrive says more than "truncated"
+      throw new IntegrityError('truncated sealed file: header incomplete');
+    }
+  }
+}
+
+/** Finds the file key (recipients or given), verifies the header tag and forgets the file key. */
+function openWithKey(header: SealedHeader, options: UnsealArchiveOptions): SegmentKeys {
+  if (options.fileKey) return openHeader(header, options.fileKey);
+  const fileKey = unwrapFileKey(header.recipients, options.keyring ?? []);
+  try {
+    return openHeader(header, fileKey);
+  } finally {
+    fileKey.fill(0);
+  }
+}
+
+interface BodyInput {
+  reader: CiphertextReader;
+  keys: SegmentKeys;
+  sink: OutputSink;
+  signal: AbortSignal | undefined;
+  pool: DecryptPool | undefined;
+  taskSize: number;
+  onProgress: ((bytes: number, total: number | undefined) => void) | undefined;
+  headerLength: number;
+  total: number | undefined;
+}
+
+/** A run in flight: its result, once known, is released in order. */
+interface RunInFlight {
+  slot: number;
+  result: UnsealBatchResult | undefined;
+  done: Promise<void> | undefined;
+}
+
+async function unsealBody(input: BodyInput): Promise<{ sealedBytes: number; plaintextBytes: number; segments: number }> {
+  const { reader, keys, sink, signal, pool } = input;
+  const full = keys.segmentSize + TAG_LENGTH;
+  const segmentsPerRun = Math.max(1, Math.floor(input.taskSize / full));
+  const runBytes = segmentsPerRun * full;
+  pool?.start();
+  const slots = (pool ? pool.threads * pool.tasksPerThread : 0) + READ_AHEAD + 2;
+  const ring = new SharedArrayBuffer(slots * runBytes);
+  // The keys are shared with the threads once per file and zeroed when it is done.
+  const state = new SharedArrayBuffer(KEY_STATE_LENGTH);
+  const stateBytes = new Uint8Array(state);
+  writeKeyState(stateBytes, keys);
+  const mainKeys: BatchKeys = readKeyState(stateBytes);
+  const free = Array.from({ length: slots }, (_, i) => slots - 1 - i);
+  const reads: { slot: number; filled: Promise<number> }[] = [];
+  const inFlight: RunInFlight[] = [];
+  let nextIndex = 0;
+  let sealedBytes = 0;
+  let plaintextBytes = 0;
+  let segments = 0;
+  let endOfData = false;
+  let finalSeen = false;
+
+  const releaseOldest = async () => {
+    const run = inFlight.shift();
+    if (!run) return;
+    await run.done;
+    const result = run.result as UnsealBatchResult;
+    if (result.plaintextBytes > 0) {
+      // Only verified segments are in `plaintextBytes`, so streamed output is always a prefix of the plaintext.
+      const plaintext = new Uint8Array(ring, run.slot * runBytes, result.plaintextBytes);
+      await (sink.writeAndRelease ? sink.writeAndRelease(plaintext) : sink.write(Buffer.from(plaintext)));
+    }
+    plaintextBytes += result.plaintextBytes;
+    segments += result.segments;
+    free.push(run.slot);
+    if (result.failure !== undefined) throw batchFailure(result);
+  };
+
+  // Reads run ahead into free slots, so that neither this thread nor the pool waits for the disk.
+  const readAhead = () => {
+    while (!endOfData && reads.length < READ_AHEAD && free.length > 0) {
+      const slot = free.pop() as number;
+      const filled = reader.fill(new Uint8Array(ring, slot * runBytes, runBytes));
+      filled.catch(() => undefined); // surfaces when its turn comes
+      reads.push({ slot, filled });
+    }
+  };
+
+  try {
+    for (;;) {
+      if (signal?.aborted) throw cancelled();
+      readAhead();
+      const next = reads.shift();
+      if (!next) {
+        if (endOfData) break;
+        await releaseOldest(); // every slot holds a run: release the oldest to make room
+        continue;
+      }
+      const n = await next.filled;
+      if (finalSeen) {
+        free.push(next.slot); // a read started past the end
+        continue;
+      }
+      // A run of full segments is never the last (the final segment is always shorter): a short read,
+      // even an empty one, is the end of the file and holds the final segment.
+      const final = n < runBytes;
+      if (final) endOfData = finalSeen = true;
+      sealedBytes += n;
+      const firstIndex = nextIndex;
+      nextIndex += final ? Math.floor(n / full) + 1 : segmentsPerRun;
+      const run: RunInFlight = { slot: next.slot, result: undefined, done: undefined };
+      const offset = next.slot * runBytes;
+      if (pool && pool.capacity > 0) {
+        const task = { state, data: ring, offset, length: n, firstIndex, segmentSize: keys.segmentSize, final };
+        run.done = pool.unseal(task).then((result) => {
+          run.result = result;
+        });
+        // A failure surfaces when the run is released; until then keep it from counting as unhandled.
+        run.done.catch(() => undefined);
+      } else {
+        run.result = openSealedBatch(mainKeys, Buffer.from(ring, offset, n), firstIndex, keys.segmentSize, final);
+      }
+      inFlight.push(run);
+      input.onProgress?.(input.headerLength + sealedBytes, input.total);
+      while (inFlight[0]?.result) await releaseOldest();
+    }
+    while (inFlight.length > 0) await releaseOldest();
+    return { sealedBytes, plaintextBytes, segments };
+  } finally {
+    // Let running tasks finish before the ring and keys go, so no thread touches reused memory.
+    await Promise.allSettled([...inFlight.flatMap((run) => (run.done ? [run.done] : [])), ...reads.map((read) => read.filled)]);
+    stateBytes.fill(0);
+  }
+}
