@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli, tempDir } from './helpers.js';
 import { createBucket, createContainer, putBlob, putS3Object, s3Env, uniqueName } from './support/emulators.js';
-import { faultOnFirstDownload, startFaultProxy } from './support/fault-proxy.js';
+import { faultOnFirstDownload, faultSequence, startFaultProxy } from './support/fault-proxy.js';
 import { passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './vonage-fixture.js';
 
 const bucket = uniqueName('decrypt');
@@ -66,6 +66,36 @@ describe.each(stores)('decrypt from $name', (store) => {
     expect(result.code).toBe(5);
     expect(result.stderr).toMatch(/^archive-crypt: [^\n]+\n$/);
     expect(await readdir(work)).toEqual([]);
+  });
+});
+
+describe('a flaky connection', () => {
+  it('still decrypts byte-identically: cut mid-body, then 500s, then resumed', async () => {
+    const media = Buffer.concat(Array.from({ length: 64 }, () => sample));
+    const { createCipheriv } = await import('node:crypto');
+    const { createArchivePassword } = await import('../src/format/opentok.js');
+    const { loadCertificate } = await import('../src/keys/load.js');
+    const { password, key: aesKey, iv } = createArchivePassword((await loadCertificate(fx.certPem)).publicKey);
+    const cipher = createCipheriv('aes-256-cbc', aesKey, iv);
+    const flakyKey = `123456/flaky/archive.mp4`;
+    await putS3Object(bucket, flakyKey, Buffer.concat([cipher.update(media), cipher.final()]));
+    const proxy = await startFaultProxy(
+      inject('s3Endpoint'),
+      faultSequence([{ kind: 'cut', afterBytes: 700_000 }, { kind: 'status', status: 500 }, { kind: 'cut', afterBytes: 100_000 }, { kind: 'status', status: 503 }]),
+    );
+    try {
+      const result = await runCli(
+        ['decrypt', `s3://${bucket}/${flakyKey}`, '--key', key, ...passArgs, '--password', password, '--output', '-', '--part-size', '1MiB', '--download-concurrency', '2'],
+        { env: { ...passEnv, ...s3Env(proxy.url) } },
+      );
+      expect(proxy.injected.cut).toBe(2);
+      expect(proxy.injected.status).toBe(2);
+      expect(result.stderr).toMatch(/^verified s3:\/\/.*\n(.*\n)* {2}storage {2}ok: md5/);
+      expect(result.code).toBe(0);
+      expect(result.stdoutBytes.equals(media)).toBe(true);
+    } finally {
+      await proxy.close();
+    }
   });
 });
 
