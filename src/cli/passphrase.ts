@@ -72,11 +72,12 @@ async function readPassphrase(
 /** Reads one line from the TTY in raw mode without echoing it. */
 function promptHidden(ctx: CliContext, prompt: string): Promise<string> {
   const input = ctx.stdin;
-  ctx.stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let value = '';
     const wasRaw = input.isRaw;
+    // Echo goes off before the prompt shows: an answer typed (or pasted) at once must not appear.
     input.setRawMode(true);
+    ctx.stderr.write(prompt);
     input.resume();
     input.setEncoding('utf8');
     const finish = (error?: Error) => {
