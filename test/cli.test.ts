@@ -27,4 +27,11 @@ describe('cli basics', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/Usage: archive-crypt/);
   });
+
+  it('docs/CLI.md matches the --help of every command', async () => {
+    const { runProgram } = await import('./helpers.js');
+    const result = await runProgram(process.execPath, ['scripts/cli-reference.js', '--check']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+  });
 });
