@@ -8,7 +8,8 @@
 // above 1 means we are faster). Writes bench/RESULTS.md. Only loopback is ever contacted.
 //
 //   BENCH_MB=1024 BENCH_RUNS=3 npm run bench
-//   BENCH_CASES=stdout,engine,file,sha256,s3,batch,rss   (default: all)
+//   BENCH_CASES=stdout,engine,file,sha256,s3,batch,rss,sealed   (default: all)
+//   BENCH_OUT=bench/work/sealed.md   (where the results go; default bench/RESULTS.md)
 import { spawn, spawnSync } from 'node:child_process';
 import { constants, createHash, generateKeyPairSync, publicEncrypt, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
@@ -25,7 +26,7 @@ const MiB = 1024 * 1024;
 const sizeMb = Number(process.env.BENCH_MB ?? 1024);
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const s3Mb = Number(process.env.BENCH_S3_MB ?? Math.min(sizeMb, 512));
-const cases = new Set((process.env.BENCH_CASES ?? 'stdout,engine,file,sha256,s3,batch,rss').split(','));
+const cases = new Set((process.env.BENCH_CASES ?? 'stdout,engine,file,sha256,s3,batch,rss,sealed').split(','));
 const gnuTime = ['/usr/bin/time', '/bin/time'].find((p) => existsSync(p) && spawnSync(p, ['-f', '%M', 'true']).status === 0);
 
 mkdirSync(work, { recursive: true });
@@ -120,8 +121,11 @@ function measure(command, args, { stdout = '/dev/null', env = {} } = {}) {
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
-/** Runs each candidate `runs` times, interleaved so that background noise hits them alike. */
-async function compare(label, bytes, candidates, cleanup = () => {}) {
+/**
+ * Runs each candidate `runs` times, interleaved so that background noise hits them alike. The ratio is
+ * against the first candidate, or against `baseline` ({ name, seconds }: a row measured elsewhere).
+ */
+async function compare(label, bytes, candidates, cleanup = () => {}, baseline = undefined) {
   const samples = candidates.map(() => []);
   for (let i = 0; i < runs; i += 1) {
     for (const [j, candidate] of candidates.entries()) {
@@ -129,7 +133,12 @@ async function compare(label, bytes, candidates, cleanup = () => {}) {
       cleanup();
     }
   }
-  const baseline = median(samples[0].map((s) => s.seconds));
+  const baselineSeconds = baseline?.seconds ?? median(samples[0].map((s) => s.seconds));
+  if (baseline) {
+    const row = { case: label, tool: baseline.name, seconds: baseline.seconds, gbps: bytes / baseline.seconds / 1e9, ratio: undefined, rssMb: Number.NaN };
+    rows.push(row);
+    console.log(formatRow(row));
+  }
   for (const [j, candidate] of candidates.entries()) {
     const seconds = median(samples[j].map((s) => s.seconds));
     const row = {
@@ -137,7 +146,7 @@ async function compare(label, bytes, candidates, cleanup = () => {}) {
       tool: candidate.name,
       seconds,
       gbps: bytes / seconds / 1e9,
-      ratio: j === 0 ? undefined : baseline / seconds,
+      ratio: j === 0 && !baseline ? undefined : baselineSeconds / seconds,
       rssMb: Math.max(...samples[j].map((s) => s.rssMb)),
       target: candidate.target,
     };
@@ -148,7 +157,7 @@ async function compare(label, bytes, candidates, cleanup = () => {}) {
 
 function formatRow(r) {
   const ratio = r.ratio === undefined ? 'baseline' : `${r.ratio.toFixed(2)}×`;
-  return `${r.case.padEnd(26)} ${r.tool.padEnd(44)} ${r.seconds.toFixed(3).padStart(7)} s ${r.gbps.toFixed(2).padStart(6)} GB/s ${ratio.padStart(9)} ${r.rssMb.toFixed(0).padStart(5)} MB${r.target ? `   target ${r.target}` : ''}`;
+  return `${r.case.padEnd(26)} ${r.tool.padEnd(44)} ${r.seconds.toFixed(3).padStart(7)} s ${r.gbps.toFixed(2).padStart(6)} GB/s ${ratio.padStart(9)} ${(Number.isNaN(r.rssMb) ? '—' : r.rssMb.toFixed(0)).padStart(5)} MB${r.target ? `   target ${r.target}` : ''}`;
 }
 
 const ours = (archive, password, extra) => [process.execPath, [cli, 'decrypt', archive, '--key', benchKey(), '--password', password, '--quiet', ...extra]];
@@ -212,6 +221,7 @@ if (cases.has('s3') || cases.has('batch')) await withS3rver(async (s3) => {
   if (cases.has('batch')) await batchCase(s3);
 });
 if (cases.has('rss')) await rssCase();
+if (cases.has('sealed')) await sealedCase();
 
 /** Runs `body` with s3rver started in this process on 127.0.0.1 (a fresh folder, removed after). */
 async function withS3rver(body) {
@@ -316,6 +326,72 @@ async function rssCase() {
   }
 }
 
+/**
+ * The sealed format (docs/FORMAT.md): seal and unseal of the BENCH_MB input against one core's
+ * HMAC-SHA256 (`openssl speed -hmac sha256 -bytes 65536`, the per-core limit of verification, measured
+ * before and after the case; the faster of the two is the baseline, as the time the input would take
+ * at that rate). The input is the bench archive's bytes (any bytes do); output to /dev/null.
+ */
+async function sealedCase() {
+  const cert = join(work, 'bench-cert.pem');
+  if (!existsSync(cert)) run('openssl', ['req', '-new', '-x509', '-key', benchKey(), '-subj', '/CN=archive-crypt bench', '-days', '3650', '-out', cert]);
+  const sealed = join(work, `sealed-${sizeMb}.bin`);
+  if (!existsSync(sealed)) run(process.execPath, [cli, 'seal', input.archive, '--to', cert, '--output', sealed, '--quiet']);
+  const sealedBytes = statSync(sealed).size;
+  const before = hmacSpeed();
+  const seal = [process.execPath, [cli, 'seal', input.archive, '--to', cert, '--output', '-', '--quiet']];
+  const unseal = (extra) => [process.execPath, [cli, 'unseal', sealed, '--key', benchKey(), '--quiet', ...extra]];
+  const lib = (mode) => [process.execPath, [join(root, 'bench', 'unseal-lib.js'), sealed, benchKey(), mode]];
+  const sealRuns = [{ name: 'archive-crypt seal --output - > /dev/null', command: seal }];
+  const unsealRuns = [
+    { name: 'archive-crypt unseal --output - > /dev/null', command: unseal(['--output', '-']), target: '≥ 1.5×' },
+    { name: 'archive-crypt unseal (verify only)', command: unseal([]) },
+    { name: 'library, one thread (parallelThreshold ∞)', command: lib('serial') },
+    { name: 'library, pool (parallelThreshold 0)', command: lib('parallel') },
+  ];
+  // Measured once first, so that the baseline row can go first in the table.
+  const samples = [];
+  for (const candidate of [...sealRuns, ...unsealRuns]) samples.push(await measure(...candidate.command));
+  const after = hmacSpeed();
+  const rate = Math.max(before, after);
+  const baseline = { name: `openssl speed -hmac sha256, one core (${(rate / 1e9).toFixed(2)} GB/s)`, seconds: sealedBytes / rate };
+  await compare(`sealed: seal ${sizeMb} MiB`, input.bytes, sealRuns, () => {}, baseline);
+  await compare(`sealed: unseal ${sizeMb} MiB`, sealedBytes, unsealRuns, () => {}, baseline);
+  notes.push(
+    `sealed: the baseline is one core's HMAC-SHA256 rate from \`openssl speed -hmac sha256 -seconds 3 -bytes 65536\` (${(before / 1e9).toFixed(2)} GB/s before the case, ${(after / 1e9).toFixed(2)} GB/s after; the faster is used) turned into the time for the sealed file's ${sealedBytes} bytes; ratio above 1 = faster than one core could only verify. Segments of 64 KiB (the default).`,
+  );
+  notes.push(`sealed: first runs (before the timed ones) took ${samples.map((s) => s.seconds.toFixed(2)).join(', ')} s.`);
+  for (const mode of ['serial', 'parallel']) notes.push(`sealed, per-thread CPU (library, ${mode}): ${threadCpu(sealed, mode)}`);
+}
+
+/** One core's HMAC-SHA256 rate in bytes per second, from openssl's 65536-byte column. */
+function hmacSpeed() {
+  const out = spawnSync('openssl', ['speed', '-hmac', 'sha256', '-seconds', '3', '-bytes', '65536'], { encoding: 'utf8' }).stdout;
+  const match = /^hmac\(sha256\)\s+([\d.]+)k/m.exec(out);
+  if (!match) throw new Error(`cannot parse openssl speed output: ${out}`);
+  return Number(match[1]) * 1000;
+}
+
+/** Runs the library unseal once with BENCH_THREAD_CPU=1 and summarises CPU seconds per thread. */
+function threadCpu(sealed, mode) {
+  const result = spawnSync(process.execPath, [join(root, 'bench', 'unseal-lib.js'), sealed, benchKey(), mode], {
+    env: { ...process.env, BENCH_THREAD_CPU: '1' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
+  });
+  const line = result.stderr.trim().split('\n').pop() ?? '';
+  try {
+    const { wall, threads, poolTasks } = JSON.parse(line);
+    const main = threads.find((t) => t.tid === result.pid);
+    const others = threads.filter((t) => t !== main).sort((a, b) => b.cpu - a.cpu);
+    const busy = others.filter((t) => t.cpu >= 0.2);
+    const rest = others.filter((t) => t.cpu < 0.2).reduce((sum, t) => sum + t.cpu, 0);
+    return `wall ${wall.toFixed(2)} s; main thread ${main?.cpu.toFixed(2)} s${busy.map((t) => `, pool thread ${t.cpu.toFixed(2)} s`).join('')}, other threads (libuv, V8) ${rest.toFixed(2)} s${mode === 'parallel' ? `; runs opened by the pool: ${poolTasks}` : ''}`;
+  } catch {
+    return `not measured (${result.stderr.trim().slice(0, 200)})`;
+  }
+}
+
 // ---------------------------------------------------------------- report
 
 writeResults();
@@ -331,7 +407,7 @@ function writeResults() {
     '| --- | --- | ---: | ---: | ---: | ---: | --- |',
     ...rows.map(
       (r) =>
-        `| ${r.case} | ${r.tool} | ${r.seconds.toFixed(3)} | ${r.gbps.toFixed(2)} | ${r.ratio === undefined ? 'baseline' : `${r.ratio.toFixed(2)}×`} | ${r.rssMb.toFixed(0)} | ${r.target ?? ''} |`,
+        `| ${r.case} | ${r.tool} | ${r.seconds.toFixed(3)} | ${r.gbps.toFixed(2)} | ${r.ratio === undefined ? 'baseline' : `${r.ratio.toFixed(2)}×`} | ${Number.isNaN(r.rssMb) ? '—' : r.rssMb.toFixed(0)} | ${r.target ?? ''} |`,
     ),
   ].join('\n');
   const text = `# Benchmark results
@@ -362,7 +438,8 @@ ${table}
 ${notes.map((n) => `- ${n}`).join('\n')}
 `;
   const analysis = join(root, 'bench', 'ANALYSIS.md');
-  writeFileSync(join(root, 'bench', 'RESULTS.md'), existsSync(analysis) ? `${text}\n${readFileSync(analysis, 'utf8')}` : text);
-  console.log(`\nwrote bench/RESULTS.md`);
+  const out = process.env.BENCH_OUT ?? join(root, 'bench', 'RESULTS.md');
+  writeFileSync(out, existsSync(analysis) ? `${text}\n${readFileSync(analysis, 'utf8')}` : text);
+  console.log(`\nwrote ${out}`);
 }
 

@@ -15,6 +15,13 @@ export interface DecryptPoolOptions {
   threads?: number;
   /** Tasks each booted thread may hold at once, running plus queued (default 3). */
   tasksPerThread?: number;
+  /**
+   * Post a thread's queued tasks to it at once (piscina `concurrentTasksPerWorker` = tasksPerThread)
+   * instead of one at a time as the previous one finishes. Tasks still run one after the other, but a
+   * thread no longer waits for the main thread's event loop between tasks — which matters when the
+   * main thread itself works synchronously for milliseconds at a time (unseal). Default false.
+   */
+  queueInThread?: boolean;
 }
 
 /**
@@ -35,6 +42,7 @@ export interface DecryptPoolOptions {
 export class DecryptPool {
   readonly threads: number;
   readonly tasksPerThread: number;
+  private readonly queueInThread: boolean;
   private piscina: Piscina | undefined;
   private starting: Promise<void> | undefined;
   private bootedThreads = 0;
@@ -55,6 +63,7 @@ export class DecryptPool {
     }
     this.threads = threads;
     this.tasksPerThread = tasksPerThread;
+    this.queueInThread = options.queueInThread === true;
   }
 
   /** Starts the threads if they are not running yet; returns at once (threads boot in the background). */
@@ -73,6 +82,7 @@ export class DecryptPool {
       minThreads: this.threads,
       maxThreads: this.threads,
       idleTimeout: Number.POSITIVE_INFINITY,
+      ...(this.queueInThread ? { concurrentTasksPerWorker: this.tasksPerThread } : {}),
       // No piscina queue limit: each archive bounds its own tasks by the slots of its ring.
     };
   }

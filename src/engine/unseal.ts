@@ -103,7 +103,7 @@ export async function unsealArchive(options: UnsealArchiveOptions): Promise<Unse
       if (total !== undefined) segmentCount(total, layout);
       const parallel = threshold === 0 || (total !== undefined && total >= threshold);
       // On one core a thread would only compete with this one.
-      const pool = parallel ? (options.pool ?? (availableParallelism() > 1 ? (privatePool = new DecryptPool()) : undefined)) : undefined;
+      const pool = parallel ? (options.pool ?? (availableParallelism() > 1 ? (privatePool = new DecryptPool({ queueInThread: true })) : undefined)) : undefined;
       const body = await unsealBody({
         reader,
         keys,
