@@ -44,3 +44,5 @@ export { keyIdOf, wrapFileKey, unwrapFileKey } from './keys/recipients.js';
 export { verifyCallbackToken, type CallbackClaims, type VerifyCallbackOptions } from './vonage/callback.js';
 export { resealArchive, type ResealArchiveOptions, type ResealReport } from './engine/reseal.js';
 export { decryptBatch, type DecryptBatchOptions, type BatchReport, type BatchItemReport, type BatchEvent, type BatchStatus } from './engine/batch.js';
+export { sealArchive, type SealArchiveOptions, type SealReport } from './engine/seal.js';
+export { unsealArchive, type UnsealArchiveOptions, type UnsealReport } from './engine/unseal.js';

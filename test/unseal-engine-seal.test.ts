@@ -1,7 +1,8 @@
 /**
- * sealArchive (the engine behind `seal`): its output opens with the pure serial unsealer and equals
- * what the reference sealer's layout implies, at segment and run boundaries (a run is 1 MiB of
- * plaintext), from a file and a stream; sealed → unsealArchive on the pool round-trips; failures abort.
+ * sealArchive (the engine behind `seal`), serial and on the pool: its output opens with the pure
+ * serial unsealer and has the size the format's arithmetic gives, at segment and run boundaries (a
+ * serial run is 1 MiB of plaintext, a pool run here 3 segments), from a file and a stream; sealed →
+ * unsealArchive on the pool round-trips; cancellation and bad options abort the sink.
  */
 import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -24,12 +25,13 @@ const keys = JSON.parse(readFileSync(new URL('vectors/sealed.json', import.meta.
 const alice = createPrivateKey(keys.keys.alice?.privateKeyPem ?? '');
 const bob = createPrivateKey(keys.keys.bob?.privateKeyPem ?? '');
 const MiB = 1024 * 1024;
-const pool = createDecryptPool({ threads: 1 });
+const pool = createDecryptPool({ threads: 1, queueInThread: true });
 let dir: string;
 let counter = 0;
 
 beforeAll(async () => {
   dir = await tempDir('archive-crypt-seal-');
+  await pool.ready();
 });
 afterAll(() => pool.close());
 
@@ -54,6 +56,10 @@ describe('sealArchive', () => {
     [10, 1023],
     [10, 1024],
     [10, 1025],
+    [10, 3 * 1024 - 1],
+    [10, 3 * 1024],
+    [10, 3 * 1024 + 1],
+    [10, 100 * 1024 + 9],
     [10, MiB - 1],
     [10, MiB],
     [10, MiB + 1],
@@ -61,15 +67,33 @@ describe('sealArchive', () => {
     [16, 3 * 65_536],
     [20, MiB + 3],
   ] as const;
-  it.each(cases.flatMap(([log2, size]) => (['file', 'stream'] as const).map((kind) => [log2, size, kind] as const)))(
-    'segments of 2^%i, %i bytes, from a %s',
-    async (log2, size, kind) => {
+  const modes = {
+    serial: { parallelThreshold: Number.POSITIVE_INFINITY },
+    'pool, runs of 3 segments': { pool, parallelThreshold: 0, taskSize: 3 * 1024 },
+  };
+  it.each(
+    cases.flatMap(([log2, size]) =>
+      (['file', 'stream'] as const).flatMap((kind) => (Object.keys(modes) as (keyof typeof modes)[]).map((mode) => [log2, size, kind, mode] as const)),
+    ),
+  )(
+    'segments of 2^%i, %i bytes, from a %s, %s',
+    async (log2, size, kind, mode) => {
       const plaintext = randomBytes(size);
       const path = join(dir, `plain-${counter++}`);
       await writeFile(path, plaintext);
       const source = kind === 'file' ? new FileSource(path) : new StreamSource(Readable.from([plaintext.subarray(0, 1000), plaintext.subarray(1000)]));
       const sink = memorySink();
-      const report = await sealArchive({ source, recipients: [createPublicKey(alice), createPublicKey(bob)], sink, log2SegmentSize: log2, context: Buffer.from('{"name":"x"}') });
+      const before = pool.completedTasks;
+      const report = await sealArchive({
+        source,
+        recipients: [createPublicKey(alice), createPublicKey(bob)],
+        sink,
+        log2SegmentSize: log2,
+        context: Buffer.from('{"name":"x"}'),
+        ...modes[mode],
+      });
+      expect(report.parallel).toBe(mode !== 'serial');
+      if (mode !== 'serial' && size >= 100 * 1024) expect(pool.completedTasks).toBeGreaterThan(before);
       const sealed = sink.bytes();
       const parsed = parseHeader(sealed);
       if (!parsed.complete) expect.fail('header incomplete');

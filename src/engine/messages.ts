@@ -69,7 +69,27 @@ export interface UnsealBatchTask {
   final: boolean;
 }
 
-export type WorkerTask = DecryptRangeTask | DigestTask | PingTask | UnsealBatchTask;
+/**
+ * Seal a run of plaintext in place (docs/FORMAT.md §5): the plaintext sits at `offset` +
+ * `plaintextOffset` (32 bytes of room per segment before it); the sealed segments (C ‖ T) are
+ * written from `offset` on.
+ */
+export interface SealRunTask {
+  kind: 'seal';
+  /** As for `UnsealBatchTask`: encryption key, MAC key, header tag; zeroed when the file is done. */
+  state: SharedArrayBuffer;
+  data: SharedArrayBuffer;
+  offset: number;
+  plaintextOffset: number;
+  /** Plaintext bytes: whole segments, except in the final run. */
+  length: number;
+  firstIndex: number;
+  segmentSize: number;
+  /** True when the run ends the input: its last segment is the final, shorter (possibly empty) one. */
+  final: boolean;
+}
+
+export type WorkerTask = DecryptRangeTask | DigestTask | PingTask | UnsealBatchTask | SealRunTask;
 
 /** Reply to a `DecryptRangeTask`: plaintext bytes written in place (always `length`). */
 export interface DecryptRangeResult {

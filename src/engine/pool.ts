@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Piscina } from 'piscina';
 import { UsageError } from '../errors.js';
-import type { DecryptRangeResult, DecryptRangeTask, DigestTask, PingTask, UnsealBatchResult, UnsealBatchTask } from './messages.js';
+import type { DecryptRangeResult, DecryptRangeTask, DigestTask, PingTask, SealRunTask, UnsealBatchResult, UnsealBatchTask } from './messages.js';
 
 export interface DecryptPoolOptions {
   /** Worker threads (default: cores − 1, at least 1; the main thread decrypts too). */
@@ -140,7 +140,12 @@ export class DecryptPool {
     return (await this.runCounted({ kind: 'unseal', ...task } satisfies UnsealBatchTask)) as UnsealBatchResult;
   }
 
-  private async runCounted(task: DecryptRangeTask | UnsealBatchTask): Promise<unknown> {
+  /** Seals a run of plaintext of the shared ring in place; resolves with the sealed bytes written. */
+  async seal(task: Omit<SealRunTask, 'kind'>): Promise<number> {
+    return (await this.runCounted({ kind: 'seal', ...task } satisfies SealRunTask)) as number;
+  }
+
+  private async runCounted(task: DecryptRangeTask | UnsealBatchTask | SealRunTask): Promise<unknown> {
     if (!this.piscina && this.starting && !this.closed) await new Promise<void>((resolve) => this.waitingForStart.push(resolve));
     if (!this.piscina || this.closed) throw new Error('decrypt pool is not running');
     this.running += 1;

@@ -1,18 +1,21 @@
 /**
- * Seals one input (any Source) into the sealed format (docs/FORMAT.md §7) for one or more recipients,
- * on the calling thread: the plaintext is read in runs of whole segments into two reused buffers (the
- * next read runs on a libuv thread while this one is sealed in place and written), so the input flows
- * through memory without a copy per segment. The sink is committed after the final segment and
- * aborted on any failure.
+ * Seals one input (any Source) into the sealed format (docs/FORMAT.md §7) for one or more recipients:
+ * the plaintext is read in runs of whole segments through the ring (ring.ts) and each run is sealed in
+ * place — by a pool thread for large inputs, else on the calling thread — and written in order, so the
+ * input flows through memory without a copy per segment. The sink is committed after the final
+ * segment and aborted on any failure.
  */
 import { randomBytes, type KeyObject, type X509Certificate } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { AbortError, ArchiveCryptError, UsageError } from '../errors.js';
 import { sealHeader, TAG_LENGTH, type SegmentKeys } from '../format/sealed.js';
 import { wrapFileKey } from '../keys/recipients.js';
 import type { Source } from '../storage/source.js';
 import type { OutputSink } from './output.js';
+import { DecryptPool } from './pool.js';
 import { openCiphertextReader } from './reader.js';
-import { readKeyState, sealRun, writeKeyState } from './sealed-batch.js';
+import { runRing } from './ring.js';
+import { KEY_STATE_LENGTH, readKeyState, sealRun, writeKeyState } from './sealed-batch.js';
 
 export interface SealArchiveOptions {
   source: Source;
@@ -26,6 +29,16 @@ export interface SealArchiveOptions {
   signal?: AbortSignal;
   /** Called with plaintext bytes read so far and the total when known. */
   onProgress?: (bytes: number, total: number | undefined) => void;
+  /** A pool shared between files (see `createDecryptPool`); the caller closes it. */
+  pool?: DecryptPool;
+  /**
+   * Inputs at least this large (bytes) are sealed with the pool (a private one when none is given);
+   * smaller ones, and sources of unknown size (stdin), on the calling thread alone. 0 uses the pool
+   * for everything. Default: 4 MiB with `pool`, else 32 MiB (see bench/RESULTS.md, "sealed format").
+   */
+  parallelThreshold?: number;
+  /** Plaintext bytes per pool task, rounded down to whole segments (at least one); default 4 MiB. */
+  taskSize?: number;
 }
 
 export interface SealReport {
@@ -36,10 +49,16 @@ export interface SealReport {
   segments: number;
   /** Key ids (hex) of the recipients, in the order given. */
   recipients: string[];
+  /** True when the input went through the pool. */
+  parallel: boolean;
 }
 
-/** Plaintext bytes per run (rounded down to whole segments, at least one). */
-const RUN_SIZE = 1024 * 1024;
+const DEFAULT_THRESHOLD_WITH_POOL = 4 * 1024 * 1024;
+const DEFAULT_THRESHOLD_WITHOUT_POOL = 32 * 1024 * 1024;
+/** Plaintext bytes per pool task (rounded down to whole segments, at least one). */
+const DEFAULT_TASK_SIZE = 4 * 1024 * 1024;
+/** The serial path seals smaller runs: its reads only overlap the main thread's own work. */
+const SERIAL_TASK_SIZE = 1024 * 1024;
 
 /**
  * @example
@@ -52,63 +71,76 @@ const RUN_SIZE = 1024 * 1024;
  */
 export async function sealArchive(options: SealArchiveOptions): Promise<SealReport> {
   const { source, sink, signal } = options;
+  let privatePool: DecryptPool | undefined;
   try {
+    const threshold = options.parallelThreshold ?? (options.pool ? DEFAULT_THRESHOLD_WITH_POOL : DEFAULT_THRESHOLD_WITHOUT_POOL);
+    if (!(threshold >= 0)) throw new UsageError('options.parallelThreshold must be a non-negative number');
+    if (options.taskSize !== undefined && !(Number.isSafeInteger(options.taskSize) && options.taskSize > 0)) {
+      throw new UsageError('options.taskSize must be a positive integer');
+    }
     if (options.recipients.length === 0) throw new UsageError('options.recipients must name at least one recipient');
     const { header, keys, recipients } = newHeader(options);
     if (signal?.aborted) throw cancelled();
     const total = (await source.stat(signal)).size;
-    const reader = await openCiphertextReader(source, { signal });
+    const parallel = threshold === 0 || (total !== undefined && total >= threshold);
+    // On one core a thread would only compete with this one.
+    const pool = parallel ? (options.pool ?? (availableParallelism() > 1 ? (privatePool = new DecryptPool({ queueInThread: true })) : undefined)) : undefined;
     const segmentSize = keys.segmentSize;
-    const perRun = Math.max(1, Math.floor(RUN_SIZE / segmentSize));
-    // Each buffer holds a run's plaintext after 32 bytes of room per segment, and its sealed bytes from the start.
+    const perRun = Math.max(1, Math.floor((options.taskSize ?? (pool ? DEFAULT_TASK_SIZE : SERIAL_TASK_SIZE)) / segmentSize));
+    // A slot holds a run's plaintext after 32 bytes of room per segment, and its sealed bytes from the start.
     const room = perRun * TAG_LENGTH;
     const runPlaintext = perRun * segmentSize;
-    const buffers = [Buffer.allocUnsafeSlow(room + runPlaintext), Buffer.allocUnsafeSlow(room + runPlaintext)];
-    const state = new Uint8Array(96);
-    writeKeyState(state, keys);
-    const runKeys = readKeyState(state);
-    // The KeyObjects hold the only copies from here on.
-    state.fill(0);
+    // The keys are shared with the threads once per file and zeroed when it is done; the KeyObjects
+    // of this thread hold their own copies.
+    const state = new SharedArrayBuffer(KEY_STATE_LENGTH);
+    const stateBytes = new Uint8Array(state);
+    writeKeyState(stateBytes, keys);
     keys.encryptionKey.fill(0);
     keys.macKey.fill(0);
-    let plaintextBytes = 0;
-    let sealedBytes = header.length;
-    let index = 0;
-    let current = 0;
-    let next = reader.fill((buffers[0] as Buffer).subarray(room));
+    const mainKeys = readKeyState(stateBytes);
+    const reader = await openCiphertextReader(source, { signal });
+    let body;
     try {
       await sink.write(header);
-      for (;;) {
-        const n = await next;
-        if (signal?.aborted) throw cancelled();
-        const buffer = buffers[current] as Buffer;
-        // A full run is never the last (the final segment is always shorter); a short read ends the input.
-        const final = n < runPlaintext;
-        current = 1 - current;
-        if (!final) next = reader.fill((buffers[current] as Buffer).subarray(room));
-        const sealed = sealRun(runKeys, buffer, room, n, index, segmentSize, final);
-        index += final ? Math.floor(n / segmentSize) + 1 : perRun;
-        plaintextBytes += n;
-        sealedBytes += sealed;
-        // The buffer is read into again two runs from now: the sink must be done with it by then.
-        const out = buffer.subarray(0, sealed);
-        await (sink.writeAndRelease ? sink.writeAndRelease(out) : sink.write(Buffer.from(out)));
-        options.onProgress?.(plaintextBytes, total);
-        if (final) break;
-      }
-    } catch (error) {
-      next.catch(() => undefined);
-      throw error;
+      const asStep = (sealedBytes: number) => ({ outputBytes: sealedBytes, segments: 0, result: undefined });
+      body = await runRing({
+        reader,
+        sink,
+        signal,
+        pool,
+        slotBytes: room + runPlaintext,
+        readOffset: room,
+        readBytes: runPlaintext,
+        segmentsIn: (length, final) => (final ? Math.floor(length / segmentSize) + 1 : perRun),
+        local: (run) =>
+          asStep(sealRun(mainKeys, Buffer.from(run.data, run.offset, room + run.length), room, run.length, run.firstIndex, segmentSize, run.final)),
+        remote: async (threads, run) => asStep(await threads.seal({ state, ...run, plaintextOffset: room, segmentSize })),
+        failure: () => undefined,
+        onRead: (bytes) => options.onProgress?.(bytes, total),
+        cancelled: () => cancelled(),
+      });
     } finally {
+      stateBytes.fill(0);
       await reader.close();
     }
+    if (signal?.aborted) throw cancelled();
     await sink.commit();
-    return { source: source.name, output: sink.name, plaintextBytes, sealedBytes, segments: index, recipients };
+    return {
+      source: source.name,
+      output: sink.name,
+      plaintextBytes: body.inputBytes,
+      sealedBytes: header.length + body.outputBytes,
+      segments: Math.floor(body.inputBytes / segmentSize) + 1,
+      recipients,
+      parallel: pool !== undefined,
+    };
   } catch (error) {
     await sink.abort();
     if (error instanceof ArchiveCryptError) throw error;
     if ((error as Error).name === 'AbortError') throw cancelled(error);
     throw error;
+  } finally {
+    await privatePool?.destroy();
   }
 }
 

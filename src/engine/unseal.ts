@@ -1,15 +1,12 @@
 /**
  * Unseals one sealed file (docs/FORMAT.md) from a Source into an OutputSink: header, recipient,
- * header tag and length checks first (§8 steps 1–7), then the body as runs of whole segments read into
- * a ring of slots in one SharedArrayBuffer. Each run is verified and decrypted in place — by a pool
- * thread, or by the main thread when no thread is free (while the threads boot, for instance) — and
- * released to the sink strictly in order, and only once every segment in it verified. The end of the
- * data decides the final segment: a short read ends the file, so the final flag and the segment
- * count need no lookahead and no known size (stdin). The sink is committed after the final segment
- * verified and aborted on any failure.
- *
- * Memory is the ring: (pool tasks + read-ahead + 2) runs of `taskSize` bytes; a slot is reused only
- * after the sink has let go of it.
+ * header tag and length checks first (§8 steps 1–7), then the body as runs of whole segments through
+ * the ring (ring.ts). Each run is verified and decrypted in place — by a pool thread, or by the main
+ * thread when no thread is free (while the threads boot, for instance) — and released to the sink
+ * strictly in order, and only the segments in it whose tag verified. The end of the data decides the
+ * final segment: a short read ends the file, so the final flag and the segment count need no
+ * lookahead and no known size (stdin). The sink is committed after the final segment verified and
+ * aborted on any failure. Memory is the ring: (pool tasks + 4) runs of `taskSize` bytes.
  */
 import { availableParallelism } from 'node:os';
 import type { KeyObject } from 'node:crypto';
@@ -21,7 +18,8 @@ import type { UnsealBatchResult } from './messages.js';
 import type { OutputSink } from './output.js';
 import { DecryptPool } from './pool.js';
 import { openCiphertextReader, type CiphertextReader } from './reader.js';
-import { batchFailure, KEY_STATE_LENGTH, openSealedBatch, readKeyState, writeKeyState, type BatchKeys } from './sealed-batch.js';
+import { runRing } from './ring.js';
+import { batchFailure, KEY_STATE_LENGTH, openSealedBatch, readKeyState, writeKeyState } from './sealed-batch.js';
 
 export interface UnsealArchiveOptions {
   source: Source;
@@ -66,8 +64,6 @@ const DEFAULT_THRESHOLD_WITHOUT_POOL = 32 * 1024 * 1024;
 const DEFAULT_TASK_SIZE = 4 * 1024 * 1024;
 /** The serial path reads smaller runs: its reads only overlap the main thread's own work. */
 const SERIAL_TASK_SIZE = 1024 * 1024;
-/** Runs being read ahead of the one being opened. */
-const READ_AHEAD = 2;
 
 /**
  * Verifies and decrypts a sealed file; commits the sink on success, aborts it on any failure.
@@ -184,105 +180,36 @@ interface BodyInput {
   total: number | undefined;
 }
 
-/** A run in flight: its result, once known, is released in order. */
-interface RunInFlight {
-  slot: number;
-  result: UnsealBatchResult | undefined;
-  done: Promise<void> | undefined;
-}
-
+/** The body through the ring (ring.ts): runs of whole sealed segments, opened in place. */
 async function unsealBody(input: BodyInput): Promise<{ sealedBytes: number; plaintextBytes: number; segments: number }> {
-  const { reader, keys, sink, signal, pool } = input;
+  const { keys, pool } = input;
   const full = keys.segmentSize + TAG_LENGTH;
-  const segmentsPerRun = Math.max(1, Math.floor(input.taskSize / full));
-  const runBytes = segmentsPerRun * full;
-  pool?.start();
-  const slots = (pool ? pool.threads * pool.tasksPerThread : 0) + READ_AHEAD + 2;
-  const ring = new SharedArrayBuffer(slots * runBytes);
+  const runBytes = Math.max(1, Math.floor(input.taskSize / full)) * full;
   // The keys are shared with the threads once per file and zeroed when it is done.
   const state = new SharedArrayBuffer(KEY_STATE_LENGTH);
   const stateBytes = new Uint8Array(state);
   writeKeyState(stateBytes, keys);
-  const mainKeys: BatchKeys = readKeyState(stateBytes);
-  const free = Array.from({ length: slots }, (_, i) => slots - 1 - i);
-  const reads: { slot: number; filled: Promise<number> }[] = [];
-  const inFlight: RunInFlight[] = [];
-  let nextIndex = 0;
-  let sealedBytes = 0;
-  let plaintextBytes = 0;
-  let segments = 0;
-  let endOfData = false;
-  let finalSeen = false;
-
-  const releaseOldest = async () => {
-    const run = inFlight.shift();
-    if (!run) return;
-    await run.done;
-    const result = run.result as UnsealBatchResult;
-    if (result.plaintextBytes > 0) {
-      // Only verified segments are in `plaintextBytes`, so streamed output is always a prefix of the plaintext.
-      const plaintext = new Uint8Array(ring, run.slot * runBytes, result.plaintextBytes);
-      await (sink.writeAndRelease ? sink.writeAndRelease(plaintext) : sink.write(Buffer.from(plaintext)));
-    }
-    plaintextBytes += result.plaintextBytes;
-    segments += result.segments;
-    free.push(run.slot);
-    if (result.failure !== undefined) throw batchFailure(result);
-  };
-
-  // Reads run ahead into free slots, so that neither this thread nor the pool waits for the disk.
-  const readAhead = () => {
-    while (!endOfData && reads.length < READ_AHEAD && free.length > 0) {
-      const slot = free.pop() as number;
-      const filled = reader.fill(new Uint8Array(ring, slot * runBytes, runBytes));
-      filled.catch(() => undefined); // surfaces when its turn comes
-      reads.push({ slot, filled });
-    }
-  };
-
+  const mainKeys = readKeyState(stateBytes);
+  const asStep = (result: UnsealBatchResult) => ({ outputBytes: result.plaintextBytes, segments: result.segments, result });
   try {
-    for (;;) {
-      if (signal?.aborted) throw cancelled();
-      readAhead();
-      const next = reads.shift();
-      if (!next) {
-        if (endOfData) break;
-        await releaseOldest(); // every slot holds a run: release the oldest to make room
-        continue;
-      }
-      const n = await next.filled;
-      if (finalSeen) {
-        free.push(next.slot); // a read started past the end
-        continue;
-      }
-      // A run of full segments is never the last (the final segment is always shorter): a short read,
-      // even an empty one, is the end of the file and holds the final segment.
-      const final = n < runBytes;
-      if (final) endOfData = finalSeen = true;
-      sealedBytes += n;
-      const firstIndex = nextIndex;
-      nextIndex += final ? Math.floor(n / full) + 1 : segmentsPerRun;
-      const run: RunInFlight = { slot: next.slot, result: undefined, done: undefined };
-      const offset = next.slot * runBytes;
-      if (pool && pool.capacity > 0) {
-        const task = { state, data: ring, offset, length: n, firstIndex, segmentSize: keys.segmentSize, final };
-        run.done = pool.unseal(task).then((result) => {
-          run.result = result;
-        });
-        // A failure surfaces when the run is released; until then keep it from counting as unhandled.
-        run.done.catch(() => undefined);
-      } else {
-        run.result = openSealedBatch(mainKeys, Buffer.from(ring, offset, n), firstIndex, keys.segmentSize, final);
-      }
-      inFlight.push(run);
-      input.onProgress?.(input.headerLength + sealedBytes, input.total);
-      while (inFlight[0]?.result) await releaseOldest();
-    }
-    while (inFlight.length > 0) await releaseOldest();
-    return { sealedBytes, plaintextBytes, segments };
+    const { inputBytes, outputBytes, segments } = await runRing({
+      reader: input.reader,
+      sink: input.sink,
+      signal: input.signal,
+      pool,
+      slotBytes: runBytes,
+      readOffset: 0,
+      readBytes: runBytes,
+      segmentsIn: (length, final) => (final ? Math.floor(length / full) + 1 : length / full),
+      local: (run) => asStep(openSealedBatch(mainKeys, Buffer.from(run.data, run.offset, run.length), run.firstIndex, keys.segmentSize, run.final)),
+      remote: async (threads, run) => asStep(await threads.unseal({ state, ...run, segmentSize: keys.segmentSize })),
+      // Only verified segments are in `plaintextBytes`: streamed output is always a prefix of the plaintext.
+      failure: (step) => (step.result.failure === undefined ? undefined : batchFailure(step.result)),
+      onRead: (bytes) => input.onProgress?.(input.headerLength + bytes, input.total),
+      cancelled: () => cancelled(),
+    });
+    return { sealedBytes: inputBytes, plaintextBytes: outputBytes, segments };
   } finally {
-    // Let running tasks finish before the ring and keys go, so no thread touches reused memory.
-    await Promise.allSettled([...inFlight.flatMap((run) => (run.done ? [run.done] : [])), ...reads.map((read) => read.filled)]);
     stateBytes.fill(0);
   }
 }

@@ -1,11 +1,11 @@
 /**
  * Runs inside a pool thread (piscina loads this file): decrypts one CBC range of the shared ring in
- * place, or verifies and decrypts a run of sealed segments (`unseal` tasks). Each range is independent — its IV is the ciphertext block before it (design.md §1) — so
+ * place, or verifies and decrypts (`unseal`) or seals (`seal`) a run of sealed-format segments. Each range is independent — its IV is the ciphertext block before it (design.md §1) — so
  * ranges of one archive can run on any thread in any order; the main thread writes them in order.
  */
 import { createDecipheriv, createHash, type Hash } from 'node:crypto';
-import type { DecryptRangeResult, DigestTask, UnsealBatchResult, UnsealBatchTask, WorkerTask } from './messages.js';
-import { openSealedBatch, readKeyState } from './sealed-batch.js';
+import type { DecryptRangeResult, DigestTask, SealRunTask, UnsealBatchResult, UnsealBatchTask, WorkerTask } from './messages.js';
+import { openSealedBatch, readKeyState, sealRun } from './sealed-batch.js';
 import { firstBadSyncByte } from './sync-check.js';
 
 /** `decipher.update` allocates its output; small slices stay fast (design.md §7). */
@@ -14,10 +14,11 @@ const SLICE = 64 * 1024;
 /** Plaintext hashes in progress, by session; the last 16 bytes wait in `tail` (they may be padding). */
 const sessions = new Map<number, { hash: Hash; tail: Buffer; tailLength: number }>();
 
-export default function run(task: WorkerTask): DecryptRangeResult | UnsealBatchResult | Uint8Array | 'ready' {
+export default function run(task: WorkerTask): DecryptRangeResult | UnsealBatchResult | number | Uint8Array | 'ready' {
   if (task.kind === 'ping') return 'ready';
   if (task.kind === 'digest') return digest(task);
   if (task.kind === 'unseal') return unseal(task);
+  if (task.kind === 'seal') return seal(task);
   const session = task.hashSession >= 0 ? openSession(task.hashSession) : undefined;
   const data = Buffer.from(task.data, task.offset, task.length);
   const decipher = createDecipheriv('aes-256-cbc', new Uint8Array(task.state, 0, 32), new Uint8Array(task.state, task.ivOffset, 16));
@@ -44,6 +45,13 @@ export default function run(task: WorkerTask): DecryptRangeResult | UnsealBatchR
 function unseal(task: UnsealBatchTask): UnsealBatchResult {
   const keys = readKeyState(new Uint8Array(task.state));
   return openSealedBatch(keys, Buffer.from(task.data, task.offset, task.length), task.firstIndex, task.segmentSize, task.final);
+}
+
+/** Plaintext sealed in place; answers the sealed bytes written. */
+function seal(task: SealRunTask): number {
+  const keys = readKeyState(new Uint8Array(task.state));
+  const data = Buffer.from(task.data, task.offset, task.plaintextOffset + task.length);
+  return sealRun(keys, data, task.plaintextOffset, task.length, task.firstIndex, task.segmentSize, task.final);
 }
 
 function openSession(id: number): { hash: Hash; tail: Buffer; tailLength: number } {

@@ -1,0 +1,148 @@
+/**
+ * The ring pipeline shared by seal and unseal (docs/FORMAT.md): the input is read in runs of whole
+ * segments into the slots of one SharedArrayBuffer; each run is transformed in place — by a pool
+ * thread, or by the main thread when no thread is free (while the threads boot, for instance) — and
+ * its output is written to the sink strictly in order. A run of full length is never the last: a short
+ * read (even an empty one) ends the input and holds the final segment, so no lookahead and no known
+ * size are needed (stdin). A slot is reused only after the sink has let go of it, so memory stays at
+ * the size of the ring: (pool tasks + read-ahead + 2) slots.
+ */
+import type { OutputSink } from './output.js';
+import type { DecryptPool } from './pool.js';
+import type { CiphertextReader } from './reader.js';
+
+/** Runs being read ahead of the one being handed out. */
+const READ_AHEAD = 2;
+
+/** Where one run lies in the ring. */
+export interface RingRun {
+  data: SharedArrayBuffer;
+  /** Start of the run's slot in `data`. */
+  offset: number;
+  /** Bytes read into the slot (at `readOffset`). */
+  length: number;
+  /** Index of the run's first segment in the file. */
+  firstIndex: number;
+  /** True when the run ends the input. */
+  final: boolean;
+}
+
+export interface RingStep<R> {
+  /** The run's output (written from the start of its slot) in bytes, and its segments. */
+  outputBytes: number;
+  segments: number;
+  result: R;
+}
+
+export interface RingInput<R> {
+  reader: CiphertextReader;
+  sink: OutputSink;
+  signal: AbortSignal | undefined;
+  pool: DecryptPool | undefined;
+  /** Bytes per slot (room for a run's output). */
+  slotBytes: number;
+  /** Where in its slot a run is read, and the length of a full read. */
+  readOffset: number;
+  readBytes: number;
+  /** Segments a run of `length` input bytes holds. */
+  segmentsIn(length: number, final: boolean): number;
+  /** Transforms a run in place on the calling thread. */
+  local(run: RingRun): RingStep<R>;
+  /** Transforms a run in place on a pool thread. */
+  remote(pool: DecryptPool, run: RingRun): Promise<RingStep<R>>;
+  /** An error to throw once the run's output (if any) was released, or undefined. */
+  failure(step: RingStep<R>): Error | undefined;
+  /** Called after each read with the input bytes read so far. */
+  onRead?: ((bytes: number) => void) | undefined;
+  cancelled(): Error;
+}
+
+/** A run in flight: its step, once known, is released in order. */
+interface RunInFlight<R> {
+  slot: number;
+  step: RingStep<R> | undefined;
+  done: Promise<void> | undefined;
+}
+
+/** Pushes the whole input through the ring; returns input bytes, output bytes and segments. */
+export async function runRing<R>(input: RingInput<R>): Promise<{ inputBytes: number; outputBytes: number; segments: number }> {
+  const { reader, sink, signal, pool, slotBytes } = input;
+  pool?.start();
+  const slots = (pool ? pool.threads * pool.tasksPerThread : 0) + READ_AHEAD + 2;
+  const ring = new SharedArrayBuffer(slots * slotBytes);
+  const free = Array.from({ length: slots }, (_, i) => slots - 1 - i);
+  const reads: { slot: number; filled: Promise<number> }[] = [];
+  const inFlight: RunInFlight<R>[] = [];
+  let nextIndex = 0;
+  let inputBytes = 0;
+  let outputBytes = 0;
+  let segments = 0;
+  let finalSeen = false;
+
+  const releaseOldest = async () => {
+    const run = inFlight.shift();
+    if (!run) return;
+    await run.done;
+    const step = run.step as RingStep<R>;
+    if (step.outputBytes > 0) {
+      const output = new Uint8Array(ring, run.slot * slotBytes, step.outputBytes);
+      await (sink.writeAndRelease ? sink.writeAndRelease(output) : sink.write(Buffer.from(output)));
+    }
+    outputBytes += step.outputBytes;
+    segments += step.segments;
+    free.push(run.slot);
+    const failure = input.failure(step);
+    if (failure) throw failure;
+  };
+
+  // Reads run ahead into free slots, so that neither this thread nor the pool waits for the disk.
+  const readAhead = () => {
+    while (!finalSeen && reads.length < READ_AHEAD && free.length > 0) {
+      const slot = free.pop() as number;
+      const filled = reader.fill(new Uint8Array(ring, slot * slotBytes + input.readOffset, input.readBytes));
+      filled.catch(() => undefined); // surfaces when its turn comes
+      reads.push({ slot, filled });
+    }
+  };
+
+  try {
+    for (;;) {
+      if (signal?.aborted) throw input.cancelled();
+      readAhead();
+      const next = reads.shift();
+      if (!next) {
+        if (finalSeen) break;
+        await releaseOldest(); // every slot holds a run: release the oldest to make room
+        continue;
+      }
+      const n = await next.filled;
+      if (finalSeen) {
+        free.push(next.slot); // a read started past the end
+        continue;
+      }
+      const final = n < input.readBytes;
+      finalSeen = final;
+      inputBytes += n;
+      const run: RingRun = { data: ring, offset: next.slot * slotBytes, length: n, firstIndex: nextIndex, final };
+      nextIndex += input.segmentsIn(n, final);
+      const inFlightRun: RunInFlight<R> = { slot: next.slot, step: undefined, done: undefined };
+      if (pool && pool.capacity > 0) {
+        inFlightRun.done = input.remote(pool, run).then((step) => {
+          inFlightRun.step = step;
+        });
+        // A failure surfaces when the run is released; until then keep it from counting as unhandled.
+        inFlightRun.done.catch(() => undefined);
+      } else {
+        inFlightRun.step = input.local(run);
+      }
+      inFlight.push(inFlightRun);
+      input.onRead?.(inputBytes);
+      while (inFlight[0]?.step) await releaseOldest();
+    }
+    while (inFlight.length > 0) await releaseOldest();
+    return { inputBytes, outputBytes, segments };
+  } finally {
+    // Let running tasks finish before the ring goes, so no thread touches reused memory.
+    await Promise.allSettled([...inFlight.flatMap((run) => (run.done ? [run.done] : [])), ...reads.map((read) => read.filled)]);
+  }
+}
