@@ -34,7 +34,7 @@ export interface SealArchiveOptions {
   /**
    * Inputs at least this large (bytes) are sealed with the pool (a private one when none is given);
    * smaller ones, and sources of unknown size (stdin), on the calling thread alone. 0 uses the pool
-   * for everything. Default: 4 MiB with `pool`, else 32 MiB (see bench/RESULTS.md, "sealed format").
+   * for everything. Default: 4 MiB with `pool`, else 256 MiB (see bench/RESULTS.md, "sealed format").
    */
   parallelThreshold?: number;
   /** Plaintext bytes per pool task, rounded down to whole segments (at least one); default 4 MiB. */
@@ -54,7 +54,13 @@ export interface SealReport {
 }
 
 const DEFAULT_THRESHOLD_WITH_POOL = 4 * 1024 * 1024;
-const DEFAULT_THRESHOLD_WITHOUT_POOL = 32 * 1024 * 1024;
+/**
+ * A private pool's thread boots in 70–120 ms while this thread works alone. Measured on the reference
+ * machine (2 cores, other test suites running, load ≈1.3–2): below 256 MiB a private pool did not beat
+ * this thread alone (64 MiB 0.33 s against 0.32 s, 256 MiB 0.66 against 0.70 s); from 512 MiB it does
+ * (1.04 against 1.14 s; 1 GiB 1.57 against 2.0 s). See bench/ANALYSIS.md, "Sealed format".
+ */
+const DEFAULT_THRESHOLD_WITHOUT_POOL = 256 * 1024 * 1024;
 /** Plaintext bytes per pool task (rounded down to whole segments, at least one). */
 const DEFAULT_TASK_SIZE = 4 * 1024 * 1024;
 /** The serial path seals smaller runs: its reads only overlap the main thread's own work. */
