@@ -115,7 +115,7 @@ export async function runRing<R>(input: RingInput<R>): Promise<{ inputBytes: num
         await releaseOldest(); // every slot holds a run: release the oldest to make room
         continue;
       }
-      const n = await next.filled;
+      const n = await untilAborted(next.filled, signal, () => input.cancelled());
       if (finalSeen) {
         free.push(next.slot); // a read started past the end
         continue;
@@ -142,7 +142,29 @@ export async function runRing<R>(input: RingInput<R>): Promise<{ inputBytes: num
     while (inFlight.length > 0) await releaseOldest();
     return { inputBytes, outputBytes, segments };
   } finally {
-    // Let running tasks finish before the ring goes, so no thread touches reused memory.
-    await Promise.allSettled([...inFlight.flatMap((run) => (run.done ? [run.done] : [])), ...reads.map((read) => read.filled)]);
+    // Let running tasks finish before the caller zeroes the keys they read. Reads still pending are
+    // not waited for: a pipe may never deliver again (Ctrl-C on an open stdin), and they only write
+    // into this ring, which nothing uses any more.
+    await Promise.allSettled(inFlight.flatMap((run) => (run.done ? [run.done] : [])));
   }
+}
+
+/** Resolves as `promise` does, or rejects with `cancelled()` as soon as `signal` aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined, cancelled: () => Error): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(cancelled());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(cancelled());
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
 }

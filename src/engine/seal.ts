@@ -13,7 +13,7 @@ import { wrapFileKey } from '../keys/recipients.js';
 import type { Source } from '../storage/source.js';
 import type { OutputSink } from './output.js';
 import { DecryptPool } from './pool.js';
-import { openCiphertextReader } from './reader.js';
+import { openCiphertextReader, type CiphertextReader } from './reader.js';
 import { runRing } from './ring.js';
 import { KEY_STATE_LENGTH, readKeyState, sealRun, writeKeyState } from './sealed-batch.js';
 
@@ -127,7 +127,7 @@ export async function sealArchive(options: SealArchiveOptions): Promise<SealRepo
       });
     } finally {
       stateBytes.fill(0);
-      await reader.close();
+      await closeReader(reader, signal);
     }
     if (signal?.aborted) throw cancelled();
     await sink.commit();
@@ -171,4 +171,13 @@ function newHeader(options: SealArchiveOptions): { header: Buffer; keys: Segment
 
 function cancelled(cause?: unknown): AbortError {
   return new AbortError('sealing cancelled; nothing was kept', cause === undefined ? undefined : { cause });
+}
+
+/**
+ * Closes the reader; after a cancellation without waiting, because closing a stream waits for its
+ * pending read, which an open pipe may never answer.
+ */
+async function closeReader(reader: CiphertextReader, signal: AbortSignal | undefined): Promise<void> {
+  if (signal?.aborted) void reader.close().catch(() => undefined);
+  else await reader.close();
 }

@@ -131,7 +131,7 @@ export async function unsealArchive(options: UnsealArchiveOptions): Promise<Unse
         parallel: pool !== undefined,
       };
     } finally {
-      await reader.close();
+      await closeReader(reader, signal);
     }
   } catch (error) {
     await sink.abort();
@@ -218,4 +218,13 @@ async function unsealBody(input: BodyInput): Promise<{ sealedBytes: number; plai
   } finally {
     stateBytes.fill(0);
   }
+}
+
+/**
+ * Closes the reader; after a cancellation without waiting, because closing a stream waits for its
+ * pending read, which an open pipe may never answer.
+ */
+async function closeReader(reader: CiphertextReader, signal: AbortSignal | undefined): Promise<void> {
+  if (signal?.aborted) void reader.close().catch(() => undefined);
+  else await reader.close();
 }

@@ -83,6 +83,10 @@ async function sealCommand(ctx: CliContext, inputSpec: string, opts: SealOptions
     } finally {
       progress.stop();
     }
+  } catch (error) {
+    // A read of an open pipe that never delivers again would keep the process alive after Ctrl-C.
+    if (ctx.signal.aborted && inputSpec === '-') ctx.stdin.destroy();
+    throw error;
   } finally {
     await source.close?.();
   }

@@ -82,6 +82,8 @@ async function unsealCommand(ctx: CliContext, sourceSpec: string, opts: UnsealOp
     }
   } catch (error) {
     await sink.abort();
+    // A read of an open pipe that never delivers again would keep the process alive after Ctrl-C.
+    if (ctx.signal.aborted && sourceSpec === '-') ctx.stdin.destroy();
     throw error;
   } finally {
     progress.stop();
