@@ -9,7 +9,7 @@ import { createHash, createPrivateKey, createPublicKey, randomBytes, type KeyObj
 import { existsSync, readFileSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, ArchiveCryptError, UsageError } from '../src/errors.js';
 import { openFileSink, type OutputSink } from '../src/engine/output.js';
@@ -219,6 +219,21 @@ describe('failures and cancellation', () => {
     expect(error).toBeInstanceOf(AbortError);
     expect(existsSync(output)).toBe(false);
     expect((await readdir(dir)).filter((name) => name.includes('cancelled') && name.endsWith('.partial'))).toEqual([]);
+  });
+
+  it.each(modes)('cancelled while waiting on a stream that never ends (%s): AbortError, sink aborted', async (mode) => {
+    const sealed = seal(plaintextOf(20 * SEGMENT), fileKey);
+    const stream = new PassThrough();
+    stream.write(sealed.subarray(0, sealed.length - 3000)); // and nothing more, ever
+    const controller = new AbortController();
+    const sink = memorySink();
+    const unsealing = unsealArchive({ source: new StreamSource(stream, 'pipe'), fileKey, sink, signal: controller.signal, ...modeOptions(mode) });
+    // Once verified plaintext went out, the reader is waiting for bytes that never come.
+    while (sink.bytes().length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    controller.abort();
+    await expect(unsealing).rejects.toBeInstanceOf(AbortError);
+    expect(sink.state).toBe('aborted');
+    stream.destroy();
   });
 
   it('checks its options at the boundary, aborting the sink', async () => {

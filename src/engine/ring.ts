@@ -115,6 +115,22 @@ export async function runRing<R>(input: RingInput<R>): Promise<{ inputBytes: num
         await releaseOldest(); // every slot holds a run: release the oldest to make room
         continue;
       }
+      // While the read is pending, release runs as the pool finishes them: a slow pipe must not hold
+      // back output that is verified already.
+      for (;;) {
+        const oldest = inFlight[0];
+        if (oldest?.step) {
+          await releaseOldest();
+          continue;
+        }
+        if (!oldest?.done) break;
+        const first = await untilAborted(
+          Promise.race([next.filled.then(() => 'read' as const), oldest.done.then(() => 'run' as const)]),
+          signal,
+          () => input.cancelled(),
+        );
+        if (first === 'read') break;
+      }
       const n = await untilAborted(next.filled, signal, () => input.cancelled());
       if (finalSeen) {
         free.push(next.slot); // a read started past the end
