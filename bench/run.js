@@ -341,13 +341,17 @@ async function sealedCase() {
   const before = hmacSpeed();
   const seal = [process.execPath, [cli, 'seal', input.archive, '--to', cert, '--output', '-', '--quiet']];
   const unseal = (extra) => [process.execPath, [cli, 'unseal', sealed, '--key', benchKey(), '--quiet', ...extra]];
-  const lib = (mode) => [process.execPath, [join(root, 'bench', 'unseal-lib.js'), sealed, benchKey(), mode]];
-  const sealRuns = [{ name: 'archive-crypt seal --output - > /dev/null', command: seal }];
+  const lib = (operation, mode) => [process.execPath, [join(root, 'bench', 'sealed-lib.js'), operation, operation === 'seal' ? input.archive : sealed, benchKey(), mode]];
+  const sealRuns = [
+    { name: 'archive-crypt seal --output - > /dev/null', command: seal },
+    { name: 'library, one thread (parallelThreshold ∞)', command: lib('seal', 'serial') },
+    { name: 'library, pool (parallelThreshold 0)', command: lib('seal', 'parallel') },
+  ];
   const unsealRuns = [
     { name: 'archive-crypt unseal --output - > /dev/null', command: unseal(['--output', '-']), target: '≥ 1.5×' },
     { name: 'archive-crypt unseal (verify only)', command: unseal([]) },
-    { name: 'library, one thread (parallelThreshold ∞)', command: lib('serial') },
-    { name: 'library, pool (parallelThreshold 0)', command: lib('parallel') },
+    { name: 'library, one thread (parallelThreshold ∞)', command: lib('unseal', 'serial') },
+    { name: 'library, pool (parallelThreshold 0)', command: lib('unseal', 'parallel') },
   ];
   // Measured once first, so that the baseline row can go first in the table.
   const samples = [];
@@ -361,7 +365,11 @@ async function sealedCase() {
     `sealed: the baseline is one core's HMAC-SHA256 rate from \`openssl speed -hmac sha256 -seconds 3 -bytes 65536\` (${(before / 1e9).toFixed(2)} GB/s before the case, ${(after / 1e9).toFixed(2)} GB/s after; the faster is used) turned into the time for the sealed file's ${sealedBytes} bytes; ratio above 1 = faster than one core could only verify. Segments of 64 KiB (the default).`,
   );
   notes.push(`sealed: first runs (before the timed ones) took ${samples.map((s) => s.seconds.toFixed(2)).join(', ')} s.`);
-  for (const mode of ['serial', 'parallel']) notes.push(`sealed, per-thread CPU (library, ${mode}): ${threadCpu(sealed, mode)}`);
+  for (const operation of ['seal', 'unseal']) {
+    for (const mode of ['serial', 'parallel']) {
+      notes.push(`sealed, per-thread CPU (library ${operation}, ${mode}): ${threadCpu(operation, operation === 'seal' ? input.archive : sealed, mode)}`);
+    }
+  }
 }
 
 /** One core's HMAC-SHA256 rate in bytes per second, from openssl's 65536-byte column. */
@@ -372,9 +380,9 @@ function hmacSpeed() {
   return Number(match[1]) * 1000;
 }
 
-/** Runs the library unseal once with BENCH_THREAD_CPU=1 and summarises CPU seconds per thread. */
-function threadCpu(sealed, mode) {
-  const result = spawnSync(process.execPath, [join(root, 'bench', 'unseal-lib.js'), sealed, benchKey(), mode], {
+/** Runs the library seal or unseal once with BENCH_THREAD_CPU=1 and summarises CPU seconds per thread. */
+function threadCpu(operation, path, mode) {
+  const result = spawnSync(process.execPath, [join(root, 'bench', 'sealed-lib.js'), operation, path, benchKey(), mode], {
     env: { ...process.env, BENCH_THREAD_CPU: '1' },
     stdio: ['ignore', 'ignore', 'pipe'],
     encoding: 'utf8',
