@@ -195,6 +195,9 @@ async function unsealBody(input: BodyInput): Promise<{ sealedBytes: number; plai
   const state = new SharedArrayBuffer(KEY_STATE_LENGTH);
   const stateBytes = new Uint8Array(state);
   writeKeyState(stateBytes, keys);
+  // From here on the shared state and this thread's KeyObjects hold the only copies.
+  keys.encryptionKey.fill(0);
+  keys.macKey.fill(0);
   const mainKeys = readKeyState(stateBytes);
   const asStep = (result: UnsealBatchResult) => ({ outputBytes: result.plaintextBytes, segments: result.segments, result });
   try {
