@@ -147,19 +147,22 @@ function cancelled(cause?: unknown): AbortError {
   return new AbortError('unsealing cancelled; no output was kept', cause === undefined ? undefined : { cause });
 }
 
-/** Reads exactly the header: parseHeader says how many bytes it needs next; EOF before that is truncation. */
+/**
+ * Reads exactly the header: parseHeader says how many bytes it needs next; EOF before that is
+ * truncation. The first byte is read alone, as the streaming unsealer does, so both report the same
+ * failure for any input (a file that does not start like a sealed one fails on its first byte).
+ */
 async function readHeader(reader: CiphertextReader): Promise<SealedHeader> {
   let bytes = Buffer.alloc(0);
+  let needed = 1;
   for (;;) {
-    const parsed = parseHeader(bytes);
-    if (parsed.complete) return parsed.header;
-    const more = Buffer.alloc(parsed.needed - bytes.length);
+    const more = Buffer.alloc(needed - bytes.length);
     const n = await reader.fill(more);
     bytes = Buffer.concat([bytes, more.subarray(0, n)]);
-    if (n < more.length) {
-      parseHeader(bytes); // a bad magic in what did arrive says more than "truncated"
-      throw new IntegrityError('truncated sealed file: header incomplete');
-    }
+    if (n < more.length) throw new IntegrityError('truncated sealed file: header incomplete');
+    const parsed = parseHeader(bytes);
+    if (parsed.complete) return parsed.header;
+    needed = parsed.needed;
   }
 }
 
