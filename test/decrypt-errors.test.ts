@@ -243,6 +243,27 @@ describe('decrypt --json on failure', () => {
 });
 
 describe('decrypt: Ctrl-C', () => {
+  it('ends a read that waits on an open pipe, promptly, with no output', async () => {
+    const work = join(dir, 'ctrl-c-idle');
+    await mkdir(work);
+    const child = spawn(process.execPath, [cliPath, 'decrypt', '-', ...keyArgs(), '--password', password, '--output', join(work, 'out.ts')], {
+      env: { ...process.env, ...passEnv },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    // Nothing is ever written and stdin stays open until the process is gone.
+    while (!(await readdir(work)).some((name) => name.endsWith('.partial'))) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGINT');
+    const code = await Promise.race([closed, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 10_000))]);
+    child.stdin.destroy();
+    if (code === 'hung') child.kill('SIGKILL');
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^archive-crypt: cancelled; no output was kept\n$/);
+    expect(await readdir(work)).toEqual([]);
+  });
+
   it('removes the partial output file and exits 1', async () => {
     const work = join(dir, 'ctrl-c');
     await mkdir(work);

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { addAbortSignal, type Readable } from 'node:stream';
 import { StorageError } from '../errors.js';
 import type { Source, SourceInfo } from './source.js';
 
@@ -52,10 +52,12 @@ export class StreamSource implements Source {
     return Promise.resolve({ size: undefined });
   }
 
-  async *read(start = 0, end?: number): AsyncIterable<Uint8Array> {
+  async *read(start = 0, end?: number, signal?: AbortSignal): AsyncIterable<Uint8Array> {
     if (start !== 0 || end !== undefined) throw new Error('a stream source can only be read once from the start');
     if (this.consumed) throw new Error('a stream source can only be read once');
     this.consumed = true;
+    // Ctrl-C must end a read that waits on a pipe nobody writes to: the stream is destroyed on abort.
+    if (signal) addAbortSignal(signal, this.stream);
     for await (const chunk of this.stream as AsyncIterable<Buffer>) yield chunk;
   }
 }
