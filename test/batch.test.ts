@@ -155,7 +155,7 @@ describe.each(providers)('batch from $name', (provider) => {
 });
 
 describe('batch of large archives (shared worker pool)', () => {
-  it('decrypts multi-MiB archives from S3 byte-identically', async () => {
+  it('decrypts multi-MiB archives from S3 byte-identically on a shared pool (--threads 1)', async () => {
     const dir = await tempDir();
     const key = await privateKeyCopy(dir);
     const sample = await readFile(vonageFixture.sample);
@@ -167,7 +167,7 @@ describe('batch of large archives (shared worker pool)', () => {
     const listFile = join(dir, 'list.json');
     await writeFile(listFile, JSON.stringify({ count: 2, items: archives.map((a) => a.item) }));
     const outDir = join(dir, 'out');
-    const result = await runCli(['batch', '--archives', listFile, '--from', `s3://${bucket}`, '--out-dir', outDir, '--key', key, ...passArgs], {
+    const result = await runCli(['batch', '--archives', listFile, '--from', `s3://${bucket}`, '--out-dir', outDir, '--key', key, ...passArgs, '--threads', '1'], {
       env: { ...passEnv, ...s3Env() },
     });
     expect(result.stderr).toMatch(/batch: 2 decrypted/);
@@ -180,6 +180,7 @@ describe('batch usage errors', () => {
   it.each([
     [['--out-dir', 'x', '--verify-only'], 2, /either --out-dir DIR or --verify-only/],
     [['--verify-only', '--concurrency', '0'], 2, /--concurrency must be a whole number/],
+    [['--verify-only', '--threads', 'many'], 2, /--threads must be a whole number/],
   ])('%j → exit %i', async (extra, code, message) => {
     const result = await runCli(['batch', '--archives', vonageFixture.archiveJson, '--from', 's3://bucket', '--key', 'k.pem', ...extra]);
     expect(result.code).toBe(code);

@@ -2,6 +2,7 @@
  * `archive-crypt batch`: decrypts (or verifies) every archive of a Vonage archive list straight from
  * the bucket or container Vonage uploaded them to, several at a time, resuming after a crash.
  */
+import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import type { BatchItemReport, BatchReport } from '../../engine/batch.js';
 import { BatchError, OutputError, UsageError, exitCodeOf } from '../../errors.js';
@@ -17,6 +18,7 @@ interface BatchFlags extends StorageFlags {
   passphraseEnv?: string;
   passphraseFile?: string;
   concurrency?: string;
+  threads?: string;
   apiKey?: string;
   report?: string;
   mpegtsCheck: boolean;
@@ -59,6 +61,7 @@ export function register(program: Command, ctx: CliContext): void {
       .option('--passphrase-env <VAR>', 'read the key passphrase from this environment variable')
       .option('--passphrase-file <file>', 'read the key passphrase from this file')
       .option('--concurrency <n>', 'archives processed at once (default 4)')
+      .option('--threads <n>', 'decryption threads shared by all archives, 0 for none (default: cores − 1 above 2 cores, else 0)')
       .option('--api-key <key>', 'the Vonage API key (project id) in the object keys')
       .option('--report <file>', 'write the JSON report to this file')
       .option('--no-mpegts-check', 'do not require the media to be MPEG-TS')
@@ -79,6 +82,10 @@ async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
   const concurrency = flags.concurrency === undefined ? 4 : Number(flags.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
     throw new UsageError(`--concurrency must be a whole number from 1 to 64 (got "${flags.concurrency}")`);
+  }
+  const threads = flags.threads === undefined ? defaultThreads() : Number(flags.threads);
+  if (!Number.isInteger(threads) || threads < 0 || threads > 64) {
+    throw new UsageError(`--threads must be a whole number from 0 to 64 (got "${flags.threads}")`);
   }
   const storage = storageOptionsFrom(flags, ctx);
   const { readFile, mkdir } = await import('node:fs/promises');
@@ -102,7 +109,7 @@ async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
   const { createDecryptPool } = await import('../../engine/pool.js');
   const store = await openStore(flags.from, storage);
   // One pool for the whole batch: its threads boot once and serve every large archive.
-  const pool = createDecryptPool();
+  const pool = threads > 0 ? createDecryptPool({ threads }) : undefined;
   const display = await startBatchDisplay(ctx, archives.length, flags.quiet === true || flags.json === true);
   let report: BatchReport;
   try {
@@ -114,7 +121,7 @@ async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
       ...(flags.outDir !== undefined ? { outDir: flags.outDir } : { verifyOnly: true }),
       ...(flags.apiKey !== undefined ? { apiKey: flags.apiKey } : {}),
       checkMpegTs: flags.mpegtsCheck,
-      pool,
+      ...(pool ? { pool } : {}),
       // Several archives download at once: unless told otherwise, each keeps fewer parts in flight.
       download: { partSize: storage.partSize, concurrency: storage.concurrency ?? Math.max(1, Math.ceil(4 / concurrency)) },
       signal: ctx.signal,
@@ -124,7 +131,7 @@ async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
     });
   } finally {
     display.stop();
-    await pool.close();
+    await pool?.close();
     await store.close?.();
   }
 
@@ -142,6 +149,15 @@ async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
       exitCodeOf(firstFailure.error?.code),
     );
   }
+}
+
+/**
+ * Measured on 2 cores (bench/RESULTS.md): a pool thread competes with the main thread and the
+ * downloads for the same cores and costs ≈100 MB, so it pays only where there are cores to spare.
+ */
+function defaultThreads(): number {
+  const cores = availableParallelism();
+  return cores > 2 ? cores - 1 : 0;
 }
 
 /** Per-archive lines on stderr, plus a bar of archives done when stderr is a terminal. */
