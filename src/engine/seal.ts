@@ -14,7 +14,7 @@ import type { Source } from '../storage/source.js';
 import type { OutputSink } from './output.js';
 import { DecryptPool } from './pool.js';
 import { openCiphertextReader, type CiphertextReader } from './reader.js';
-import { runRing } from './ring.js';
+import { DEFAULT_TASK_SIZE, SERIAL_TASK_SIZE, ringThreshold, runRing } from './ring.js';
 import { KEY_STATE_LENGTH, readKeyState, sealRun, writeKeyState } from './sealed-batch.js';
 
 export interface SealArchiveOptions {
@@ -53,19 +53,6 @@ export interface SealReport {
   parallel: boolean;
 }
 
-const DEFAULT_THRESHOLD_WITH_POOL = 4 * 1024 * 1024;
-/**
- * A private pool's thread boots in 70–120 ms while this thread works alone. Measured on the reference
- * machine (2 cores, other test suites running, load ≈1.3–2): below 256 MiB a private pool did not beat
- * this thread alone (64 MiB 0.33 s against 0.32 s, 256 MiB 0.66 against 0.70 s); from 512 MiB it does
- * (1.04 against 1.14 s; 1 GiB 1.57 against 2.0 s). See bench/ANALYSIS.md, "Sealed format".
- */
-const DEFAULT_THRESHOLD_WITHOUT_POOL = 256 * 1024 * 1024;
-/** Plaintext bytes per pool task (rounded down to whole segments, at least one). */
-const DEFAULT_TASK_SIZE = 4 * 1024 * 1024;
-/** The serial path seals smaller runs: its reads only overlap the main thread's own work. */
-const SERIAL_TASK_SIZE = 1024 * 1024;
-
 /**
  * @example
  * ```ts
@@ -79,11 +66,7 @@ export async function sealArchive(options: SealArchiveOptions): Promise<SealRepo
   const { source, sink, signal } = options;
   let privatePool: DecryptPool | undefined;
   try {
-    const threshold = options.parallelThreshold ?? (options.pool ? DEFAULT_THRESHOLD_WITH_POOL : DEFAULT_THRESHOLD_WITHOUT_POOL);
-    if (!(threshold >= 0)) throw new UsageError('options.parallelThreshold must be a non-negative number');
-    if (options.taskSize !== undefined && !(Number.isSafeInteger(options.taskSize) && options.taskSize > 0)) {
-      throw new UsageError('options.taskSize must be a positive integer');
-    }
+    const threshold = ringThreshold(options);
     if (options.recipients.length === 0) throw new UsageError('options.recipients must name at least one recipient');
     const { header, keys, recipients } = newHeader(options);
     if (signal?.aborted) throw cancelled();

@@ -18,7 +18,7 @@ import type { UnsealBatchResult } from './messages.js';
 import type { OutputSink } from './output.js';
 import { DecryptPool } from './pool.js';
 import { openCiphertextReader, type CiphertextReader } from './reader.js';
-import { runRing } from './ring.js';
+import { DEFAULT_TASK_SIZE, SERIAL_TASK_SIZE, ringThreshold, runRing } from './ring.js';
 import { batchFailure, KEY_STATE_LENGTH, openSealedBatch, readKeyState, writeKeyState } from './sealed-batch.js';
 
 export interface UnsealArchiveOptions {
@@ -59,18 +59,6 @@ export interface UnsealReport {
   parallel: boolean;
 }
 
-const DEFAULT_THRESHOLD_WITH_POOL = 4 * 1024 * 1024;
-/**
- * A private pool's thread boots in 70–120 ms while this thread works alone. Measured on the reference
- * machine (2 cores, other test suites running, load ≈1.3–2): below 256 MiB a private pool did not beat
- * this thread alone (64 MiB 0.33 s against 0.32 s, 256 MiB 0.66 against 0.70 s); from 512 MiB it does
- * (1.04 against 1.14 s; 1 GiB 1.57 against 2.0 s). See bench/ANALYSIS.md, "Sealed format".
- */
-const DEFAULT_THRESHOLD_WITHOUT_POOL = 256 * 1024 * 1024;
-const DEFAULT_TASK_SIZE = 4 * 1024 * 1024;
-/** The serial path reads smaller runs: its reads only overlap the main thread's own work. */
-const SERIAL_TASK_SIZE = 1024 * 1024;
-
 /**
  * Verifies and decrypts a sealed file; commits the sink on success, aborts it on any failure.
  *
@@ -87,11 +75,7 @@ export async function unsealArchive(options: UnsealArchiveOptions): Promise<Unse
   const { source, sink, signal } = options;
   let privatePool: DecryptPool | undefined;
   try {
-    const threshold = options.parallelThreshold ?? (options.pool ? DEFAULT_THRESHOLD_WITH_POOL : DEFAULT_THRESHOLD_WITHOUT_POOL);
-    if (!(threshold >= 0)) throw new UsageError('options.parallelThreshold must be a non-negative number');
-    if (options.taskSize !== undefined && !(Number.isSafeInteger(options.taskSize) && options.taskSize > 0)) {
-      throw new UsageError('options.taskSize must be a positive integer');
-    }
+    const threshold = ringThreshold(options);
     if ((options.keyring === undefined) === (options.fileKey === undefined)) throw new UsageError('give options.keyring or options.fileKey (one of them)');
     if (signal?.aborted) throw cancelled();
     const total = (await source.stat(signal)).size;
