@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, UsageError } from '../src/errors.js';
-import { ArchiveCheckError, decryptArchive, type DecryptArchiveOptions } from '../src/engine/decrypt.js';
+import { ArchiveCheckError, decryptArchive, type DecryptArchiveOptions, type DecryptReport } from '../src/engine/decrypt.js';
 import { openFileSink, type OutputSink } from '../src/engine/output.js';
 import { createDecryptPool } from '../src/engine/pool.js';
 import type { Padding } from '../src/format/opentok.js';
@@ -159,12 +159,14 @@ describe('MPEG-TS check, made by the pool threads per range', () => {
     const media = Buffer.concat([sample, sample, sample, sample]);
     if (badPacket !== undefined) media[badPacket < 0 ? media.length + badPacket : badPacket] = 0x00;
     const path = await encryptWithOpenssl(`ts-${String(badPacket)}`, media);
-    const reports = [];
+    const reports: DecryptReport[] = [];
     for (const mode of ['serial', 'parallel'] as const) {
       const result = await decrypt(new FileSource(path), mode, 'pkcs7', { checkMpegTs: true, rangeSize: 4096 }).catch((e: unknown) => e);
-      reports.push(result instanceof ArchiveCheckError ? result.report : (result as { report: unknown }).report);
+      reports.push(result instanceof ArchiveCheckError ? result.report : (result as { report: DecryptReport }).report);
     }
-    expect(reports[1]).toEqual(reports[0]);
+    // The same report apart from the path taken.
+    expect(reports.map((r) => r.parallel)).toEqual([false, true]);
+    expect({ ...reports[1], parallel: false }).toEqual(reports[0]);
     const mpegts = (reports[0] as { checks: { mpegts: unknown } }).checks.mpegts;
     expect(mpegts).toEqual({
       status: badPacket === undefined ? 'ok' : 'failed',
@@ -212,6 +214,7 @@ describe('private pool', () => {
       rangeSize: RANGE,
     });
     expect(sink.bytes().equals(expected)).toBe(true);
+    expect(report.parallel).toBe(true);
     expect(report.checks.sha256).toMatchObject({ status: 'ok', matched: 'ciphertext', plaintext: createHash('sha256').update(expected).digest('base64') });
   });
 });

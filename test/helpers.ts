@@ -57,9 +57,14 @@ export async function openssl(args: string[], options: RunOptions = {}): Promise
   return result;
 }
 
+const temporaryDirs: string[] = [];
+// Registered when this module loads (at the top of every test file), so it runs whatever hook or test
+// created the folders: an afterAll added from inside a beforeAll or a test is never run.
+afterAll(() => Promise.all(temporaryDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true }))));
+
 /** A temporary folder removed after the test file. */
 export async function tempDir(prefix = 'archive-crypt-test-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
-  afterAll(() => rm(dir, { recursive: true, force: true }));
+  temporaryDirs.push(dir);
   return dir;
 }

@@ -15,11 +15,12 @@ export function buildProgram(ctx: CliContext): Command {
     .description('Keys, decryption and verification for Vonage Video API (OpenTok) encrypted archives')
     .version(version, '-V, --version')
     .option('--debug', 'print stack traces of errors')
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({
       writeOut: (s) => ctx.stdout.write(s),
       writeErr: (s) => ctx.stderr.write(s),
+      // Usage errors follow the one-line rule too: `archive-crypt: unknown option '--x' (…)`.
+      outputError: (s, write) => write(`archive-crypt: ${s.replace(/^error: /, '').trim()} (run with --help for usage)\n`),
     });
   program.hook('preAction', (cmd) => {
     ctx.debug = Boolean(cmd.optsWithGlobals<{ debug?: boolean }>().debug);

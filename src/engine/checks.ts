@@ -6,8 +6,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { IntegrityError } from '../errors.js';
 import type { Padding } from '../format/opentok.js';
-import { TS_PACKET_SIZE } from '../format/mpegts.js';
-import { firstBadSyncByte } from './sync-check.js';
+import { TS_PACKET_SIZE, firstBadSyncByte } from '../format/mpegts.js';
 
 export type CheckStatus = 'ok' | 'failed' | 'skipped';
 
@@ -18,6 +17,8 @@ export interface DecryptReport {
   ciphertextBytes: number;
   plaintextBytes: number;
   padding: Padding;
+  /** True when ranges went through the worker pool. */
+  parallel: boolean;
   checks: {
     /** Positive multiple of 16. */
     length: CheckStatus;
@@ -195,6 +196,7 @@ function emptyReport(source: string, output: string, options: CheckOptions): Dec
     ciphertextBytes: 0,
     plaintextBytes: 0,
     padding: options.padding,
+    parallel: false,
     checks: {
       length: 'skipped',
       padding: 'skipped',

@@ -15,6 +15,7 @@ import { ArchiveCheckError, ArchiveChecks, type DecryptReport } from './checks.j
 import type { OutputSink } from './output.js';
 import { decryptParallel } from './parallel.js';
 import { DecryptPool } from './pool.js';
+import { DEFAULT_THRESHOLD_WITH_POOL } from './ring.js';
 import { openCiphertextReader, type CiphertextReader } from './reader.js';
 import { decryptSerial, type PipelineInput } from './serial.js';
 
@@ -65,7 +66,6 @@ export interface DecryptArchiveOptions {
  */
 const DEFAULT_THRESHOLD_WITHOUT_POOL = Number.POSITIVE_INFINITY;
 const DEFAULT_THRESHOLD_HASHING = 64 * 1024 * 1024;
-const DEFAULT_THRESHOLD_WITH_POOL = 4 * 1024 * 1024;
 const DEFAULT_RANGE_SIZE = 2 * 1024 * 1024;
 
 /**
@@ -107,6 +107,7 @@ export async function decryptArchive(options: DecryptArchiveOptions): Promise<De
     try {
       const input: PipelineInput = { reader, archiveKey: options.archiveKey, checks, sink, padding, signal, onProgress: options.onProgress, total };
       const parallel = threshold === 0 || (total !== undefined && total >= threshold);
+      checks.report.parallel = parallel;
       if (parallel) {
         // A private pool for hashing has one thread: only then does it run the ranges in order and can
         // hash the plaintext itself.

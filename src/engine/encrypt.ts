@@ -7,6 +7,7 @@ import { AbortError, ArchiveCryptError } from '../errors.js';
 import { createArchivePassword, createCbcEncryptor } from '../format/opentok.js';
 import type { Source } from '../storage/source.js';
 import type { OutputSink } from './output.js';
+import { UPDATE_SLICE } from './update-slice.js';
 
 export interface EncryptArchiveOptions {
   source: Source;
@@ -44,8 +45,8 @@ export async function encryptArchive(options: EncryptArchiveOptions): Promise<En
     for await (const chunk of source.read(0, undefined, signal)) {
       if (signal?.aborted) throw new AbortError('cancelled; no output was kept');
       plaintextBytes += chunk.byteLength;
-      for (let offset = 0; offset < chunk.byteLength; offset += 64 * 1024) {
-        await emit(cipher.update(chunk.subarray(offset, offset + 64 * 1024)));
+      for (let offset = 0; offset < chunk.byteLength; offset += UPDATE_SLICE) {
+        await emit(cipher.update(chunk.subarray(offset, offset + UPDATE_SLICE)));
       }
     }
     await emit(cipher.final());

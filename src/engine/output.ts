@@ -21,8 +21,6 @@ export interface OutputSink {
    * without it get a copy.
    */
   writeAndRelease?(chunk: Uint8Array): Promise<void>;
-  /** Writes at an absolute offset; only file sinks support it. */
-  writeAt?(chunk: Uint8Array, position: number): Promise<void>;
   /** Makes the output visible: after this the data is at the requested path. */
   commit(): Promise<void>;
   /** Discards everything written. Safe to call more than once and after commit (then a no-op). */
@@ -63,12 +61,19 @@ export async function openFileSink(path: string, options: { mode?: number } = {}
   let position = 0;
   let state: 'open' | 'committed' | 'aborted' = 'open';
 
+  // A full disk or a vanished folder is an output failure (exit 6), not a crash.
+  const failed = (error: unknown) =>
+    error instanceof OutputError ? error : new OutputError(`cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
   const write = async (chunk: Uint8Array) => {
     let offset = 0;
-    while (offset < chunk.byteLength) {
-      const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset, position);
-      offset += bytesWritten;
-      position += bytesWritten;
+    try {
+      while (offset < chunk.byteLength) {
+        const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset, position);
+        offset += bytesWritten;
+        position += bytesWritten;
+      }
+    } catch (error) {
+      throw failed(error);
     }
   };
   return {
@@ -76,17 +81,14 @@ export async function openFileSink(path: string, options: { mode?: number } = {}
     write,
     // write() resolves after the kernel copied the bytes.
     writeAndRelease: write,
-    async writeAt(chunk, at) {
-      let offset = 0;
-      while (offset < chunk.byteLength) {
-        const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset, at + offset);
-        offset += bytesWritten;
-      }
-    },
     async commit() {
       if (state !== 'open') throw new Error(`output already ${state}`);
-      await handle.datasync();
-      await handle.close();
+      try {
+        await handle.datasync();
+        await handle.close();
+      } catch (error) {
+        throw failed(error);
+      }
       try {
         // link() fails if the target appeared meanwhile: we never overwrite, even in a race.
         await link(temporary, path);
@@ -99,9 +101,9 @@ export async function openFileSink(path: string, options: { mode?: number } = {}
           state = 'aborted';
           throw new OutputError(`${path} already exists; nothing was written (remove it or choose another --output)`);
         }
-        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV') throw error;
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV') throw failed(error);
         await assertAbsent(path);
-        await rename(temporary, path);
+        await rename(temporary, path).catch((e: unknown) => Promise.reject(failed(e)));
       }
       pendingTemporaries.delete(temporary);
       state = 'committed';
@@ -120,9 +122,12 @@ export async function openFileSink(path: string, options: { mode?: number } = {}
 export function streamSink(stream: Writable, name = 'stdout'): OutputSink {
   // A reader that goes away (a player closed, `| head`) is the operator's doing, not a crash.
   const refused = (error: Error) =>
-    (error as NodeJS.ErrnoException).code === 'EPIPE'
-      ? new OutputError(`${name} was closed by the program reading it; the output is incomplete`, { cause: error })
-      : error;
+    new OutputError(
+      (error as NodeJS.ErrnoException).code === 'EPIPE'
+        ? `${name} was closed by the program reading it; the output is incomplete`
+        : `cannot write to ${name}: ${(error as NodeJS.ErrnoException).code ?? error.message}`,
+      { cause: error },
+    );
   const written = (chunk: Uint8Array) =>
     new Promise<void>((resolve, reject) => stream.write(chunk, (error) => (error ? reject(refused(error)) : resolve())));
   return {

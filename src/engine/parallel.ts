@@ -12,7 +12,8 @@ import { AbortError } from '../errors.js';
 import { assertCiphertextLength, BLOCK_SIZE, paddingLength } from '../format/opentok.js';
 import type { OutputSink } from './output.js';
 import type { DecryptPool } from './pool.js';
-import { UPDATE_SLICE, type PipelineInput } from './serial.js';
+import type { PipelineInput } from './serial.js';
+import { UPDATE_SLICE } from './update-slice.js';
 
 /** Ranges being read ahead of the one being handed out. */
 const READ_AHEAD = 2;

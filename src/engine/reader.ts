@@ -55,7 +55,7 @@ export async function openCiphertextReader(source: Source, options: ReaderOption
     ...(concurrency !== undefined ? { concurrency } : {}),
   });
   const verifier = info?.checksums ? createChecksumVerifier(info, source.name) : undefined;
-  return new StreamReader(chunks[Symbol.asyncIterator](), verifier?.algorithms.length ? verifier : undefined);
+  return new StreamReader(chunks[Symbol.asyncIterator](), verifier?.algorithms.length ? verifier : undefined, signal);
 }
 
 class FileReader implements CiphertextReader {
@@ -107,6 +107,7 @@ class StreamReader implements CiphertextReader {
   constructor(
     private readonly chunks: AsyncIterator<Uint8Array>,
     private readonly verifier?: ChecksumVerifier,
+    private readonly signal?: AbortSignal,
   ) {}
 
   fill(target: Uint8Array): Promise<number> {
@@ -148,6 +149,9 @@ class StreamReader implements CiphertextReader {
   }
 
   async close(): Promise<void> {
-    if (!this.done) await this.chunks.return?.();
+    if (this.done) return;
+    // After a cancel a read may wait forever on a pipe nobody writes to: let it go, don't wait.
+    if (this.signal?.aborted) void this.chunks.return?.()?.catch(() => undefined);
+    else await this.chunks.return?.();
   }
 }

@@ -48,6 +48,10 @@ export async function resealArchive(options: ResealArchiveOptions): Promise<Rese
       ...(options.log2SegmentSize !== undefined ? { log2SegmentSize: options.log2SegmentSize } : {}),
       ...(context ? { context } : {}),
     });
+  } catch (error) {
+    // The sink is aborted on every failure, set-up included.
+    await options.sink.abort();
+    throw error;
   } finally {
     fileKey.fill(0);
   }
@@ -75,6 +79,8 @@ function sealingSink(inner: OutputSink, sealer: Sealer): { sink: OutputSink; byt
     sink: {
       name: inner.name,
       write: (chunk) => forward(sealer.push(chunk)),
+      // push() has consumed the chunk when it returns: the caller may reuse its buffer at once.
+      writeAndRelease: (chunk) => forward(sealer.push(chunk)),
       async commit() {
         await forward(sealer.finish());
         await inner.commit();

@@ -7,9 +7,10 @@
  * size are needed (stdin). A slot is reused only after the sink has let go of it, so memory stays at
  * the size of the ring: (pool tasks + read-ahead + 2) slots.
  */
+import { availableParallelism } from 'node:os';
 import { UsageError } from '../errors.js';
 import type { OutputSink } from './output.js';
-import type { DecryptPool } from './pool.js';
+import { DecryptPool } from './pool.js';
 import type { CiphertextReader } from './reader.js';
 
 /** Runs being read ahead of the one being handed out. */
@@ -28,6 +29,19 @@ export const DEFAULT_THRESHOLD_WITHOUT_POOL = 256 * 1024 * 1024;
 export const DEFAULT_TASK_SIZE = 4 * 1024 * 1024;
 /** The serial path uses smaller runs: its reads only overlap the main thread's own work. */
 export const SERIAL_TASK_SIZE = 1024 * 1024;
+
+/**
+ * The pool a run of `total` bytes uses: the caller's, or a private one (`owned`, to destroy after)
+ * from `threshold` up; none below it, for unknown sizes (unless the threshold is 0), or on one core,
+ * where a thread would only compete with this one.
+ */
+export function ringPool(threshold: number, total: number | undefined, shared: DecryptPool | undefined): { pool: DecryptPool | undefined; owned: DecryptPool | undefined } {
+  const parallel = threshold === 0 || (total !== undefined && total >= threshold);
+  if (!parallel) return { pool: undefined, owned: undefined };
+  if (shared) return { pool: shared, owned: undefined };
+  const owned = availableParallelism() > 1 ? new DecryptPool({ queueInThread: true }) : undefined;
+  return { pool: owned, owned };
+}
 
 /** Checks the ring options shared by seal and unseal; returns the size from which the pool is used. */
 export function ringThreshold(options: { parallelThreshold?: number | undefined; taskSize?: number | undefined; pool?: DecryptPool | undefined }): number {

@@ -6,15 +6,14 @@
  * segment and aborted on any failure.
  */
 import { randomBytes, type KeyObject, type X509Certificate } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import { AbortError, ArchiveCryptError, UsageError } from '../errors.js';
 import { sealHeader, TAG_LENGTH, type SegmentKeys } from '../format/sealed.js';
 import { wrapFileKey } from '../keys/recipients.js';
 import type { Source } from '../storage/source.js';
 import type { OutputSink } from './output.js';
 import { DecryptPool } from './pool.js';
-import { openCiphertextReader, type CiphertextReader } from './reader.js';
-import { DEFAULT_TASK_SIZE, SERIAL_TASK_SIZE, ringThreshold, runRing } from './ring.js';
+import { openCiphertextReader } from './reader.js';
+import { DEFAULT_TASK_SIZE, SERIAL_TASK_SIZE, ringPool, ringThreshold, runRing } from './ring.js';
 import { KEY_STATE_LENGTH, readKeyState, sealRun, writeKeyState } from './sealed-batch.js';
 
 export interface SealArchiveOptions {
@@ -71,9 +70,8 @@ export async function sealArchive(options: SealArchiveOptions): Promise<SealRepo
     const { header, keys, recipients } = newHeader(options);
     if (signal?.aborted) throw cancelled();
     const total = (await source.stat(signal)).size;
-    const parallel = threshold === 0 || (total !== undefined && total >= threshold);
-    // On one core a thread would only compete with this one.
-    const pool = parallel ? (options.pool ?? (availableParallelism() > 1 ? (privatePool = new DecryptPool({ queueInThread: true })) : undefined)) : undefined;
+    const { pool, owned } = ringPool(threshold, total, options.pool);
+    privatePool = owned;
     const segmentSize = keys.segmentSize;
     const perRun = Math.max(1, Math.floor((options.taskSize ?? (pool ? DEFAULT_TASK_SIZE : SERIAL_TASK_SIZE)) / segmentSize));
     // A slot holds a run's plaintext after 32 bytes of room per segment, and its sealed bytes from the start.
@@ -110,7 +108,7 @@ export async function sealArchive(options: SealArchiveOptions): Promise<SealRepo
       });
     } finally {
       stateBytes.fill(0);
-      await closeReader(reader, signal);
+      await reader.close();
     }
     if (signal?.aborted) throw cancelled();
     await sink.commit();
@@ -156,11 +154,3 @@ function cancelled(cause?: unknown): AbortError {
   return new AbortError('sealing cancelled; nothing was kept', cause === undefined ? undefined : { cause });
 }
 
-/**
- * Closes the reader; after a cancellation without waiting, because closing a stream waits for its
- * pending read, which an open pipe may never answer.
- */
-async function closeReader(reader: CiphertextReader, signal: AbortSignal | undefined): Promise<void> {
-  if (signal?.aborted) void reader.close().catch(() => undefined);
-  else await reader.close();
-}

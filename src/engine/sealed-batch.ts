@@ -12,13 +12,13 @@ import { createCipheriv, createDecipheriv, createHmac, createSecretKey, timingSa
 import { IntegrityError } from '../errors.js';
 import { IV_LENGTH, TAG_LENGTH } from '../format/sealed.js';
 import type { UnsealBatchResult } from './messages.js';
+import { UPDATE_SLICE } from './update-slice.js';
 
 /**
  * Largest slice handed to `decipher.update`: its output is a fresh allocation each call, and larger
  * ones page-fault (design.md §7). One call per default 64 KiB segment measured faster than 16 or
  * 32 KiB slices (1.6 against 1.4–1.5 GB/s per core for AES-256-CTR).
  */
-const UPDATE_SLICE = 64 * 1024;
 
 /** Bytes of the shared key state: encryption key, MAC key, header tag. */
 export const KEY_STATE_LENGTH = 96;

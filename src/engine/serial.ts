@@ -9,9 +9,8 @@ import { CbcDecryptor } from '../format/opentok.js';
 import type { ArchiveChecks } from './checks.js';
 import type { OutputSink } from './output.js';
 import type { CiphertextReader } from './reader.js';
+import { UPDATE_SLICE } from './update-slice.js';
 
-/** Largest slice handed to `decipher.update`: its output is a fresh allocation, and small ones are faster (design.md §7). */
-export const UPDATE_SLICE = 64 * 1024;
 const READ_SIZE = 1024 * 1024;
 
 export interface PipelineInput {

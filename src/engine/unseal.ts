@@ -8,7 +8,6 @@
  * lookahead and no known size (stdin). The sink is committed after the final segment verified and
  * aborted on any failure. Memory is the ring: (pool tasks + 4) runs of `taskSize` bytes.
  */
-import { availableParallelism } from 'node:os';
 import type { KeyObject } from 'node:crypto';
 import { AbortError, ArchiveCryptError, IntegrityError, UsageError } from '../errors.js';
 import { openHeader, parseHeader, segmentCount, TAG_LENGTH, type SealedHeader, type SegmentKeys } from '../format/sealed.js';
@@ -18,7 +17,7 @@ import type { UnsealBatchResult } from './messages.js';
 import type { OutputSink } from './output.js';
 import { DecryptPool } from './pool.js';
 import { openCiphertextReader, type CiphertextReader } from './reader.js';
-import { DEFAULT_TASK_SIZE, SERIAL_TASK_SIZE, ringThreshold, runRing } from './ring.js';
+import { DEFAULT_TASK_SIZE, SERIAL_TASK_SIZE, ringPool, ringThreshold, runRing } from './ring.js';
 import { batchFailure, KEY_STATE_LENGTH, openSealedBatch, readKeyState, writeKeyState } from './sealed-batch.js';
 
 export interface UnsealArchiveOptions {
@@ -87,9 +86,8 @@ export async function unsealArchive(options: UnsealArchiveOptions): Promise<Unse
       // With a known size an impossible length (truncated or extended) fails before the body is read;
       // it comes after the header tag, which vouches for the header length and segment size.
       if (total !== undefined) segmentCount(total, layout);
-      const parallel = threshold === 0 || (total !== undefined && total >= threshold);
-      // On one core a thread would only compete with this one.
-      const pool = parallel ? (options.pool ?? (availableParallelism() > 1 ? (privatePool = new DecryptPool({ queueInThread: true })) : undefined)) : undefined;
+      const { pool, owned } = ringPool(threshold, total, options.pool);
+      privatePool = owned;
       const body = await unsealBody({
         reader,
         keys,
@@ -115,7 +113,7 @@ export async function unsealArchive(options: UnsealArchiveOptions): Promise<Unse
         parallel: pool !== undefined,
       };
     } finally {
-      await closeReader(reader, signal);
+      await reader.close();
     }
   } catch (error) {
     await sink.abort();
@@ -210,11 +208,3 @@ async function unsealBody(input: BodyInput): Promise<{ sealedBytes: number; plai
   }
 }
 
-/**
- * Closes the reader; after a cancellation without waiting, because closing a stream waits for its
- * pending read, which an open pipe may never answer.
- */
-async function closeReader(reader: CiphertextReader, signal: AbortSignal | undefined): Promise<void> {
-  if (signal?.aborted) void reader.close().catch(() => undefined);
-  else await reader.close();
-}

@@ -3,13 +3,12 @@
  * place, or verifies and decrypts (`unseal`) or seals (`seal`) a run of sealed-format segments. Each range is independent — its IV is the ciphertext block before it (design.md §1) — so
  * ranges of one archive can run on any thread in any order; the main thread writes them in order.
  */
+import { firstBadSyncByte } from '../format/mpegts.js';
 import { createDecipheriv, createHash, type Hash } from 'node:crypto';
 import type { DecryptRangeResult, DigestTask, SealRunTask, UnsealBatchResult, UnsealBatchTask, WorkerTask } from './messages.js';
 import { openSealedBatch, readKeyState, sealRun } from './sealed-batch.js';
-import { firstBadSyncByte } from './sync-check.js';
+import { UPDATE_SLICE } from './update-slice.js';
 
-/** `decipher.update` allocates its output; small slices stay fast (design.md §7). */
-const SLICE = 64 * 1024;
 
 /** Plaintext hashes in progress, by session; the last 16 bytes wait in `tail` (they may be padding). */
 const sessions = new Map<number, { hash: Hash; tail: Buffer; tailLength: number }>();
@@ -24,8 +23,8 @@ export default function run(task: WorkerTask): DecryptRangeResult | UnsealBatchR
   const decipher = createDecipheriv('aes-256-cbc', new Uint8Array(task.state, 0, 32), new Uint8Array(task.state, task.ivOffset, 16));
   decipher.setAutoPadding(false);
   let firstBadSync = -1;
-  for (let at = 0; at < task.length; at += SLICE) {
-    const plaintext = decipher.update(data.subarray(at, Math.min(at + SLICE, task.length)));
+  for (let at = 0; at < task.length; at += UPDATE_SLICE) {
+    const plaintext = decipher.update(data.subarray(at, Math.min(at + UPDATE_SLICE, task.length)));
     // Checked here, while the bytes are hot in this core's cache; the main thread merges the results.
     if (task.syncCheckOffset >= 0 && firstBadSync < 0) firstBadSync = firstBadSyncByte(plaintext, task.syncCheckOffset + at);
     if (session) {

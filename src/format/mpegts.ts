@@ -19,6 +19,18 @@ export interface MpegTsSummary {
   firstBadOffset: number | undefined;
 }
 
+/**
+ * Absolute offset of the first packet start in `bytes` (which start at absolute `offset`) without
+ * the sync byte, or -1 when all have it. A pure function of absolute offsets, so any range can be
+ * checked on its own (by the thread that just decrypted it) and the results merged in any order.
+ */
+export function firstBadSyncByte(bytes: Uint8Array, offset: number): number {
+  for (let i = (TS_PACKET_SIZE - (offset % TS_PACKET_SIZE)) % TS_PACKET_SIZE; i < bytes.length; i += TS_PACKET_SIZE) {
+    if (bytes[i] !== TS_SYNC_BYTE) return offset + i;
+  }
+  return -1;
+}
+
 /** Checks packet starts incrementally over a stream of plaintext chunks of any size. */
 export class MpegTsChecker {
   private offset = 0;
@@ -26,14 +38,8 @@ export class MpegTsChecker {
 
   update(chunk: Uint8Array): void {
     if (this.firstBad === undefined) {
-      // The first packet start inside this chunk, relative to the chunk.
-      let i = (TS_PACKET_SIZE - (this.offset % TS_PACKET_SIZE)) % TS_PACKET_SIZE;
-      for (; i < chunk.length; i += TS_PACKET_SIZE) {
-        if (chunk[i] !== TS_SYNC_BYTE) {
-          this.firstBad = this.offset + i;
-          break;
-        }
-      }
+      const bad = firstBadSyncByte(chunk, this.offset);
+      if (bad >= 0) this.firstBad = bad;
     }
     this.offset += chunk.length;
   }

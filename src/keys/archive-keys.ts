@@ -7,7 +7,7 @@ import { lstat, mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openFileSink, type OutputSink } from '../engine/output.js';
 import { OutputError, UsageError } from '../errors.js';
-import { createSelfSignedCertificate } from './certificate.js';
+import { assertValidityDays, createSelfSignedCertificate } from './certificate.js';
 import { certificateFingerprint } from './fingerprint.js';
 import { VONAGE_MAX_KEY_BITS, generateRsaKeyPair, privateKeyToPem } from './generate.js';
 import { createPkcs12 } from './pkcs12.js';
@@ -98,8 +98,10 @@ export async function generateArchiveKeys(options: GenerateArchiveKeysOptions): 
   if (options.pkcs12 && options.passphrase === null) {
     throw new UsageError('a PKCS#12 bundle needs a passphrase: drop --no-passphrase or --pkcs12');
   }
-  const [privateKeyPath, certificatePath, pkcs12Path] = archiveKeyPaths(options.outDir, options.pkcs12);
-  await assertPathsAbsent(archiveKeyPaths(options.outDir, options.pkcs12));
+  assertValidityDays(options.days ?? DEFAULT_DAYS);
+  const paths = archiveKeyPaths(options.outDir, options.pkcs12);
+  const [privateKeyPath, certificatePath, pkcs12Path] = paths;
+  await assertPathsAbsent(paths);
 
   const { privateKey, publicKey } = await generateRsaKeyPair(bits);
   const certificatePem = createSelfSignedCertificate({

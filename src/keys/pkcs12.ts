@@ -123,13 +123,20 @@ export async function readPkcs12(bytes: Uint8Array, label: string, passphrase: s
   } catch (error) {
     throw new KeyError(`${label} is not a PKCS#12 file (damaged or truncated)`, { cause: error });
   }
-  const [, authSafe, macData] = children(pfx);
-  const [contentType, content] = children(authSafe);
-  if (oidOf(contentType) !== oids.data) {
-    throw new KeyError(`${label} uses PKCS#12 public-key integrity mode, which is not supported; export it with a password`);
+  let authenticatedSafe: Buffer;
+  try {
+    const [, authSafe, macData] = children(pfx);
+    const [contentType, content] = children(authSafe);
+    if (oidOf(contentType) !== oids.data) {
+      throw new KeyError(`${label} uses PKCS#12 public-key integrity mode, which is not supported; export it with a password`);
+    }
+    authenticatedSafe = octetsOf(children(content)[0]);
+    if (macData) verifyMac(macData, authenticatedSafe, label, passphrase);
+  } catch (error) {
+    // A damaged inner structure is a key problem (exit 3), not a crash.
+    if (error instanceof KeyError) throw error;
+    throw new KeyError(`${label} is not a usable PKCS#12 file (damaged or truncated)`, { cause: error });
   }
-  const authenticatedSafe = octetsOf(children(content)[0]);
-  if (macData) verifyMac(macData, authenticatedSafe, label, passphrase);
 
   const result: Pkcs12Contents = { privateKeys: [], certificates: [] };
   try {

@@ -102,7 +102,11 @@ async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
     ...(flags.passphraseEnv !== undefined ? { passphraseEnv: flags.passphraseEnv } : {}),
     ...(flags.passphraseFile !== undefined ? { passphraseFile: flags.passphraseFile } : {}),
   });
-  if (flags.outDir !== undefined) await mkdir(flags.outDir, { recursive: true, mode: 0o700 });
+  if (flags.outDir !== undefined) {
+    await mkdir(flags.outDir, { recursive: true, mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
+      throw new OutputError(`cannot create --out-dir ${flags.outDir} (${error.code ?? 'error'})`, { cause: error });
+    });
+  }
 
   const { openStore } = await import('../../storage/open.js');
   const { decryptBatch } = await import('../../engine/batch.js');
