@@ -1,0 +1,95 @@
+/**
+ * The loader of the optional native core (native/archive_crypt.c, docs/ENGINE.md "Native core"): AES,
+ * HMAC and digests in place on caller memory over Node's own OpenSSL, and the Linux O_TMPFILE pair.
+ * It returns the binding, or undefined — then everything runs on node:crypto — and keeps the reason
+ * the native core is not used, for `--debug` and the reports' `"crypto"` field.
+ */
+import { createRequire } from 'node:module';
+import { getSystemErrorName } from 'node:util';
+
+/** An OpenSSL context owned by the addon (opaque). Free it with `contextFree` when the archive is done. */
+export type NativeContext = { readonly __nativeContext: unique symbol };
+
+/** The `kind` argument of `cipherNew` and `hashNew`, as native/archive_crypt.c numbers them. */
+export const NativeKind = { cbcDecrypt: 0, cbcEncrypt: 1, ctr: 2, sha256: 4, md5: 5 } as const;
+
+export interface NativeBinding {
+  /** AES-256 in CBC (no padding: the caller handles PKCS#7) or CTR mode, keyed once. */
+  cipherNew(kind: 0 | 1 | 2, key: Uint8Array, iv: Uint8Array): NativeContext;
+  /** Starts a new range or segment under the same key schedule. */
+  cipherSetIv(context: NativeContext, iv: Uint8Array): void;
+  /** Transforms `length` bytes at `offset` of `data` in place (CBC: a multiple of 16). */
+  cipherUpdate(context: NativeContext, data: ArrayBufferView, offset?: number, length?: number): void;
+  /** HMAC-SHA256 keyed once; `digestFinal` starts the next message under the same key. */
+  hmacNew(key: Uint8Array): NativeContext;
+  hashNew(kind: 4 | 5): NativeContext;
+  digestUpdate(context: NativeContext, data: ArrayBufferView, offset?: number, length?: number): void;
+  /** Writes the MAC or digest at `offset` of `out`, resets the context, and returns the digest length. */
+  digestFinal(context: NativeContext, out: ArrayBufferView, offset?: number): number;
+  /** Frees and cleanses the context now (idempotent); later calls on it throw. */
+  contextFree(context: NativeContext): void;
+  /**
+   * An unnamed file (mode 0600) in `directory`, gone if the process dies before `linkTmpfile` names
+   * it. Throws a Node-style error (`code` EOPNOTSUPP, EISDIR, ENOENT, …) where unsupported.
+   */
+  openTmpfile(directory: string): number;
+  /** Links the unnamed file `fd` at `target`; never replaces a file (`code` EEXIST). */
+  linkTmpfile(fd: number, target: string): void;
+}
+
+export type CryptoBackendName = 'native' | 'node';
+
+let loaded: { binding: NativeBinding | undefined; reason: string | undefined } | undefined;
+
+/** The native binding, or undefined when it is switched off, not built, or does not load. */
+export function loadNative(): NativeBinding | undefined {
+  loaded ??= tryLoad();
+  return loaded.binding;
+}
+
+/** Why the native core is not used (undefined when it is). */
+export function nativeUnavailableReason(): string | undefined {
+  loaded ??= tryLoad();
+  return loaded.reason;
+}
+
+function tryLoad(): { binding: NativeBinding | undefined; reason: string | undefined } {
+  if (process.env.ARCHIVE_CRYPT_NATIVE === '0') return { binding: undefined, reason: 'switched off by ARCHIVE_CRYPT_NATIVE=0' };
+  return loadNativeBinding();
+}
+
+/** Loads the addon whatever ARCHIVE_CRYPT_NATIVE says (its own tests; everything else calls `loadNative`). */
+export function loadNativeBinding(): { binding: NativeBinding | undefined; reason: string | undefined } {
+  // The same relative path from src/ (vitest) and from dist/ (the built package).
+  const path = new URL('../native/build/Release/archive_crypt.node', import.meta.url);
+  try {
+    const raw = createRequire(import.meta.url)(path.pathname) as NativeBinding;
+    return { binding: withErrnoCodes(raw), reason: undefined };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason =
+      code === 'MODULE_NOT_FOUND' ? 'not built (npm ci builds it when a C compiler and Node headers are present)' : `does not load: ${(error as Error).message.split('\n')[0] ?? ''}`;
+    return { binding: undefined, reason };
+  }
+}
+
+/** The addon throws errors with `errno` and `syscall`; give them Node's `code` as fs errors have. */
+function withErrnoCodes(raw: NativeBinding): NativeBinding {
+  const withCode = <A extends unknown[], R>(call: (...args: A) => R) => (...args: A): R => {
+    try {
+      return call(...args);
+    } catch (error) {
+      const errno = (error as NodeJS.ErrnoException).errno;
+      if (typeof errno === 'number' && errno > 0) {
+        const code = getSystemErrorName(-errno);
+        Object.assign(error as object, { code, message: `${code}: ${(error as Error).message}` });
+      }
+      throw error;
+    }
+  };
+  return {
+    ...raw,
+    openTmpfile: withCode((directory: string) => raw.openTmpfile(directory)),
+    linkTmpfile: withCode((fd: number, target: string) => raw.linkTmpfile(fd, target)),
+  };
+}

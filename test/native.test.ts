@@ -1,0 +1,188 @@
+/**
+ * The native core (native/archive_crypt.c) against independent implementations: the `openssl`
+ * command line for every algorithm, node:crypto for the streaming splits, and the kernel for the
+ * O_TMPFILE pair. With ARCHIVE_CRYPT_NATIVE=0 the loader must report why it is off instead.
+ */
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { closeSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import { loadNative, loadNativeBinding, NativeKind, nativeUnavailableReason, type NativeBinding } from '../src/native.js';
+import { openssl, tempDir } from './helpers.js';
+
+const forcedOff = process.env.ARCHIVE_CRYPT_NATIVE === '0';
+
+/**
+ * The addon, loaded whatever ARCHIVE_CRYPT_NATIVE says (these tests are its own), or a failure that
+ * says why it is missing: a test that cannot run its component fails.
+ */
+function binding(): NativeBinding {
+  const { binding: native, reason } = loadNativeBinding();
+  if (!native) throw new Error(`native core unavailable: ${reason} (npm ci builds it with npm's node-gyp; see native/build/build.log)`);
+  return native;
+}
+
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
+
+/** Sizes around block boundaries, and the in-place splits each is fed in (as a caller's slices). */
+const cases = [
+  { blocks: 0, splits: [] },
+  { blocks: 1, splits: [] },
+  { blocks: 15, splits: [1] },
+  { blocks: 16, splits: [8] },
+  { blocks: 17, splits: [1, 16] },
+  { blocks: 4096 + 3, splits: [1024, 2048, 4095] },
+];
+
+/** Runs `update(offset, length)` over `[0, size)` cut at `cuts` (in bytes). */
+function inSlices(size: number, cuts: number[], update: (offset: number, length: number) => void): void {
+  const bounds = [0, ...cuts.filter((cut) => cut < size), size];
+  for (let i = 0; i + 1 < bounds.length; i += 1) update(bounds[i] ?? 0, (bounds[i + 1] ?? 0) - (bounds[i] ?? 0));
+}
+
+describe('native core against openssl', () => {
+  const key = randomBytes(32);
+  const iv = randomBytes(16);
+
+  it.each(cases)('AES-256-CBC decrypt and encrypt in place, $blocks blocks in slices $splits', async ({ blocks, splits }) => {
+    const native = binding();
+    const dir = await tempDir();
+    const plaintext = randomBytes(blocks * 16);
+    const input = join(dir, 'plain');
+    await writeFile(input, plaintext);
+    const ciphertext = (await openssl(['enc', '-aes-256-cbc', '-nopad', '-K', hex(key), '-iv', hex(iv), '-in', input])).stdoutBytes;
+
+    // Decrypt into a view of a SharedArrayBuffer (as the pool's ring holds it), slice by slice.
+    const ring = new Uint8Array(new SharedArrayBuffer(ciphertext.length + 32), 16, ciphertext.length);
+    ring.set(ciphertext);
+    const decrypt = native.cipherNew(NativeKind.cbcDecrypt, key, iv);
+    inSlices(ring.length, splits.map((block) => block * 16), (offset, length) => native.cipherUpdate(decrypt, ring, offset, length));
+    native.contextFree(decrypt);
+    expect(Buffer.from(ring).equals(plaintext)).toBe(true);
+
+    const sealed = Buffer.from(plaintext);
+    const encrypt = native.cipherNew(NativeKind.cbcEncrypt, key, iv);
+    inSlices(sealed.length, splits.map((block) => block * 16), (offset, length) => native.cipherUpdate(encrypt, sealed, offset, length));
+    native.contextFree(encrypt);
+    expect(sealed.equals(ciphertext)).toBe(true);
+  });
+
+  it('AES-256-CTR in place at any byte split, and a new IV under the same key', async () => {
+    const native = binding();
+    const dir = await tempDir();
+    const plaintext = randomBytes(70_001);
+    const input = join(dir, 'plain');
+    await writeFile(input, plaintext);
+    const ctr = native.cipherNew(NativeKind.ctr, key, iv);
+    for (const ivFor of [iv, randomBytes(16)]) {
+      const expected = (await openssl(['enc', '-aes-256-ctr', '-K', hex(key), '-iv', hex(ivFor), '-in', input])).stdoutBytes;
+      native.cipherSetIv(ctr, ivFor);
+      const data = Buffer.from(plaintext);
+      inSlices(data.length, [1, 17, 4099, 65_536], (offset, length) => native.cipherUpdate(ctr, data, offset, length));
+      expect(data.equals(expected)).toBe(true);
+    }
+    native.contextFree(ctr);
+  });
+
+  it('HMAC-SHA256, SHA-256 and MD5 match openssl dgst, and each context serves the next message', async () => {
+    const native = binding();
+    const dir = await tempDir();
+    const out = Buffer.alloc(40);
+    const hmac = native.hmacNew(key);
+    const sha256 = native.hashNew(NativeKind.sha256);
+    const md5 = native.hashNew(NativeKind.md5);
+    for (const size of [0, 1, 64, 100_003]) {
+      const message = randomBytes(size);
+      const input = join(dir, `message-${size}`);
+      await writeFile(input, message);
+      const expectHmac = (await openssl(['dgst', '-sha256', '-mac', 'HMAC', '-macopt', `hexkey:${hex(key)}`, '-r', input])).stdout.split(' ')[0];
+      const expectSha = (await openssl(['dgst', '-sha256', '-r', input])).stdout.split(' ')[0];
+      const expectMd5 = (await openssl(['dgst', '-md5', '-r', input])).stdout.split(' ')[0];
+      for (const [context, expected] of [[hmac, expectHmac], [sha256, expectSha], [md5, expectMd5]] as const) {
+        inSlices(size, [3, 64, 65_537], (offset, length) => native.digestUpdate(context, message, offset, length));
+        const length = native.digestFinal(context, out, 8);
+        expect(hex(out.subarray(8, 8 + length))).toBe(expected);
+      }
+    }
+    for (const context of [hmac, sha256, md5]) native.contextFree(context);
+  });
+
+  it('agrees with node:crypto on data inside a SharedArrayBuffer view', () => {
+    const native = binding();
+    const data = new Uint8Array(new SharedArrayBuffer(4096), 100, 3000);
+    data.set(randomBytes(3000));
+    const copy = Buffer.from(data);
+    const out = Buffer.alloc(32);
+    const hmac = native.hmacNew(key);
+    native.digestUpdate(hmac, data);
+    native.digestFinal(hmac, out);
+    expect(out.equals(createHmac('sha256', key).update(copy).digest())).toBe(true);
+    const sha = native.hashNew(NativeKind.sha256);
+    native.digestUpdate(sha, data, 10, 2000);
+    native.digestFinal(sha, out);
+    expect(out.equals(createHash('sha256').update(copy.subarray(10, 2010)).digest())).toBe(true);
+  });
+
+  it.each([
+    ['a CBC length that is not whole blocks', (n: NativeBinding) => n.cipherUpdate(n.cipherNew(NativeKind.cbcDecrypt, key, iv), Buffer.alloc(17)), /multiple of 16/],
+    ['a short key', (n: NativeBinding) => n.cipherNew(NativeKind.ctr, key.subarray(0, 16), iv), /32 bytes/],
+    ['a region past the end', (n: NativeBinding) => n.cipherUpdate(n.cipherNew(NativeKind.ctr, key, iv), Buffer.alloc(32), 16, 17), /within the buffer/],
+    ['a digest that does not fit', (n: NativeBinding) => n.digestFinal(n.hashNew(NativeKind.sha256), Buffer.alloc(40), 20), /no room/],
+    ['a freed context', (n: NativeBinding) => {
+      const context = n.hashNew(NativeKind.md5);
+      n.contextFree(context);
+      n.digestUpdate(context, Buffer.alloc(1));
+    }, /already freed/],
+    ['a digest context given to a cipher call', (n: NativeBinding) => n.cipherUpdate(n.hashNew(NativeKind.md5), Buffer.alloc(16)), /cipher context/],
+  ])('refuses %s', (_name, call, message) => {
+    const native = binding();
+    expect(() => call(native)).toThrow(message);
+  });
+});
+
+describe('native O_TMPFILE pair', () => {
+  it.runIf(process.platform === 'linux')('an unnamed 0600 file is invisible until linked, and linking never replaces a file', async () => {
+    const native = binding();
+    const dir = await tempDir();
+    const fd = native.openTmpfile(dir);
+    try {
+      writeSync(fd, 'verified output');
+      expect(readdirSync(dir)).toEqual([]);
+      const target = join(dir, 'out.ts');
+      native.linkTmpfile(fd, target);
+      expect(readFileSync(target, 'utf8')).toBe('verified output');
+      expect(statSync(target).mode & 0o777).toBe(0o600);
+      expect(() => native.linkTmpfile(fd, target)).toThrow(expect.objectContaining({ code: 'EEXIST', syscall: 'linkat' }) as Error);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('names the errno when the directory is missing, or where O_TMPFILE does not exist', async () => {
+    const native = binding();
+    const missing = join(await tempDir(), 'missing');
+    const code = process.platform === 'linux' ? 'ENOENT' : 'EOPNOTSUPP';
+    expect(() => native.openTmpfile(missing)).toThrow(expect.objectContaining({ code, syscall: 'open' }) as Error);
+  });
+});
+
+describe('native loader', () => {
+  it('ARCHIVE_CRYPT_NATIVE=0 switches the native core off and says so', async () => {
+    vi.stubEnv('ARCHIVE_CRYPT_NATIVE', '0');
+    vi.resetModules();
+    try {
+      const fresh = await import('../src/native.js');
+      expect(fresh.loadNative()).toBeUndefined();
+      expect(fresh.nativeUnavailableReason()).toBe('switched off by ARCHIVE_CRYPT_NATIVE=0');
+    } finally {
+      vi.unstubAllEnvs();
+      vi.resetModules();
+    }
+  });
+
+  it('loads the built addon otherwise', () => {
+    expect(forcedOff ? nativeUnavailableReason() : nativeUnavailableReason() ?? 'loaded').toBe(forcedOff ? 'switched off by ARCHIVE_CRYPT_NATIVE=0' : 'loaded');
+    expect(loadNative() === undefined).toBe(forcedOff);
+  });
+});
