@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const commands = [[], ['keys', 'generate'], ['keys', 'csr'], ['keys', 'inspect'], ['keys', 'check'], ['decrypt'], ['encrypt'], ['list'], ['batch'], ['seal'], ['unseal'], ['reseal']];
+const commands = [[], ['keys', 'generate'], ['keys', 'csr'], ['keys', 'inspect'], ['keys', 'check'], ['decrypt'], ['encrypt'], ['list'], ['batch'], ['seal'], ['unseal'], ['reseal'], ['vonage', 'archives'], ['vonage', 'archive'], ['vonage', 'archive', 'delete'], ['vonage', 'storage', 'set'], ['vonage', 'storage', 'policy']];
 
 function cliReference() {
   const sections = commands.map((args) => {

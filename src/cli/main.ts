@@ -46,7 +46,8 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-function reportError(ctx: CliContext, error: unknown): number {
+/** Prints an error as one line (a stack only with --debug) and returns its exit code. */
+export function reportError(ctx: CliContext, error: unknown): number {
   if (error instanceof CommanderError) {
     // Help and version are "errors" to commander; commander already printed its own message.
     if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return ExitCode.ok;

@@ -52,10 +52,13 @@ export const MAX_PAGE_SIZE = 1000;
 export class VonageClient {
   readonly projectId: string;
   readonly baseUrl: URL;
+  /** Which form of credentials (and so which header) the client uses. */
+  readonly kind: VonageCredentials['kind'];
   private readonly policy: RetryPolicy;
 
   constructor(private readonly options: VonageClientOptions) {
     this.projectId = projectIdOf(options.credentials);
+    this.kind = options.credentials.kind;
     this.baseUrl = parseApiUrl(options.apiUrl ?? defaultApiUrls[options.credentials.kind]);
     this.policy = resolveRetryPolicy(options.retry);
   }
@@ -152,7 +155,12 @@ export class VonageClient {
         if (error instanceof StorageError) throw error;
         if (signal?.aborted) throw new AbortError('cancelled', { cause: error });
         const network = classifyNetworkError(error, `Vonage API ${this.baseUrl.host}`, '--api-url (VONAGE_VIDEO_API_URL)');
-        if (network === undefined || !network.transient) throw network?.error ?? error;
+        if (network === undefined) {
+          // fetch's own refusals (a blocked port, a malformed answer) are not worth another attempt.
+          const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error);
+          throw new StorageError(`Vonage API ${this.baseUrl.host}: request failed (${cause}); check --api-url (VONAGE_VIDEO_API_URL)`, { cause: error });
+        }
+        if (!network.transient) throw network.error;
         failure = network.error;
       }
       if (attempt >= this.policy.retries) throw new StorageError(`${failure.message} (gave up after ${attempt + 1} attempts)`, { code: failure.code });

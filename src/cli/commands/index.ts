@@ -8,6 +8,7 @@ import { register as registerList } from './list.js';
 import { register as registerReseal } from './reseal.js';
 import { register as registerSeal } from './seal.js';
 import { register as registerUnseal } from './unseal.js';
+import { register as registerVonage } from './vonage.js';
 
 /** Every command registers its flags here; the work it does loads lazily inside its action. */
 export function registerCommands(program: Command, ctx: CliContext): void {
@@ -19,4 +20,5 @@ export function registerCommands(program: Command, ctx: CliContext): void {
   registerReseal(program, ctx);
   registerSeal(program, ctx);
   registerUnseal(program, ctx);
+  registerVonage(program, ctx);
 }
