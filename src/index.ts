@@ -34,15 +34,15 @@ export {
   type Padding,
 } from './format/opentok.js';
 export { MpegTsChecker, type MpegTsSummary } from './format/mpegts.js';
-export { decryptArchive, ArchiveCheckError, type DecryptArchiveOptions, type DecryptReport, type CheckStatus } from './engine/decrypt.js';
-export { createDecryptPool, DecryptPool, type DecryptPoolOptions } from './engine/pool.js';
-export { encryptArchive, type EncryptArchiveOptions, type EncryptResult } from './engine/encrypt.js';
+export { decryptArchive, ArchiveCheckError, type DecryptArchiveOptions, type DecryptReport, type CheckStatus } from './engine/archive/decrypt.js';
+export { createDecryptPool, DecryptPool, type DecryptPoolOptions } from './engine/threads/pool.js';
+export { encryptArchive, type EncryptArchiveOptions, type EncryptResult } from './engine/archive/encrypt.js';
 export { parseArchiveList, parseArchiveText, selectArchive, archiveObjectKey, type VonageArchive } from './vonage/archive.js';
 export * as sealedFormat from './format/sealed.js';
 export { createSealer, createUnsealer, sealStream, unsealStream, sealBuffer, unsealBuffer, type Sealer, type Unsealer, type SealerOptions, type UnsealerOptions } from './format/sealed-stream.js';
 export { keyIdOf, wrapFileKey, unwrapFileKey } from './keys/recipients.js';
 export { verifyCallbackToken, type CallbackClaims, type VerifyCallbackOptions } from './vonage/callback.js';
-export { resealArchive, type ResealArchiveOptions, type ResealReport } from './engine/reseal.js';
-export { decryptBatch, type DecryptBatchOptions, type BatchReport, type BatchItemReport, type BatchEvent, type BatchStatus } from './engine/batch.js';
-export { sealArchive, type SealArchiveOptions, type SealReport } from './engine/seal.js';
-export { unsealArchive, type UnsealArchiveOptions, type UnsealReport } from './engine/unseal.js';
+export { resealArchive, type ResealArchiveOptions, type ResealReport } from './engine/archive/reseal.js';
+export { decryptBatch, type DecryptBatchOptions, type BatchReport, type BatchItemReport, type BatchEvent, type BatchStatus } from './engine/archive/batch.js';
+export { sealArchive, type SealArchiveOptions, type SealReport } from './engine/sealed/seal.js';
+export { unsealArchive, type UnsealArchiveOptions, type UnsealReport } from './engine/sealed/unseal.js';

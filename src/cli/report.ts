@@ -2,7 +2,7 @@
  * How command results are shown: a short human summary on stderr (stdout may carry the media), or
  * one JSON document for programs with `--json`.
  */
-import type { DecryptReport } from '../engine/decrypt.js';
+import type { DecryptReport } from '../engine/archive/decrypt.js';
 import type { ArchiveCryptError } from '../errors.js';
 
 /** Which key opened the password, added to the engine's report by the CLI. */

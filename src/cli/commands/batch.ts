@@ -4,7 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
-import type { BatchItemReport, BatchReport } from '../../engine/batch.js';
+import type { BatchItemReport, BatchReport } from '../../engine/archive/batch.js';
 import { BatchError, OutputError, UsageError, exitCodeOf } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import { addStorageOptions, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
@@ -109,8 +109,8 @@ async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
   }
 
   const { openStore } = await import('../../storage/open.js');
-  const { decryptBatch } = await import('../../engine/batch.js');
-  const { createDecryptPool } = await import('../../engine/pool.js');
+  const { decryptBatch } = await import('../../engine/archive/batch.js');
+  const { createDecryptPool } = await import('../../engine/threads/pool.js');
   const store = await openStore(flags.from, storage);
   // One pool for the whole batch: its threads boot once and serve every large archive.
   const pool = threads > 0 ? createDecryptPool({ threads }) : undefined;

@@ -3,7 +3,7 @@
  * Output goes to a named file (only after every check passed), to stdout, or nowhere (verify only).
  */
 import { Option, type Command } from 'commander';
-import type { DecryptReport } from '../../engine/decrypt.js';
+import type { DecryptReport } from '../../engine/archive/decrypt.js';
 import type { OutputSink } from '../../engine/output.js';
 import { ArchiveCryptError, OutputError, UsageError } from '../../errors.js';
 import type { Padding } from '../../format/opentok.js';
@@ -98,7 +98,7 @@ async function decryptCommand(ctx: CliContext, sourceSpec: string, opts: Decrypt
     else if (!opts.quiet) ctx.stderr.write(formatDecryptSummary(result, opts.key?.length ?? 0));
   } catch (error) {
     if (opts.json && error instanceof ArchiveCryptError) {
-      const { ArchiveCheckError } = await import('../../engine/decrypt.js');
+      const { ArchiveCheckError } = await import('../../engine/archive/decrypt.js');
       jsonStream.write(
         toJsonText(error instanceof ArchiveCheckError ? { ...error.report, ...extras } : { ...failureJson(sourceSpec, outputLabel, error), ...extras }),
       );
@@ -131,7 +131,7 @@ async function decryptVerified(
     extras.key = { index: archiveKey.keyIndex, path: keyring.paths[archiveKey.keyIndex] ?? '', oaepHash: archiveKey.oaepHash };
     try {
       const { openSource } = await import('../../storage/open.js');
-      const { decryptArchive } = await import('../../engine/decrypt.js');
+      const { decryptArchive } = await import('../../engine/archive/decrypt.js');
       const { startProgress } = await import('../progress.js');
       const source = await openSource(sourceSpec, storage);
       const progress = await startProgress(ctx, 'decrypting', opts.quiet || opts.json);

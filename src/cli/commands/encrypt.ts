@@ -67,7 +67,7 @@ async function encryptCommand(ctx: CliContext, inputSpec: string, opts: EncryptO
     sinks.push(archiveSink.sink);
 
     const { openSource } = await import('../../storage/open.js');
-    const { encryptArchive } = await import('../../engine/encrypt.js');
+    const { encryptArchive } = await import('../../engine/archive/encrypt.js');
     const source = await openSource(inputSpec, { stdin: ctx.stdin });
     const result = await encryptArchive({ source, publicKey, sink: archiveSink.sink, signal: ctx.signal }).finally(() => source.close?.());
     if (passwordSink) {

@@ -93,7 +93,7 @@ async function resealCommand(ctx: CliContext, sourceSpec: string, flags: ResealF
     const { unwrapPassword, destroyArchiveKey } = await import('../../format/opentok.js');
     const archiveKey = unwrapPassword(input.password, keyring.keys);
     const { openSource } = await import('../../storage/open.js');
-    const { resealArchive } = await import('../../engine/reseal.js');
+    const { resealArchive } = await import('../../engine/archive/reseal.js');
     const { startProgress } = await import('../progress.js');
     const source = await openSource(sourceSpec, storage);
     const progress = await startProgress(ctx, 'resealing', flags.quiet || flags.json);

@@ -56,7 +56,7 @@ async function sealCommand(ctx: CliContext, inputSpec: string, opts: SealOptions
   if (opts.output === '-' && ctx.stdout.isTTY) throw new UsageError('refusing to write a sealed file to a terminal: redirect --output - or give --output FILE');
 
   const { loadCertificate } = await import('../../keys/load.js');
-  const { sealArchive } = await import('../../engine/seal.js');
+  const { sealArchive } = await import('../../engine/sealed/seal.js');
   const { openSource } = await import('../../storage/open.js');
   const { openFileSink, streamSink } = await import('../../engine/output.js');
   const { startProgress } = await import('../progress.js');

@@ -60,7 +60,7 @@ async function unsealCommand(ctx: CliContext, sourceSpec: string, opts: UnsealOp
     ...(opts.passphraseEnv !== undefined ? { passphraseEnv: opts.passphraseEnv } : {}),
     ...(opts.passphraseFile !== undefined ? { passphraseFile: opts.passphraseFile } : {}),
   });
-  const { unsealArchive } = await import('../../engine/unseal.js');
+  const { unsealArchive } = await import('../../engine/sealed/unseal.js');
   const { openSource } = await import('../../storage/open.js');
   const { startProgress } = await import('../progress.js');
 

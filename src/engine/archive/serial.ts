@@ -4,12 +4,12 @@
  * `openssl enc -d` (design.md §7): two reused read buffers (the next read runs on a libuv thread
  * while this one decrypts) and `decipher.update` fed 64 KiB slices.
  */
-import { AbortError } from '../errors.js';
-import { CbcDecryptor } from '../format/opentok.js';
+import { AbortError } from '../../errors.js';
+import { CbcDecryptor } from '../../format/opentok.js';
 import type { ArchiveChecks } from './checks.js';
-import type { OutputSink } from './output.js';
-import type { CiphertextReader } from './reader.js';
-import { UPDATE_SLICE } from './update-slice.js';
+import type { OutputSink } from '../output.js';
+import type { CiphertextReader } from '../reader.js';
+import { UPDATE_SLICE } from '../update-slice.js';
 
 const READ_SIZE = 1024 * 1024;
 

@@ -8,10 +8,10 @@
  * the size of the ring: (pool tasks + read-ahead + 2) slots.
  */
 import { availableParallelism } from 'node:os';
-import { UsageError } from '../errors.js';
-import type { OutputSink } from './output.js';
+import { UsageError } from '../../errors.js';
+import type { OutputSink } from '../output.js';
 import { DecryptPool } from './pool.js';
-import type { CiphertextReader } from './reader.js';
+import type { CiphertextReader } from '../reader.js';
 
 /** Runs being read ahead of the one being handed out. */
 const READ_AHEAD = 2;

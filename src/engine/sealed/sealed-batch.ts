@@ -9,10 +9,10 @@
  * slice s of segment j goes to j·segmentSize + s, which is at or below where its own ciphertext was.
  */
 import { createCipheriv, createDecipheriv, createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
-import { IntegrityError } from '../errors.js';
-import { IV_LENGTH, TAG_LENGTH } from '../format/sealed.js';
-import type { UnsealBatchResult } from './messages.js';
-import { UPDATE_SLICE } from './update-slice.js';
+import { IntegrityError } from '../../errors.js';
+import { IV_LENGTH, TAG_LENGTH } from '../../format/sealed.js';
+import type { UnsealBatchResult } from '../threads/messages.js';
+import { UPDATE_SLICE } from '../update-slice.js';
 
 /**
  * Largest slice handed to `decipher.update`: its output is a fresh allocation each call, and larger

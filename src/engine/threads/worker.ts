@@ -3,11 +3,11 @@
  * place, or verifies and decrypts (`unseal`) or seals (`seal`) a run of sealed-format segments. Each range is independent — its IV is the ciphertext block before it (design.md §1) — so
  * ranges of one archive can run on any thread in any order; the main thread writes them in order.
  */
-import { firstBadSyncByte } from '../format/mpegts.js';
+import { firstBadSyncByte } from '../../format/mpegts.js';
 import { createDecipheriv, createHash, type Hash } from 'node:crypto';
 import type { DecryptRangeResult, DigestTask, SealRunTask, UnsealBatchResult, UnsealBatchTask, WorkerTask } from './messages.js';
-import { openSealedBatch, readKeyState, sealRun } from './sealed-batch.js';
-import { UPDATE_SLICE } from './update-slice.js';
+import { openSealedBatch, readKeyState, sealRun } from '../sealed/sealed-batch.js';
+import { UPDATE_SLICE } from '../update-slice.js';
 
 
 /** Plaintext hashes in progress, by session; the last 16 bytes wait in `tail` (they may be padding). */

@@ -4,10 +4,10 @@
  * sealed output is committed only after every check of the Vonage archive passed.
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
-import { createSealer, type Sealer } from '../format/sealed-stream.js';
-import { wrapFileKey } from '../keys/recipients.js';
+import { createSealer, type Sealer } from '../../format/sealed-stream.js';
+import { wrapFileKey } from '../../keys/recipients.js';
 import { decryptArchive, type DecryptArchiveOptions, type DecryptReport } from './decrypt.js';
-import type { OutputSink } from './output.js';
+import type { OutputSink } from '../output.js';
 
 export interface ResealArchiveOptions extends Omit<DecryptArchiveOptions, 'sink'> {
   /** Public keys of the recipients (from their certificates). */

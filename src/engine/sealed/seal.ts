@@ -6,14 +6,14 @@
  * segment and aborted on any failure.
  */
 import { randomBytes, type KeyObject, type X509Certificate } from 'node:crypto';
-import { AbortError, ArchiveCryptError, UsageError } from '../errors.js';
-import { sealHeader, TAG_LENGTH, type SegmentKeys } from '../format/sealed.js';
-import { wrapFileKey } from '../keys/recipients.js';
-import type { Source } from '../storage/source.js';
-import type { OutputSink } from './output.js';
-import { DecryptPool } from './pool.js';
-import { openCiphertextReader } from './reader.js';
-import { DEFAULT_TASK_SIZE, SERIAL_TASK_SIZE, ringPool, ringThreshold, runRing } from './ring.js';
+import { AbortError, ArchiveCryptError, UsageError } from '../../errors.js';
+import { sealHeader, TAG_LENGTH, type SegmentKeys } from '../../format/sealed.js';
+import { wrapFileKey } from '../../keys/recipients.js';
+import type { Source } from '../../storage/source.js';
+import type { OutputSink } from '../output.js';
+import { DecryptPool } from '../threads/pool.js';
+import { openCiphertextReader } from '../reader.js';
+import { DEFAULT_TASK_SIZE, SERIAL_TASK_SIZE, ringPool, ringThreshold, runRing } from '../threads/ring.js';
 import { KEY_STATE_LENGTH, readKeyState, sealRun, writeKeyState } from './sealed-batch.js';
 
 export interface SealArchiveOptions {

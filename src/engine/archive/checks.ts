@@ -4,9 +4,9 @@
  * asked for cost nothing.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { IntegrityError } from '../errors.js';
-import type { Padding } from '../format/opentok.js';
-import { TS_PACKET_SIZE, firstBadSyncByte } from '../format/mpegts.js';
+import { IntegrityError } from '../../errors.js';
+import type { Padding } from '../../format/opentok.js';
+import { TS_PACKET_SIZE, firstBadSyncByte } from '../../format/mpegts.js';
 
 export type CheckStatus = 'ok' | 'failed' | 'skipped';
 

@@ -8,12 +8,12 @@
  * Only the last range removes padding.
  */
 import { createDecipheriv } from 'node:crypto';
-import { AbortError } from '../errors.js';
-import { assertCiphertextLength, BLOCK_SIZE, paddingLength } from '../format/opentok.js';
-import type { OutputSink } from './output.js';
-import type { DecryptPool } from './pool.js';
+import { AbortError } from '../../errors.js';
+import { assertCiphertextLength, BLOCK_SIZE, paddingLength } from '../../format/opentok.js';
+import type { OutputSink } from '../output.js';
+import type { DecryptPool } from '../threads/pool.js';
 import type { PipelineInput } from './serial.js';
-import { UPDATE_SLICE } from './update-slice.js';
+import { UPDATE_SLICE } from '../update-slice.js';
 
 /** Ranges being read ahead of the one being handed out. */
 const READ_AHEAD = 2;

@@ -9,15 +9,15 @@
  * aborted on any failure. Memory is the ring: (pool tasks + 4) runs of `taskSize` bytes.
  */
 import type { KeyObject } from 'node:crypto';
-import { AbortError, ArchiveCryptError, IntegrityError, UsageError } from '../errors.js';
-import { openHeader, parseHeader, segmentCount, TAG_LENGTH, type SealedHeader, type SegmentKeys } from '../format/sealed.js';
-import { unwrapFileKey } from '../keys/recipients.js';
-import type { Source } from '../storage/source.js';
-import type { UnsealBatchResult } from './messages.js';
-import type { OutputSink } from './output.js';
-import { DecryptPool } from './pool.js';
-import { openCiphertextReader, type CiphertextReader } from './reader.js';
-import { DEFAULT_TASK_SIZE, SERIAL_TASK_SIZE, ringPool, ringThreshold, runRing } from './ring.js';
+import { AbortError, ArchiveCryptError, IntegrityError, UsageError } from '../../errors.js';
+import { openHeader, parseHeader, segmentCount, TAG_LENGTH, type SealedHeader, type SegmentKeys } from '../../format/sealed.js';
+import { unwrapFileKey } from '../../keys/recipients.js';
+import type { Source } from '../../storage/source.js';
+import type { UnsealBatchResult } from '../threads/messages.js';
+import type { OutputSink } from '../output.js';
+import { DecryptPool } from '../threads/pool.js';
+import { openCiphertextReader, type CiphertextReader } from '../reader.js';
+import { DEFAULT_TASK_SIZE, SERIAL_TASK_SIZE, ringPool, ringThreshold, runRing } from '../threads/ring.js';
 import { batchFailure, KEY_STATE_LENGTH, openSealedBatch, readKeyState, writeKeyState } from './sealed-batch.js';
 
 export interface UnsealArchiveOptions {

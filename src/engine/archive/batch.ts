@@ -7,13 +7,13 @@
 import type { KeyObject } from 'node:crypto';
 import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AbortError, ArchiveCryptError, UsageError } from '../errors.js';
-import { destroyArchiveKey, unwrapPassword } from '../format/opentok.js';
-import type { ObjectStore } from '../storage/source.js';
-import { archiveObjectKey, type VonageArchive } from '../vonage/archive.js';
+import { AbortError, ArchiveCryptError, UsageError } from '../../errors.js';
+import { destroyArchiveKey, unwrapPassword } from '../../format/opentok.js';
+import type { ObjectStore } from '../../storage/source.js';
+import { archiveObjectKey, type VonageArchive } from '../../vonage/archive.js';
 import { ArchiveCheckError, decryptArchive, type DecryptReport } from './decrypt.js';
-import { nullSink, openFileSink } from './output.js';
-import type { DecryptPool } from './pool.js';
+import { nullSink, openFileSink } from '../output.js';
+import type { DecryptPool } from '../threads/pool.js';
 
 export type BatchStatus = 'decrypted' | 'verified' | 'skipped' | 'failed';
 

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Piscina } from 'piscina';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../../errors.js';
 import type { DecryptRangeResult, DecryptRangeTask, DigestTask, PingTask, SealRunTask, UnsealBatchResult, UnsealBatchTask } from './messages.js';
 
 export interface DecryptPoolOptions {
@@ -200,13 +200,13 @@ export function createDecryptPool(options: DecryptPoolOptions = {}): DecryptPool
 }
 
 /**
- * piscina needs JavaScript: next to this module once built (`dist/engine/worker.js`); when this module
+ * piscina needs JavaScript: next to this module once built (`dist/engine/threads/worker.js`); when this module
  * runs from the TypeScript sources (vitest), the built copy in `dist/`.
  */
 function workerFilename(): string {
   const beside = fileURLToPath(new URL('./worker.js', import.meta.url));
   if (existsSync(beside)) return beside;
-  const built = fileURLToPath(new URL('../../dist/engine/worker.js', import.meta.url));
+  const built = fileURLToPath(new URL('../../../dist/engine/threads/worker.js', import.meta.url));
   if (existsSync(built)) return built;
   throw new Error(`decrypt worker not found at ${beside} or ${built}: run npm run build`);
 }

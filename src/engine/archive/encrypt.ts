@@ -3,11 +3,11 @@
  * with RSA-OAEP-SHA-1), so users can test their pipeline end to end without a Vonage project.
  */
 import type { KeyObject } from 'node:crypto';
-import { AbortError, ArchiveCryptError } from '../errors.js';
-import { createArchivePassword, createCbcEncryptor } from '../format/opentok.js';
-import type { Source } from '../storage/source.js';
-import type { OutputSink } from './output.js';
-import { UPDATE_SLICE } from './update-slice.js';
+import { AbortError, ArchiveCryptError } from '../../errors.js';
+import { createArchivePassword, createCbcEncryptor } from '../../format/opentok.js';
+import type { Source } from '../../storage/source.js';
+import type { OutputSink } from '../output.js';
+import { UPDATE_SLICE } from '../update-slice.js';
 
 export interface EncryptArchiveOptions {
   source: Source;

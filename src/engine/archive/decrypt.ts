@@ -8,15 +8,15 @@
  * threads (`parallel.ts`). A private pool is started only when asked for: a thread costs ≈0.17 s to
  * boot (design.md §7).
  */
-import { AbortError, ArchiveCryptError, IntegrityError, UsageError } from '../errors.js';
-import { BLOCK_SIZE, type Padding } from '../format/opentok.js';
-import type { Source, SourceInfo } from '../storage/source.js';
+import { AbortError, ArchiveCryptError, IntegrityError, UsageError } from '../../errors.js';
+import { BLOCK_SIZE, type Padding } from '../../format/opentok.js';
+import type { Source, SourceInfo } from '../../storage/source.js';
 import { ArchiveCheckError, ArchiveChecks, type DecryptReport } from './checks.js';
-import type { OutputSink } from './output.js';
+import type { OutputSink } from '../output.js';
 import { decryptParallel } from './parallel.js';
-import { DecryptPool } from './pool.js';
-import { DEFAULT_THRESHOLD_WITH_POOL } from './ring.js';
-import { openCiphertextReader, type CiphertextReader } from './reader.js';
+import { DecryptPool } from '../threads/pool.js';
+import { DEFAULT_THRESHOLD_WITH_POOL } from '../threads/ring.js';
+import { openCiphertextReader, type CiphertextReader } from '../reader.js';
 import { decryptSerial, type PipelineInput } from './serial.js';
 
 export { ArchiveCheckError, type CheckStatus, type DecryptReport } from './checks.js';
