@@ -138,7 +138,7 @@ describe('keys inspect', () => {
 
   it('warns about an expired certificate and says Vonage will not accept it', async () => {
     const { privateKey, publicKey } = await generateRsaKeyPair(2048);
-    const pem = createSelfSignedCertificate({ privateKey, publicKey, subject: parseSubject('CN=old'), days: 10, notBefore: new Date(Date.now() - 20 * 86_400_000) });
+    const pem = await createSelfSignedCertificate({ privateKey, publicKey, subject: parseSubject('CN=old'), days: 10, notBefore: new Date(Date.now() - 20 * 86_400_000) });
     await writeFile(path('expired.pem'), pem);
     const checkend = await runProgram('openssl', ['x509', '-in', path('expired.pem'), '-noout', '-checkend', '0']);
     expect(checkend.stdout.trim()).toBe('Certificate will expire');

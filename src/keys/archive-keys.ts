@@ -104,7 +104,7 @@ export async function generateArchiveKeys(options: GenerateArchiveKeysOptions): 
   await assertPathsAbsent(paths);
 
   const { privateKey, publicKey } = await generateRsaKeyPair(bits);
-  const certificatePem = createSelfSignedCertificate({
+  const certificatePem = await createSelfSignedCertificate({
     privateKey,
     publicKey,
     subject,

@@ -9,8 +9,16 @@ import { UsageError } from '../errors.js';
 import { fromBinary } from './asn1.js';
 import type { NameAttribute } from './subject.js';
 
+/**
+ * Signs DER with SHA-256 and RSASSA-PKCS1-v1_5 where the private key lives: a PKCS#11 token
+ * (keys/pkcs11.ts) signs on the token. A `KeyObject` signs in this process.
+ */
+export interface DerSigner {
+  sign(data: Uint8Array): Promise<Buffer>;
+}
+
 export interface SelfSignedCertificateOptions {
-  privateKey: KeyObject;
+  privateKey: KeyObject | DerSigner;
   publicKey: KeyObject;
   subject: readonly NameAttribute[];
   /** Validity in days from `notBefore` (1 to 36500). */
@@ -26,10 +34,10 @@ export interface SelfSignedCertificateOptions {
  *
  * @example
  * ```ts
- * const pem = createSelfSignedCertificate({ privateKey, publicKey, subject: parseSubject('CN=Archive key'), days: 365 });
+ * const pem = await createSelfSignedCertificate({ privateKey, publicKey, subject: parseSubject('CN=Archive key'), days: 365 });
  * ```
  */
-export function createSelfSignedCertificate(options: SelfSignedCertificateOptions): string {
+export async function createSelfSignedCertificate(options: SelfSignedCertificateOptions): Promise<string> {
   const { days } = options;
   assertValidityDays(days);
   const cert = forge.pki.createCertificate();
@@ -51,7 +59,7 @@ export function createSelfSignedCertificate(options: SelfSignedCertificateOption
   cert.siginfo.algorithmOid = sha256WithRsa;
   signed.signatureOid = sha256WithRsa;
   signed.tbsCertificate = forgePki.getTBSCertificate(cert);
-  cert.signature = signDer(signed.tbsCertificate, options.privateKey);
+  cert.signature = await signDer(signed.tbsCertificate, options.privateKey);
   const pem = forge.pki.certificateToPem(cert).replace(/\r\n/g, '\n');
   // Parse once with OpenSSL (through Node) so that a malformed certificate can never be written.
   new X509Certificate(pem);
@@ -72,9 +80,10 @@ export const forgePki = forge.pki as typeof forge.pki & {
 export const sha256WithRsa = forge.pki.oids.sha256WithRSAEncryption as string;
 
 /** Signs the DER of a forge structure with SHA-256 / RSASSA-PKCS1-v1_5; returns forge's binary string. */
-export function signDer(structure: forge.asn1.Asn1, privateKey: KeyObject): string {
+export async function signDer(structure: forge.asn1.Asn1, privateKey: KeyObject | DerSigner): Promise<string> {
   const tbs = fromBinary(forge.asn1.toDer(structure).getBytes());
-  return sign('sha256', tbs, privateKey).toString('binary');
+  const signature = 'sign' in privateKey ? await privateKey.sign(tbs) : sign('sha256', tbs, privateKey);
+  return signature.toString('binary');
 }
 
 export function toForgePublicKey(publicKey: KeyObject): forge.pki.rsa.PublicKey {

@@ -12,7 +12,7 @@ export async function csrCommand(ctx: CliContext, opts: CsrFlags): Promise<void>
   const subject = parseSubject(opts.subject);
   await assertPathsAbsent([opts.output]);
   const { key } = await loadPrivateKey(opts.key, passphraseProvider(ctx, opts));
-  const pem = createCsr({ privateKey: key, subject });
+  const pem = await createCsr({ privateKey: key, subject });
   const sink = await openFileSink(opts.output, { mode: 0o644 });
   try {
     await sink.write(Buffer.from(pem));
