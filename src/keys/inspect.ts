@@ -12,6 +12,7 @@ import { VONAGE_MAX_KEY_BITS } from './generate.js';
 import { certificateFingerprint, publicKeyFingerprint } from './fingerprint.js';
 import { parsePrivateKey, resolvePassphrase, type PassphraseSource } from './load.js';
 import { looksLikePkcs12, readPkcs12 } from './pkcs12.js';
+import type { Pkcs11KeyHandle, TokenDescription } from './pkcs11.js';
 
 /** Certificates expiring within this many days get a warning. */
 export const EXPIRY_WARNING_DAYS = 30;
@@ -52,9 +53,11 @@ export interface CertificateReport {
 
 export interface PrivateKeyReport {
   kind: 'private-key';
-  /** `pkcs8`, `pkcs1` (`RSA PRIVATE KEY`), `der-pkcs8`, `pkcs12`. */
-  encoding: 'pkcs8' | 'pkcs1' | 'der-pkcs8' | 'pkcs12';
+  /** `pkcs8`, `pkcs1` (`RSA PRIVATE KEY`), `der-pkcs8`, `pkcs12`, or `pkcs11` for a key on a token. */
+  encoding: 'pkcs8' | 'pkcs1' | 'der-pkcs8' | 'pkcs12' | 'pkcs11';
   encrypted: boolean;
+  /** For a key on a PKCS#11 token: where it is and how the token protects it. */
+  token?: TokenKeyFacts;
   key: KeyDescription;
   vonage: VonageVerdict;
   warnings: string[];
@@ -78,9 +81,23 @@ export interface PublicKeyReport {
 
 export type InspectedItem = CertificateReport | PrivateKeyReport | CsrReport | PublicKeyReport;
 
+/** What the token says about a key it holds (null: the token does not tell). */
+export interface TokenKeyFacts {
+  token: TokenDescription;
+  object: { label: string; id: string };
+  sensitive: boolean | null;
+  extractable: boolean | null;
+  alwaysSensitive: boolean | null;
+  neverExtractable: boolean | null;
+  /** Generated on the token rather than imported. */
+  local: boolean | null;
+  uses: string[];
+}
+
 export interface KeyFileReport {
+  /** The path, or the `pkcs11:` URI for a key on a token. */
   file: string;
-  container: 'pem' | 'der' | 'pkcs12';
+  container: 'pem' | 'der' | 'pkcs12' | 'pkcs11';
   items: InspectedItem[];
   /** About the file itself (permissions, ignored PEM blocks). */
   warnings: string[];
@@ -128,6 +145,39 @@ export async function inspectKeyFile(path: string, options: InspectOptions = {})
   } finally {
     bytes.fill(0);
   }
+}
+
+/**
+ * Describes a key on a PKCS#11 token and the certificate stored beside it, in the same report shape
+ * as a file (`container: 'pkcs11'`).
+ *
+ * @example
+ * ```ts
+ * const key = await openPkcs11Key('pkcs11:token=archive;object=archive-key', options);
+ * const report = await inspectTokenKey(key);
+ * ```
+ */
+export async function inspectTokenKey(key: Pkcs11KeyHandle, now = new Date()): Promise<KeyFileReport> {
+  const { certificate, ...facts } = await key.describe();
+  const description = describeKey(key.publicKey);
+  const warnings = keyWarnings(description);
+  if (facts.extractable === true) warnings.push('the key can leave the token (CKA_EXTRACTABLE is true): make archive keys with keys generate --pkcs11, which keeps them on it');
+  if (facts.sensitive === false) warnings.push('the key is not sensitive (CKA_SENSITIVE is false): its value can be read off the token');
+  if (!facts.uses.includes('decrypt')) warnings.push('the key may not decrypt (CKA_DECRYPT is false): it cannot unwrap archive passwords');
+  const report: KeyFileReport = {
+    file: key.label,
+    container: 'pkcs11',
+    items: [{ kind: 'private-key', encoding: 'pkcs11', encrypted: false, token: { token: key.token, object: key.object, ...facts }, key: description, vonage: keyVerdict(description), warnings }],
+    warnings: [],
+  };
+  if (certificate) {
+    const item = describeCertificate(new X509Certificate(certificate), now);
+    if (!item.key.publicKeySha256 || item.key.publicKeySha256 !== description.publicKeySha256) item.warnings.push('the certificate stored beside the key is for another key');
+    report.items.push(item);
+  } else {
+    report.warnings.push('no certificate is stored beside the key on the token (same CKA_ID)');
+  }
+  return report;
 }
 
 async function inspectPem(path: string, text: string, passphrase: PassphraseSource | undefined, now: Date): Promise<KeyFileReport> {

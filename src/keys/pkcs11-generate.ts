@@ -97,7 +97,7 @@ export async function generateTokenKeys(options: GenerateTokenKeysOptions): Prom
           { type: ck('CKA_ENCRYPT'), value: true }, { type: ck('CKA_VERIFY'), value: true }, { type: ck('CKA_WRAP'), value: false }],
         // Decrypt unwraps archive passwords, sign makes the certificate and CSRs; nothing else.
         [...common, { type: ck('CKA_PRIVATE'), value: true }, { type: ck('CKA_SENSITIVE'), value: true }, { type: ck('CKA_EXTRACTABLE'), value: false },
-          { type: ck('CKA_DECRYPT'), value: true }, { type: ck('CKA_SIGN'), value: true }, { type: ck('CKA_UNWRAP'), value: false }, { type: ck('CKA_DERIVE'), value: false }],
+          { type: ck('CKA_DECRYPT'), value: true }, { type: ck('CKA_SIGN'), value: true }, { type: ck('CKA_UNWRAP'), value: false }, { type: ck('CKA_SIGN_RECOVER'), value: false }, { type: ck('CKA_DERIVE'), value: false }],
       );
     } catch (error) {
       throw new KeyError(`token "${token.description.label}" could not generate an RSA-${VONAGE_MAX_KEY_BITS} key pair: ${pkcs11ReturnName(error) ?? String(error)}`);

@@ -474,9 +474,9 @@ export function tokenKeyHandle(token: TokenSession, key: Handle, uri: Pkcs11Uri)
   const { api, session } = token;
   const tokenLabel = token.description.label;
   let closed = false;
-  const usable = () => {
-    if (closed) throw new KeyError(`${uri.text} was closed`);
-  };
+  /** Runs an operation on the shared session; a closed handle rejects, as a token failure does. */
+  const onToken = <T>(operation: () => Promise<T> | T): Promise<T> =>
+    closed ? Promise.reject(new KeyError(`${uri.text} was closed`)) : token.run(operation);
   return {
     label: uri.text,
     publicKey,
@@ -485,13 +485,12 @@ export function tokenKeyHandle(token: TokenSession, key: Handle, uri: Pkcs11Uri)
     token: token.description,
     object: { label: names.get('CKA_LABEL')?.toString('utf8') ?? '', id: names.get('CKA_ID')?.toString('hex') ?? '' },
     decryptOaep(data, hash, label) {
-      usable();
       const { hash: hashAlg, mgf } = oaepHashes[hash];
       const mechanism: Mechanism = {
         mechanism: ck('CKM_RSA_PKCS_OAEP'),
         parameter: { type: ck('CK_PARAMS_RSA_OAEP'), hashAlg: ck(hashAlg), mgf: ck(mgf), source: ck('CKZ_DATA_SPECIFIED'), ...(label && label.length > 0 ? { sourceData: Buffer.from(label) } : {}) },
       };
-      return token.run(async () => {
+      return onToken(async () => {
         try {
           api.C_DecryptInit(session, mechanism, key);
         } catch (error) {
@@ -514,8 +513,7 @@ export function tokenKeyHandle(token: TokenSession, key: Handle, uri: Pkcs11Uri)
       });
     },
     sign(data) {
-      usable();
-      return token.run(async () => {
+      return onToken(async () => {
         try {
           api.C_SignInit(session, { mechanism: ck('CKM_SHA256_RSA_PKCS') }, key);
           return await api.C_SignAsync(session, Buffer.from(data), Buffer.alloc(Math.ceil(bits / 8)));
@@ -527,8 +525,7 @@ export function tokenKeyHandle(token: TokenSession, key: Handle, uri: Pkcs11Uri)
       });
     },
     describe() {
-      usable();
-      return token.run(() => {
+      return onToken(() => {
         const flags = ['CKA_SENSITIVE', 'CKA_EXTRACTABLE', 'CKA_ALWAYS_SENSITIVE', 'CKA_NEVER_EXTRACTABLE', 'CKA_LOCAL', ...usageAttributes.map(([name]) => name)];
         const values = token.attributes(key, flags);
         const flag = (name: string) => {

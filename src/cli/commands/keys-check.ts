@@ -1,18 +1,35 @@
 /** `keys check`: does this private key belong to this certificate? */
+import { constants, publicEncrypt, randomBytes } from 'node:crypto';
 import { KeyError } from '../../errors.js';
 import { keyMatchesCertificate, publicKeyFingerprint } from '../../keys/fingerprint.js';
 import { loadCertificate, loadPrivateKey } from '../../keys/load.js';
+import { isPkcs11Uri } from '../../keys/pkcs11-uri.js';
 import type { CliContext } from '../context.js';
 import { passphraseProvider } from '../passphrase.js';
+import { openCliPkcs11Key } from '../pkcs11.js';
 import type { CheckFlags } from './keys.js';
 
 export async function checkCommand(ctx: CliContext, opts: CheckFlags): Promise<void> {
   const { certificate, publicKey } = await loadCertificate(opts.cert);
-  const { key } = await loadPrivateKey(opts.key, passphraseProvider(ctx, opts));
-  if (!keyMatchesCertificate(key, certificate)) {
-    throw new KeyError(
-      `${opts.key} does not belong to ${opts.cert} (public key SHA-256 ${publicKeyFingerprint(key)} vs ${publicKeyFingerprint(publicKey)})`,
-    );
+  const fingerprints = (key: Parameters<typeof publicKeyFingerprint>[0]) => `public key SHA-256 ${publicKeyFingerprint(key)} vs ${publicKeyFingerprint(publicKey)}`;
+  if (isPkcs11Uri(opts.key)) {
+    const key = await openCliPkcs11Key(ctx, opts.key, opts);
+    try {
+      if (!key.publicKey.export({ type: 'spki', format: 'der' }).equals(publicKey.export({ type: 'spki', format: 'der' }))) {
+        throw new KeyError(`${opts.key} does not belong to ${opts.cert} (${fingerprints(key.publicKey)})`);
+      }
+      // The token's public attributes could belong to another private key: prove it by unwrapping on
+      // the token what Vonage would wrap to the certificate (OAEP SHA-1).
+      const challenge = randomBytes(32);
+      const opened = await key.decryptOaep(publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, challenge), 'sha1');
+      if (!opened?.equals(challenge)) throw new KeyError(`the key ${opts.key} on token "${key.token.label}" cannot open what is encrypted to ${opts.cert}`);
+    } finally {
+      await key.close();
+    }
+    ctx.stdout.write(`${opts.key} matches ${opts.cert} and unwraps on the token (public key SHA-256 ${publicKeyFingerprint(publicKey)})\n`);
+    return;
   }
+  const { key } = await loadPrivateKey(opts.key, passphraseProvider(ctx, opts));
+  if (!keyMatchesCertificate(key, certificate)) throw new KeyError(`${opts.key} does not belong to ${opts.cert} (${fingerprints(key)})`);
   ctx.stdout.write(`${opts.key} matches ${opts.cert} (public key SHA-256 ${publicKeyFingerprint(publicKey)})\n`);
 }

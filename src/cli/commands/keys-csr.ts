@@ -6,13 +6,25 @@ import { parseSubject, formatSubject } from '../../keys/subject.js';
 import { openFileSink } from '../../engine/output.js';
 import type { CliContext } from '../context.js';
 import { passphraseProvider } from '../passphrase.js';
+import { isPkcs11Uri } from '../../keys/pkcs11-uri.js';
+import { openCliPkcs11Key } from '../pkcs11.js';
 import type { CsrFlags } from './keys.js';
 
 export async function csrCommand(ctx: CliContext, opts: CsrFlags): Promise<void> {
   const subject = parseSubject(opts.subject);
   await assertPathsAbsent([opts.output]);
-  const { key } = await loadPrivateKey(opts.key, passphraseProvider(ctx, opts));
-  const pem = await createCsr({ privateKey: key, subject });
+  let pem: string;
+  if (isPkcs11Uri(opts.key)) {
+    const key = await openCliPkcs11Key(ctx, opts.key, opts);
+    try {
+      pem = await createCsr({ privateKey: key, subject }); // Signed on the token.
+    } finally {
+      await key.close();
+    }
+  } else {
+    const { key } = await loadPrivateKey(opts.key, passphraseProvider(ctx, opts));
+    pem = await createCsr({ privateKey: key, subject });
+  }
   const sink = await openFileSink(opts.output, { mode: 0o644 });
   try {
     await sink.write(Buffer.from(pem));

@@ -1,10 +1,22 @@
 /** `keys inspect`: a readable (or JSON) description of a key file. */
-import { inspectKeyFile, type InspectedItem, type KeyDescription, type KeyFileReport, type VonageVerdict } from '../../keys/inspect.js';
+import { inspectKeyFile, inspectTokenKey, type InspectedItem, type KeyDescription, type KeyFileReport, type TokenKeyFacts, type VonageVerdict } from '../../keys/inspect.js';
 import type { CliContext } from '../context.js';
 import { passphraseProvider } from '../passphrase.js';
+import { isPkcs11Uri } from '../../keys/pkcs11-uri.js';
+import { openCliPkcs11Key } from '../pkcs11.js';
 import type { InspectFlags } from './keys.js';
 
 export async function inspectCommand(ctx: CliContext, file: string, opts: InspectFlags): Promise<void> {
+  if (isPkcs11Uri(file)) {
+    const key = await openCliPkcs11Key(ctx, file, opts);
+    try {
+      const report = await inspectTokenKey(key);
+      ctx.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+    } finally {
+      await key.close();
+    }
+    return;
+  }
   // Only ask for (or read) a passphrase when the user offered one: inspecting an encrypted key
   // without it still tells what the file is.
   const offered = opts.passphraseEnv !== undefined || opts.passphraseFile !== undefined;
@@ -14,7 +26,7 @@ export async function inspectCommand(ctx: CliContext, file: string, opts: Inspec
 
 /** The text form: one paragraph per item, warnings last in each. */
 export function formatReport(report: KeyFileReport): string {
-  const container = { pem: 'PEM', der: 'DER', pkcs12: 'PKCS#12' }[report.container];
+  const container = { pem: 'PEM', der: 'DER', pkcs12: 'PKCS#12', pkcs11: 'PKCS#11 token' }[report.container];
   const out = [`${report.file} (${container})`];
   for (const warning of report.warnings) out.push(`warning: ${warning}`);
   for (const item of report.items) out.push('', ...formatItem(item));
@@ -37,8 +49,9 @@ function formatItem(item: InspectedItem): string[] {
       );
       break;
     case 'private-key': {
-      const encoding = { pkcs8: 'PKCS#8', pkcs1: 'PKCS#1', 'der-pkcs8': 'PKCS#8 DER', pkcs12: 'from PKCS#12' }[item.encoding];
+      const encoding = { pkcs8: 'PKCS#8', pkcs1: 'PKCS#1', 'der-pkcs8': 'PKCS#8 DER', pkcs12: 'from PKCS#12', pkcs11: `on token "${item.token?.token.label ?? ''}"` }[item.encoding];
       lines.push(`private key (${item.encrypted ? 'encrypted ' : ''}${encoding})`, field('key', keyText(item.key)));
+      if (item.token) lines.push(...tokenLines(item.token, field));
       break;
     }
     case 'csr':
@@ -57,6 +70,20 @@ function formatItem(item: InspectedItem): string[] {
   lines.push(field('Vonage', verdictText(item.vonage)));
   for (const warning of item.warnings) lines.push(`  warning: ${warning}`);
   return lines;
+}
+
+/** How the token holds the key: the facts a security officer checks before trusting it. */
+function tokenLines(facts: TokenKeyFacts, field: (name: string, value: string) => string): string[] {
+  const yesNo = (value: boolean | null, yes: string, no: string) => (value === null ? `${yes}: not reported` : value ? yes : no);
+  const { token } = facts;
+  return [
+    field('token', `"${token.label}" (${[token.manufacturer, token.model, token.serial ? `serial ${token.serial}` : ''].filter(Boolean).join(', ')})`),
+    field('object', `label "${facts.object.label}", id ${facts.object.id || '(none)'}`),
+    field('protection', [yesNo(facts.sensitive, 'sensitive', 'NOT sensitive'), yesNo(facts.extractable, 'EXTRACTABLE', 'not extractable'),
+      ...(facts.alwaysSensitive ? ['always sensitive'] : []), ...(facts.neverExtractable ? ['never extractable'] : []),
+      yesNo(facts.local, 'generated on the token', 'imported')].join(', ')),
+    field('uses', facts.uses.join(', ') || 'none'),
+  ];
 }
 
 function keyText(key: KeyDescription): string {

@@ -8,7 +8,11 @@ import type { CliContext } from '../context.js';
 export interface PassphraseFlags {
   passphraseEnv?: string;
   passphraseFile?: string;
+  /** `--pkcs11-module`, for a `pkcs11:` key. */
+  pkcs11Module?: string;
 }
+
+const pkcs11ModuleHelp = 'PKCS#11 module (.so) for a pkcs11: key (or module-path= in the URI, or ARCHIVE_CRYPT_PKCS11_MODULE)';
 
 export function register(program: Command, ctx: CliContext): void {
   const keys = program
@@ -27,6 +31,8 @@ Example (first-time setup):
     .command('generate')
     .description('generate an RSA key pair and a self-signed certificate for Vonage encrypted archiving')
     .requiredOption('--out <dir>', 'folder to write archive-private-key.pem and archive-certificate.pem into (created if missing)')
+    .option('--pkcs11 <uri>', 'generate the key pair on a PKCS#11 token instead, e.g. "pkcs11:token=archive;object=archive-2026" (writes only the certificate)')
+    .option('--pkcs11-module <path>', pkcs11ModuleHelp)
     .option('--bits <n>', 'RSA key size; Vonage accepts 2048 at most', wholeNumber, 2048)
     .option('--days <n>', 'certificate validity in days', wholeNumber, 365)
     .option('--subject <dn>', 'certificate subject, e.g. "CN=Archive key,O=Example Ltd,C=GB"', 'CN=Vonage archive encryption')
@@ -39,13 +45,18 @@ Example (first-time setup):
       `
 Writes <dir>/archive-private-key.pem (encrypted PKCS#8, mode 0600) and <dir>/archive-certificate.pem,
 never overwriting a file. Without a passphrase option it asks twice on the terminal.
+With --pkcs11 the RSA-2048 key is made on the token (sensitive, not extractable), the certificate is
+signed there and stored beside it, and only <dir>/archive-certificate.pem is written; the token's PIN
+comes from --passphrase-env, --passphrase-file, pin-source=file:PATH in the URI, or a prompt.
 
 Example:
   $ export ARCHIVE_KEY_PASSPHRASE='a long passphrase'
   $ archive-crypt keys generate --out keys --subject "CN=Archive key,O=Example Ltd" \\
       --passphrase-env ARCHIVE_KEY_PASSPHRASE
   Then put the printed "certificate" value into Vonage's
-  PUT https://api.opentok.com/v2/project/<apiKey>/archive/storage request.`,
+  PUT https://api.opentok.com/v2/project/<apiKey>/archive/storage request.
+  $ archive-crypt keys generate --out keys --pkcs11 "pkcs11:token=archive;object=archive-2026" \
+      --pkcs11-module /usr/lib/softhsm/libsofthsm2.so --passphrase-env TOKEN_PIN`,
     )
     .action(async (opts: GenerateFlags) => {
       const { generateCommand } = await import('./keys-generate.js');
@@ -55,9 +66,10 @@ Example:
   keys
     .command('csr')
     .description('create a PKCS#10 certificate signing request for your own CA')
-    .requiredOption('--key <file>', 'private key (PEM, DER or PKCS#12)')
+    .requiredOption('--key <file|uri>', 'private key (PEM, DER or PKCS#12), or a pkcs11: URI (signs on the token)')
     .requiredOption('--subject <dn>', 'subject, e.g. "CN=Archive key,O=Example Ltd,C=GB"')
     .requiredOption('--output <file>', 'where to write the CSR (PEM); never overwritten')
+    .option('--pkcs11-module <path>', pkcs11ModuleHelp)
     .option('--passphrase-env <var>', 'read the key passphrase from this environment variable')
     .option('--passphrase-file <file>', 'read the key passphrase from the first line of this file')
     .addHelpText(
@@ -76,8 +88,9 @@ Example:
   keys
     .command('inspect')
     .description('show what a certificate, private key, CSR or PKCS#12 file holds and whether Vonage accepts it')
-    .argument('<file>', 'PEM or DER file, or a .p12 bundle')
+    .argument('<file>', 'PEM or DER file, a .p12 bundle, or a pkcs11: URI of a key on a token')
     .option('--json', 'print one JSON object')
+    .option('--pkcs11-module <path>', pkcs11ModuleHelp)
     .option('--passphrase-env <var>', 'passphrase for an encrypted key or .p12, from this environment variable')
     .option('--passphrase-file <file>', 'passphrase for an encrypted key or .p12, from the first line of this file')
     .addHelpText(
@@ -87,7 +100,8 @@ Encrypted keys are described without their size unless a passphrase option is gi
 
 Example:
   $ archive-crypt keys inspect keys/archive-certificate.pem
-  $ archive-crypt keys inspect keys/archive-private-key.pem --passphrase-env ARCHIVE_KEY_PASSPHRASE --json`,
+  $ archive-crypt keys inspect keys/archive-private-key.pem --passphrase-env ARCHIVE_KEY_PASSPHRASE --json
+  $ archive-crypt keys inspect "pkcs11:token=archive;object=archive-2026" --passphrase-env TOKEN_PIN`,
     )
     .action(async (file: string, opts: InspectFlags) => {
       const { inspectCommand } = await import('./keys-inspect.js');
@@ -97,8 +111,9 @@ Example:
   keys
     .command('check')
     .description('check that a private key belongs to a certificate (exit 0 if it does, 3 if not)')
-    .requiredOption('--key <file>', 'private key (PEM, DER or PKCS#12)')
+    .requiredOption('--key <file|uri>', 'private key (PEM, DER or PKCS#12), or a pkcs11: URI')
     .requiredOption('--cert <file>', 'certificate (PEM or DER)')
+    .option('--pkcs11-module <path>', pkcs11ModuleHelp)
     .option('--passphrase-env <var>', 'read the key passphrase from this environment variable')
     .option('--passphrase-file <file>', 'read the key passphrase from the first line of this file')
     .addHelpText(
@@ -122,6 +137,8 @@ export interface GenerateFlags extends PassphraseFlags {
   /** false when --no-passphrase is given. */
   passphrase: boolean;
   pkcs12?: boolean;
+  /** `--pkcs11 URI`: make the key on a token. */
+  pkcs11?: string;
 }
 
 export interface CsrFlags extends PassphraseFlags {
