@@ -39,7 +39,7 @@ export function blobClientFromUrl(url: URL): BlobClient {
   return new BlobClient(url.href, undefined, pipelineOptions);
 }
 
-function classifyAzureError(error: unknown, name: string, hints: FailureHints): Failure {
+export function classifyAzureError(error: unknown, name: string, hints: FailureHints): Failure {
   const network = classifyNetworkError(error, name, 'the account endpoint in the connection string or URL');
   if (network) return network;
   if (error instanceof StorageError) return { transient: false, error };

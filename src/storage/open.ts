@@ -88,7 +88,7 @@ export async function openStore(spec: string, options: SourceOptions = {}): Prom
   return new AzureStore(connectContainer(location.container, credentials), location.prefix, credentials.variable, policy);
 }
 
-function azureCredentials(options: SourceOptions): AzureCredentials {
+export function azureCredentials(options: SourceOptions): AzureCredentials {
   const variable = options.azure?.connectionStringEnv ?? defaultAzureVariable;
   const connectionString = options.azure?.connectionString ?? (options.env ?? process.env)[variable];
   return { connectionString, variable };

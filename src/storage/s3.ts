@@ -57,7 +57,7 @@ const hints = (endpoint: boolean): FailureHints => ({
 });
 
 /** Maps any error from the SDK about `name`. */
-function classifyS3Error(error: unknown, name: string, customEndpoint: boolean): Failure {
+export function classifyS3Error(error: unknown, name: string, customEndpoint: boolean): Failure {
   const network = classifyNetworkError(error, name, customEndpoint ? '--s3-endpoint' : 'the region and network');
   if (network) return network;
   if (error instanceof StorageError || error instanceof UsageError) return { transient: false, error };

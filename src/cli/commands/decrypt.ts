@@ -8,6 +8,7 @@ import type { OutputSink } from '../../engine/output.js';
 import { ArchiveCryptError, OutputError, UsageError } from '../../errors.js';
 import type { Padding } from '../../format/opentok.js';
 import type { CliContext } from '../context.js';
+import type { SourceOptions } from '../../storage/open.js';
 import { addPasswordOptions, checkPasswordFlags, parseSha256, readPasswordInput, type PasswordFlags } from '../archive-password.js';
 import { addStorageOptions, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
 import { failureJson, formatDecryptSummary, toJsonText, type DecryptJson, type KeyUsed } from '../report.js';
@@ -72,7 +73,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--passphrase-env <VAR>', 'read the key passphrase from this environment variable')
     .option('--passphrase-file <file>', 'read the key passphrase from this file');
   addPasswordOptions(command)
-    .option('--output <file|->', 'write the media to FILE (never overwritten) or - for stdout; default: verify only')
+    .option('--output <file|->', 'write the media to FILE, s3://… or azure://… (never overwritten, visible only after every check passed) or - for stdout; default: verify only')
     .option('--expect-sha256 <b64|hex>', 'expected SHA-256 of the encrypted archive or the media (overrides sha256sum of --archive-json)')
     .addOption(new Option('--padding <mode>', 'pkcs7 strips the padding; none keeps it, like openssl enc -d -nopad').choices(['pkcs7', 'none']).default('pkcs7'))
     .option('--no-mpegts-check', 'do not require the media to be MPEG-TS')
@@ -117,7 +118,7 @@ async function decryptVerified(
   const storage = storageOptionsFrom(opts, ctx);
   const expectOverride = opts.expectSha256 === undefined ? undefined : parseSha256(opts.expectSha256, '--expect-sha256');
   // The output is claimed before anything is read: a refused output costs nothing and reveals nothing.
-  const sink = await openOutput(ctx, opts.output);
+  const sink = await openOutput(ctx, opts.output, storage);
   try {
     const input = await readPasswordInput(opts);
     if (input.archiveId !== undefined) extras.archiveId = input.archiveId;
@@ -169,8 +170,8 @@ function checkUsage(ctx: CliContext, opts: DecryptOptions): void {
   }
 }
 
-async function openOutput(ctx: CliContext, output: string | undefined): Promise<OutputSink> {
-  const { openFileSink, nullSink, streamSink } = await import('../../engine/output.js');
+async function openOutput(ctx: CliContext, output: string | undefined, storage: SourceOptions): Promise<OutputSink> {
+  const { nullSink, streamSink } = await import('../../engine/output.js');
   if (output === undefined) return nullSink();
   if (output === '-') return streamSink(ctx.stdout);
   if (!ctx.plaintextFilesAllowed) {
@@ -179,5 +180,7 @@ async function openOutput(ctx: CliContext, output: string | undefined): Promise<
       { code: 'ERR_POLICY' },
     );
   }
-  return openFileSink(output);
+  // Object-store outputs count as plaintext files too: the media would be at rest unencrypted.
+  const { openSink } = await import('../../storage/sink.js');
+  return openSink(output, storage);
 }

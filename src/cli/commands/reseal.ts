@@ -50,7 +50,7 @@ export function register(program: Command, ctx: CliContext): void {
         .option('--passphrase-file <file>', 'read the key passphrase from this file'),
     )
       .requiredOption('--to <cert>', 'recipient X.509 certificate (PEM); repeat for more recipients', collect, [])
-      .requiredOption('--output <file|->', 'the sealed file (never overwritten), or - for stdout')
+      .requiredOption('--output <file|->', 'the sealed file: FILE, s3://bucket/key or azure://container/blob (never overwritten, visible only after every check passed), or - for stdout')
       .option('--expect-sha256 <b64|hex>', 'expected SHA-256 of the encrypted archive or the media')
       .addOption(new Option('--padding <mode>', 'pkcs7 strips the padding; none keeps it').choices(['pkcs7', 'none']).default('pkcs7'))
       .option('--no-mpegts-check', 'do not require the media to be MPEG-TS')
@@ -80,9 +80,10 @@ async function resealCommand(ctx: CliContext, sourceSpec: string, flags: ResealF
   const { loadCertificate } = await import('../../keys/load.js');
   const recipients = [];
   for (const path of flags.to) recipients.push((await loadCertificate(path)).publicKey);
-  const { openFileSink, streamSink } = await import('../../engine/output.js');
+  const { streamSink } = await import('../../engine/output.js');
+  const { openSink } = await import('../../storage/sink.js');
   // The output is claimed before anything is read: a refused output costs nothing.
-  const sink = flags.output === '-' ? streamSink(ctx.stdout) : await openFileSink(flags.output);
+  const sink = flags.output === '-' ? streamSink(ctx.stdout) : await openSink(flags.output, storage);
   try {
     const input = await readPasswordInput(flags);
     const { loadKeyring } = await import('../keyring.js');

@@ -34,7 +34,7 @@ export function register(program: Command, ctx: CliContext): void {
       .description('encrypt and authenticate a file for one or more recipient certificates (sealed format)')
       .argument('<input>', 'what to seal: a path, - (stdin), s3://…, azure://… or https://…')
       .requiredOption('--to <cert>', 'recipient X.509 certificate (PEM); repeat for more recipients', collect, [])
-      .requiredOption('--output <file|->', 'where the sealed file goes: FILE (never overwritten) or - for stdout')
+      .requiredOption('--output <file|->', 'where the sealed file goes: FILE, s3://bucket/key or azure://container/blob (never overwritten, visible only once complete) or - for stdout')
       .option('--segment-log2 <n>', 'segment size as a power of two, 10 (1 KiB) to 24 (16 MiB)', '16')
       .option('--no-name', 'do not record the input file name in the header')
       .option('--quiet', 'no progress bar and no summary; errors only')
@@ -58,17 +58,19 @@ async function sealCommand(ctx: CliContext, inputSpec: string, opts: SealOptions
   const { loadCertificate } = await import('../../keys/load.js');
   const { sealArchive } = await import('../../engine/sealed/seal.js');
   const { openSource } = await import('../../storage/open.js');
-  const { openFileSink, streamSink } = await import('../../engine/output.js');
+  const { streamSink } = await import('../../engine/output.js');
+  const { openSink } = await import('../../storage/sink.js');
   const { startProgress } = await import('../progress.js');
 
   const certificates = [];
   for (const path of opts.to) certificates.push(await loadCertificate(path));
   const context = opts.name && inputSpec !== '-' ? Buffer.from(JSON.stringify({ name: basename(inputSpec) }), 'utf8') : undefined;
-  const source = await openSource(inputSpec, storageOptionsFrom(opts, ctx));
+  const storage = storageOptionsFrom(opts, ctx);
+  const source = await openSource(inputSpec, storage);
   let report;
   try {
     // The output is claimed before anything is read: a refused output costs nothing.
-    const sink = opts.output === '-' ? streamSink(ctx.stdout) : await openFileSink(opts.output);
+    const sink = opts.output === '-' ? streamSink(ctx.stdout) : await openSink(opts.output, storage);
     const progress = await startProgress(ctx, 'sealing', opts.quiet);
     try {
       report = await sealArchive({
