@@ -5,12 +5,15 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
+import type { VonageArchive } from '../vonage/archive.js';
 
 export interface PasswordFlags {
   password?: string;
   passwordFile?: string;
   archiveJson?: string;
   archiveId?: string;
+  /** Only commands that add it (decrypt): the archive fetched from the Vonage API. */
+  vonageArchive?: string;
 }
 
 /** What the password options yield. */
@@ -32,13 +35,10 @@ export function addPasswordOptions(command: Command): Command {
 
 /** Checks that exactly one password source is given; call before anything is read. */
 export function checkPasswordFlags(flags: PasswordFlags): void {
-  const given = [flags.password, flags.passwordFile, flags.archiveJson].filter((value) => value !== undefined).length;
+  const given = [flags.password, flags.passwordFile, flags.archiveJson, flags.vonageArchive].filter((value) => value !== undefined).length;
+  const names = `--password, --password-file${flags.vonageArchive !== undefined ? ', --archive-json and --vonage-archive' : ' and --archive-json'}`;
   if (given !== 1) {
-    throw new UsageError(
-      given === 0
-        ? 'no archive password: give --password, --password-file or --archive-json'
-        : 'give only one of --password, --password-file and --archive-json',
-    );
+    throw new UsageError(given === 0 ? 'no archive password: give --password, --password-file or --archive-json' : `give only one of ${names}`);
   }
   if (flags.archiveId !== undefined && flags.archiveJson === undefined) throw new UsageError('--archive-id needs --archive-json');
 }
@@ -49,13 +49,19 @@ export async function readPasswordInput(flags: PasswordFlags): Promise<PasswordI
   const path = flags.archiveJson ?? '';
   const { parseArchiveText, selectArchive } = await import('../vonage/archive.js');
   const archive = selectArchive(parseArchiveText(await readText(path, '--archive-json'), path), flags.archiveId, path);
+  return archivePasswordInput(archive, `in ${path}`);
+}
+
+/** The password, expected SHA-256 and size of an archive from its JSON (`where` names its origin). */
+export function archivePasswordInput(archive: VonageArchive, where: string): PasswordInput {
   if (archive.password === undefined) {
-    throw new UsageError(`archive ${archive.id} in ${path} has no "password": it was not encrypted, so there is nothing to decrypt`);
+    const reason = archive.outputMode === 'individual' ? 'an individual stream archive (a ZIP file Vonage does not encrypt)' : 'not encrypted';
+    throw new UsageError(`archive ${archive.id} ${where} has no "password": it is ${reason}, so there is nothing to decrypt`);
   }
   return {
     password: archive.password,
     archiveId: archive.id,
-    ...(archive.sha256sum !== undefined ? { expectSha256: parseSha256(archive.sha256sum, `sha256sum of ${path}`) } : {}),
+    ...(archive.sha256sum !== undefined ? { expectSha256: parseSha256(archive.sha256sum, `sha256sum of archive ${archive.id} ${where}`) } : {}),
     ...(archive.size !== undefined ? { expectSize: archive.size } : {}),
   };
 }

@@ -12,11 +12,13 @@ export interface VonageArchive {
   sha256sum?: string;
   size?: number;
   status?: string;
-  /** The API key (`projectId` in newer payloads, `partnerId` in older ones). */
+  /** The API key (`projectId` in newer payloads, `partnerId` in older ones, `applicationId` for applications). */
   projectId?: string;
   createdAt?: number;
   outputMode?: string;
   name?: string;
+  /** Set only while Vonage holds the file in its fallback storage (72 h): where to download it. */
+  url?: string;
 }
 
 /** Parses a Vonage archive object, callback body or list response into archives. */
@@ -70,11 +72,12 @@ function toArchive(value: unknown, where: string): VonageArchive {
   if (typeof value.sha256sum === 'string' && value.sha256sum !== '') archive.sha256sum = value.sha256sum;
   if (typeof value.size === 'number') archive.size = value.size;
   if (typeof value.status === 'string') archive.status = value.status;
-  const project = value.projectId ?? value.partnerId;
+  const project = value.projectId ?? value.partnerId ?? value.applicationId;
   if (typeof project === 'string' || typeof project === 'number') archive.projectId = String(project);
   if (typeof value.createdAt === 'number') archive.createdAt = value.createdAt;
   if (typeof value.outputMode === 'string') archive.outputMode = value.outputMode;
   if (typeof value.name === 'string') archive.name = value.name;
+  if (typeof value.url === 'string' && value.url !== '') archive.url = value.url;
   return archive;
 }
 

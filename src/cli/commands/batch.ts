@@ -24,11 +24,17 @@ interface BatchFlags extends StorageFlags {
   mpegtsCheck: boolean;
   json?: boolean;
   quiet?: boolean;
+  apiUrl?: string;
+  deleteAfter?: boolean;
 }
 
 const EXAMPLE = `
 --archives takes the list response of GET /v2/project/<apiKey>/archive ({"count","items":[…]}) or
-archive callback bodies, one JSON object per line. Each archive is read from <apiKey>/<id>/archive.mp4
+archive callback bodies, one JSON object per line; --archives vonage fetches every page of that list
+from the Vonage API itself (credentials as for \`vonage archives\`). Individual stream archives (ZIP
+files) and unencrypted ones ("password": "") are reported as skipped, not as failures. An archive held
+in Vonage's fallback storage (status "available" with a "url") is read from that URL; --delete-after
+deletes it from Vonage once its output verified and was written. Each archive is read from <apiKey>/<id>/archive.mp4
 (API key from --api-key, else each item's projectId/partnerId), decrypted and verified into
 <out-dir>/<id>.ts (mode 0600, written only after every check passed). Archives whose output already
 exists are skipped, so re-running after a crash resumes. Items whose status is not "uploaded" are not in
@@ -53,7 +59,7 @@ export function register(program: Command, ctx: CliContext): void {
     program
       .command('batch')
       .description('decrypt and verify many archives from S3 or Azure, in parallel, resuming after a crash')
-      .requiredOption('--archives <file>', 'Vonage archive list JSON, or callback bodies one per line')
+      .requiredOption('--archives <file|vonage>', 'Vonage archive list JSON, callback bodies one per line, or "vonage" to ask the API')
       .requiredOption('--from <store>', 's3://bucket or azure://container the archives were uploaded to')
       .option('--out-dir <dir>', 'folder for <id>.ts files (created 0700 if missing)')
       .option('--verify-only', 'decrypt to nowhere: only run the checks')
@@ -66,7 +72,9 @@ export function register(program: Command, ctx: CliContext): void {
       .option('--report <file>', 'write the JSON report to this file')
       .option('--no-mpegts-check', 'do not require the media to be MPEG-TS')
       .option('--json', 'print the JSON report on stdout')
-      .option('--quiet', 'no progress and no per-archive lines; the summary and errors only'),
+      .option('--quiet', 'no progress and no per-archive lines; the summary and errors only')
+      .option('--delete-after', 'delete archives read from Vonage\'s fallback storage from Vonage once decrypted (needs --out-dir)')
+      .option('--api-url <url>', 'Vonage Video API base URL for --archives vonage and --delete-after'),
   )
     .addHelpText('after', EXAMPLE)
     .action((flags: BatchFlags) => batchCommand(ctx, flags));
@@ -87,16 +95,11 @@ async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
   if (!Number.isInteger(threads) || threads < 0 || threads > 64) {
     throw new UsageError(`--threads must be a whole number from 0 to 64 (got "${flags.threads}")`);
   }
+  if (flags.deleteAfter && flags.outDir === undefined) throw new UsageError('--delete-after needs --out-dir: with --verify-only the archive would be gone with no copy kept');
   const storage = storageOptionsFrom(flags, ctx);
-  const { readFile, mkdir } = await import('node:fs/promises');
-  let text: string;
-  try {
-    text = await readFile(flags.archives, 'utf8');
-  } catch (error) {
-    throw new UsageError(`cannot read --archives ${flags.archives} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  const { parseArchiveText } = await import('../../vonage/archive.js');
-  const archives = parseArchiveText(text, flags.archives);
+  const { mkdir } = await import('node:fs/promises');
+  const { readBatchArchives } = await import('./vonage-batch.js');
+  const { archives, vonage } = await readBatchArchives(ctx, flags);
   const { loadKeyring } = await import('../keyring.js');
   const keyring = await loadKeyring(ctx, flags.key, {
     ...(flags.passphraseEnv !== undefined ? { passphraseEnv: flags.passphraseEnv } : {}),
@@ -126,6 +129,8 @@ async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
       ...(flags.apiKey !== undefined ? { apiKey: flags.apiKey } : {}),
       checkMpegTs: flags.mpegtsCheck,
       ...(pool ? { pool } : {}),
+      sourceOptions: storage,
+      ...(vonage && flags.deleteAfter ? { deleteFromVonage: (id: string) => vonage.deleteArchive(id, ctx.signal) } : {}),
       // Several archives download at once: unless told otherwise, each keeps fewer parts in flight.
       download: { partSize: storage.partSize, concurrency: storage.concurrency ?? Math.max(1, Math.ceil(4 / concurrency)) },
       signal: ctx.signal,
@@ -179,7 +184,7 @@ async function startBatchDisplay(ctx: CliContext, total: number, quiet: boolean)
     done(item: BatchItemReport) {
       done += 1;
       if (item.status === 'failed') failed += 1;
-      const line = `${item.status.padEnd(10)} ${item.id}  ${item.status === 'failed' ? (item.error?.message ?? '') : item.status === 'skipped' ? (item.note ?? 'output exists') : `${item.bytes ?? 0} bytes`}`;
+      const line = `${item.status.padEnd(10)} ${item.id}  ${item.status === 'failed' ? (item.error?.message ?? '') : item.status === 'skipped' ? (item.note ?? 'output exists') : `${item.bytes ?? 0} bytes${item.deletedFromVonage ? ', deleted from Vonage' : item.note ? `; ${item.note}` : ''}`}`;
       if (progress) progress.update(done, { failed });
       if (!quiet || item.status === 'failed') {
         if (progress) held.push(line);

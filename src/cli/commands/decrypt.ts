@@ -23,6 +23,8 @@ interface DecryptOptions extends StorageFlags, PasswordFlags {
   mpegtsCheck: boolean;
   json?: boolean;
   quiet?: boolean;
+  deleteAfter?: boolean;
+  apiUrl?: string;
 }
 
 const EXAMPLE = `
@@ -57,6 +59,11 @@ Examples:
   $ archive-crypt decrypt s3://my-archives/46372/b40ef09b-3811-4726-b508-e41a0f96c68f/archive.mp4 \\
       --key key.pem --passphrase-env KEY_PASS --archive-json archive.json --output meeting.ts
 
+  # an archive Vonage holds in its fallback storage: fetch it, verify it, then delete it from Vonage
+  $ export VONAGE_API_KEY=46372 VONAGE_API_SECRET=…
+  $ archive-crypt decrypt --vonage-archive b40ef09b-3811-4726-b508-e41a0f96c68f --key key.pem \\
+      --passphrase-env KEY_PASS --output meeting.ts --delete-after
+
   # play it without writing the media anywhere
   $ archive-crypt decrypt archive.mp4 --key key.pem --passphrase-env KEY_PASS --archive-json archive.json \\
       --output - | ffplay -
@@ -68,7 +75,7 @@ export function register(program: Command, ctx: CliContext): void {
   const command = program
     .command('decrypt')
     .description('decrypt and verify a Vonage encrypted archive (to a file, to stdout, or verify only)')
-    .argument('<source>', 'the encrypted archive: a path, - (stdin), s3://bucket/key, azure://container/blob or https://…')
+    .argument('[source]', 'the encrypted archive: a path, - (stdin), s3://bucket/key, azure://container/blob or https://… (optional with --vonage-archive)')
     .option('--key <file>', 'private key (PEM, DER or PKCS#12); repeat for older keys after a rotation', collect)
     .option('--passphrase-env <VAR>', 'read the key passphrase from this environment variable')
     .option('--passphrase-file <file>', 'read the key passphrase from this file');
@@ -78,22 +85,26 @@ export function register(program: Command, ctx: CliContext): void {
     .addOption(new Option('--padding <mode>', 'pkcs7 strips the padding; none keeps it, like openssl enc -d -nopad').choices(['pkcs7', 'none']).default('pkcs7'))
     .option('--no-mpegts-check', 'do not require the media to be MPEG-TS')
     .option('--json', 'print the report as JSON on stdout (on stderr with --output -)')
-    .option('--quiet', 'no progress bar and no summary; errors only');
+    .option('--quiet', 'no progress bar and no summary; errors only')
+    .option('--vonage-archive <id>', 'fetch the archive JSON (password, sha256sum, size) from the Vonage API; without <source>, read its fallback-storage url')
+    .option('--delete-after', 'with --vonage-archive and --output FILE: delete the archive from Vonage\'s fallback storage once verified')
+    .option('--api-url <url>', 'Vonage Video API base URL for --vonage-archive (env VONAGE_VIDEO_API_URL)');
   addStorageOptions(command)
     .addHelpText('after', EXAMPLE)
-    .action((source: string, opts: DecryptOptions) => decryptCommand(ctx, source, opts));
+    .action((source: string | undefined, opts: DecryptOptions) => decryptCommand(ctx, source, opts));
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
-async function decryptCommand(ctx: CliContext, sourceSpec: string, opts: DecryptOptions): Promise<void> {
+async function decryptCommand(ctx: CliContext, sourceArgument: string | undefined, opts: DecryptOptions): Promise<void> {
+  const sourceSpec = sourceArgument ?? (opts.vonageArchive !== undefined ? `Vonage archive ${opts.vonageArchive}` : '');
   const jsonStream = opts.output === '-' ? ctx.stderr : ctx.stdout;
   const outputLabel = opts.output === undefined ? 'nowhere (verify only)' : opts.output === '-' ? 'stdout' : opts.output;
   const extras: { archiveId?: string; key?: KeyUsed } = {};
   try {
-    const report = await decryptVerified(ctx, sourceSpec, opts, extras);
+    const report = await decryptVerified(ctx, sourceArgument, opts, extras);
     const result: DecryptJson = { ...report, ...extras };
     if (opts.json) jsonStream.write(toJsonText(result));
     else if (!opts.quiet) ctx.stderr.write(formatDecryptSummary(result, opts.key?.length ?? 0));
@@ -110,17 +121,21 @@ async function decryptCommand(ctx: CliContext, sourceSpec: string, opts: Decrypt
 
 async function decryptVerified(
   ctx: CliContext,
-  sourceSpec: string,
+  sourceArgument: string | undefined,
   opts: DecryptOptions,
   extras: { archiveId?: string; key?: KeyUsed },
 ): Promise<DecryptReport> {
   checkUsage(ctx, opts);
+  if (sourceArgument === undefined && opts.vonageArchive === undefined) throw new UsageError('missing <source>: give the archive (path, -, s3://…) or --vonage-archive ID');
   const storage = storageOptionsFrom(opts, ctx);
   const expectOverride = opts.expectSha256 === undefined ? undefined : parseSha256(opts.expectSha256, '--expect-sha256');
   // The output is claimed before anything is read: a refused output costs nothing and reveals nothing.
   const sink = await openOutput(ctx, opts.output, storage);
   try {
-    const input = await readPasswordInput(opts);
+    const { fetchVonageArchive } = await import('./vonage-decrypt.js');
+    const vonage = opts.vonageArchive === undefined ? undefined : await fetchVonageArchive(ctx, opts, sourceArgument);
+    const sourceSpec = vonage?.source ?? (sourceArgument);
+    const input = vonage?.input ?? (await readPasswordInput(opts));
     if (input.archiveId !== undefined) extras.archiveId = input.archiveId;
     const { loadKeyring } = await import('../keyring.js');
     const keyring = await loadKeyring(ctx, opts.key, {
@@ -137,8 +152,9 @@ async function decryptVerified(
       const source = await openSource(sourceSpec, storage);
       const progress = await startProgress(ctx, 'decrypting', opts.quiet || opts.json);
       const expectSha256 = expectOverride ?? input.expectSha256;
+      let report: DecryptReport;
       try {
-        return await decryptArchive({
+        report = await decryptArchive({
           source,
           archiveKey,
           sink,
@@ -154,6 +170,9 @@ async function decryptVerified(
         progress.stop();
         await source.close?.();
       }
+      // Only reached once the output is committed: the media is safe before Vonage's copy goes.
+      await vonage?.afterVerified();
+      return report;
     } finally {
       destroyArchiveKey(archiveKey);
     }

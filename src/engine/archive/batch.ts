@@ -9,7 +9,9 @@ import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AbortError, ArchiveCryptError, UsageError } from '../../errors.js';
 import { destroyArchiveKey, unwrapPassword } from '../../format/opentok.js';
+import { openSource, type SourceOptions } from '../../storage/open.js';
 import type { ObjectStore } from '../../storage/source.js';
+import { redactUrl } from '../../storage/uri.js';
 import { archiveObjectKey, type VonageArchive } from '../../vonage/archive.js';
 import { ArchiveCheckError, decryptArchive, type DecryptReport } from './decrypt.js';
 import { nullSink, openFileSink } from '../output.js';
@@ -23,8 +25,10 @@ export interface BatchItemReport {
   status: BatchStatus;
   output?: string;
   bytes?: number;
-  /** Why an archive was skipped. */
+  /** Why an archive was skipped, or what went wrong after it verified. */
   note?: string;
+  /** For archives read from Vonage's fallback storage with `deleteFromVonage`: whether that worked. */
+  deletedFromVonage?: boolean;
   checks?: DecryptReport['checks'];
   error?: { code: string; message: string };
 }
@@ -56,6 +60,13 @@ export interface DecryptBatchOptions {
   /** One worker pool shared by every archive of the batch (the caller closes it). */
   pool?: DecryptPool;
   signal?: AbortSignal;
+  /** How archives held in Vonage's fallback storage (with a `url`) are read. */
+  sourceOptions?: SourceOptions;
+  /**
+   * Deletes an archive read from Vonage's fallback storage once its output is committed (the
+   * advice is to download, then delete at once rather than leave it there for the 72 hours).
+   */
+  deleteFromVonage?: (archiveId: string) => Promise<void>;
   /** Called when an archive starts or ends, and with byte progress. */
   onEvent?: (event: BatchEvent) => void;
 }
@@ -110,17 +121,18 @@ export async function decryptBatch(options: DecryptBatchOptions): Promise<BatchR
 async function processOne(archive: VonageArchive, options: DecryptBatchOptions): Promise<BatchItemReport> {
   const apiKey = options.apiKey ?? archive.projectId;
   const object = apiKey === undefined ? '' : archiveObjectKey(apiKey, archive.id);
-  const item: BatchItemReport = { id: archive.id, object: object ? `${options.store.name}/${object}` : '', status: 'failed' };
+  const fallbackUrl = archive.url === undefined ? undefined : URL.canParse(archive.url) ? redactUrl(new URL(archive.url)) : 'a malformed fallback url';
+  const item: BatchItemReport = { id: archive.id, object: fallbackUrl ?? (object ? `${options.store.name}/${object}` : ''), status: 'failed' };
   try {
     if (options.signal?.aborted) throw new AbortError('cancelled');
-    if (archive.status !== undefined && archive.status !== 'uploaded') {
-      // started/failed/expired archives never reached storage; "available" ones are held by Vonage.
+    const skipped = skipReason(archive);
+    if (skipped !== undefined) {
       item.status = 'skipped';
-      item.note = `status "${archive.status}": not in your storage`;
+      item.note = skipped;
       return item;
     }
-    if (apiKey === undefined) throw new UsageError('no API key: give --api-key, or use archive JSON with projectId/partnerId');
-    if (!archive.password) throw new UsageError('the archive JSON has no password (archive not encrypted?)');
+    if (apiKey === undefined && fallbackUrl === undefined) throw new UsageError('no API key: give --api-key, or use archive JSON with projectId/partnerId');
+    const password = archive.password as string;
     const output = options.verifyOnly ? undefined : join(options.outDir as string, `${archive.id}.ts`);
     if (output !== undefined) {
       item.output = output;
@@ -131,10 +143,10 @@ async function processOne(archive: VonageArchive, options: DecryptBatchOptions):
       }
     }
     options.onEvent?.({ type: 'start', id: archive.id, object: item.object });
-    const archiveKey = unwrapPassword(archive.password, options.keyring);
+    const archiveKey = unwrapPassword(password, options.keyring);
     try {
       const report = await decryptArchive({
-        source: options.store.object(object),
+        source: archive.url !== undefined ? await openSource(archive.url, options.sourceOptions) : options.store.object(object),
         archiveKey,
         sink: output === undefined ? nullSink() : await openFileSink(output),
         ...(archive.sha256sum ? { expectSha256: Buffer.from(archive.sha256sum, 'base64') } : {}),
@@ -151,6 +163,16 @@ async function processOne(archive: VonageArchive, options: DecryptBatchOptions):
     } finally {
       destroyArchiveKey(archiveKey);
     }
+    if (archive.url !== undefined && output !== undefined && options.deleteFromVonage) {
+      try {
+        await options.deleteFromVonage(archive.id);
+        item.deletedFromVonage = true;
+      } catch (error) {
+        // The output is verified and kept; only the clean-up failed, and a re-run will not retry it.
+        item.deletedFromVonage = false;
+        item.note = `decrypted, but deleting it from Vonage failed: ${error instanceof Error ? error.message : String(error)}`;
+      }
+    }
   } catch (error) {
     item.status = 'failed';
     if (error instanceof ArchiveCheckError) item.checks = error.report.checks;
@@ -160,6 +182,20 @@ async function processOne(archive: VonageArchive, options: DecryptBatchOptions):
         : { code: 'ERR_UNEXPECTED', message: error instanceof Error ? error.message : String(error) };
   }
   return item;
+}
+
+/**
+ * Archives that are not to be decrypted, and why: only composed archives are encrypted (individual
+ * stream archives are ZIP files Vonage leaves unencrypted, and then `password` is empty); archives
+ * that are neither uploaded to your storage nor held in Vonage's fallback storage have no file.
+ */
+function skipReason(archive: VonageArchive): string | undefined {
+  if (archive.outputMode === 'individual') return 'individual stream archive: a ZIP file Vonage does not encrypt';
+  if (archive.status !== undefined && archive.status !== 'uploaded' && !(archive.status === 'available' && archive.url !== undefined)) {
+    return `status "${archive.status}": not in your storage`;
+  }
+  if (!archive.password) return 'not encrypted ("password" is empty): nothing to decrypt';
+  return undefined;
 }
 
 async function exists(path: string): Promise<boolean> {
