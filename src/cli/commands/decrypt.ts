@@ -134,7 +134,7 @@ async function decryptVerified(
   try {
     const { fetchVonageArchive } = await import('./vonage-decrypt.js');
     const vonage = opts.vonageArchive === undefined ? undefined : await fetchVonageArchive(ctx, opts, sourceArgument);
-    const sourceSpec = vonage?.source ?? (sourceArgument);
+    const sourceSpec = vonage?.source ?? sourceArgument ?? '';
     const input = vonage?.input ?? (await readPasswordInput(opts));
     if (input.archiveId !== undefined) extras.archiveId = input.archiveId;
     const { loadKeyring } = await import('../keyring.js');
