@@ -1,9 +1,6 @@
-import { createCipheriv, createHash } from 'node:crypto';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createArchivePassword } from '../src/format/opentok.js';
-import { loadCertificate } from '../src/keys/load.js';
 import {
   azuriteConnectionString,
   createBucket,
@@ -15,7 +12,7 @@ import {
 } from './support/emulators.js';
 import { inject } from 'vitest';
 import { runCli, tempDir } from './helpers.js';
-import { passArgs, passEnv, privateKeyCopy, vonageFixture } from './vonage-fixture.js';
+import { encryptedArchive, passArgs, passEnv, privateKeyCopy, vonageFixture } from './vonage-fixture.js';
 
 const apiKey = '47000000';
 
@@ -26,23 +23,7 @@ interface Made {
 }
 
 /** Encrypts the sample media in Vonage's format, as a fresh archive with its REST JSON item. */
-async function makeArchive(id: string, media: Buffer): Promise<Made> {
-  const { publicKey } = await loadCertificate(vonageFixture.certPem);
-  const { password, key, iv } = createArchivePassword(publicKey);
-  const cipher = createCipheriv('aes-256-cbc', key, iv);
-  const body = Buffer.concat([cipher.update(media), cipher.final()]);
-  const item = {
-    id,
-    status: 'uploaded',
-    projectId: Number(apiKey),
-    size: body.length,
-    sha256sum: createHash('sha256').update(body).digest('base64'),
-    password,
-    outputMode: 'composed',
-    url: null,
-  };
-  return { id, body, item };
-}
+const makeArchive = (id: string, media: Buffer): Promise<Made> => encryptedArchive(id, media, apiKey);
 
 type Provider = {
   name: string;

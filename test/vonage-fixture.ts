@@ -2,8 +2,11 @@
  * The committed Vonage-format fixture (test/fixtures/vonage, made by scripts/make-fixtures.sh with the
  * openssl command line) and the real MPEG-TS it encrypts (test/fixtures/media/sample.ts).
  */
+import { createCipheriv, createHash } from 'node:crypto';
 import { chmod, copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createArchivePassword } from '../src/format/opentok.js';
+import { loadCertificate } from '../src/keys/load.js';
 import { fixtures } from './helpers.js';
 
 const dir = join(fixtures, 'vonage');
@@ -29,4 +32,23 @@ export async function privateKeyCopy(dir: string, name = 'key.pem'): Promise<str
   await copyFile(vonageFixture.keyPem, path);
   await chmod(path, 0o600);
   return path;
+}
+
+/** A fresh archive in Vonage's format (the sample media encrypted to the fixture certificate) and its REST JSON item. */
+export async function encryptedArchive(id: string, media: Buffer, projectId: string): Promise<{ id: string; body: Buffer; item: Record<string, unknown> }> {
+  const { publicKey } = await loadCertificate(vonageFixture.certPem);
+  const { password, key, iv } = createArchivePassword(publicKey);
+  const cipher = createCipheriv('aes-256-cbc', key, iv);
+  const body = Buffer.concat([cipher.update(media), cipher.final()]);
+  const item = {
+    id,
+    status: 'uploaded',
+    projectId: Number(projectId),
+    size: body.length,
+    sha256sum: createHash('sha256').update(body).digest('base64'),
+    password,
+    outputMode: 'composed',
+    url: null,
+  };
+  return { id, body, item };
 }

@@ -122,7 +122,7 @@ async function processOne(archive: VonageArchive, options: DecryptBatchOptions):
   const apiKey = options.apiKey ?? archive.projectId;
   const object = apiKey === undefined ? '' : archiveObjectKey(apiKey, archive.id);
   const fallbackUrl = archive.url === undefined ? undefined : URL.canParse(archive.url) ? redactUrl(new URL(archive.url)) : 'a malformed fallback url';
-  const item: BatchItemReport = { id: archive.id, object: fallbackUrl ?? (object ? `${options.store.name}/${object}` : ''), status: 'failed' };
+  const item: BatchItemReport = { id: archive.id, object: fallbackUrl ?? (object ? `${options.store.name.replace(/\/$/, '')}/${object}` : ''), status: 'failed' };
   try {
     if (options.signal?.aborted) throw new AbortError('cancelled');
     const skipped = skipReason(archive);
