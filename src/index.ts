@@ -46,3 +46,6 @@ export { resealArchive, type ResealArchiveOptions, type ResealReport } from './e
 export { decryptBatch, type DecryptBatchOptions, type BatchReport, type BatchItemReport, type BatchEvent, type BatchStatus } from './engine/archive/batch.js';
 export { sealArchive, type SealArchiveOptions, type SealReport } from './engine/sealed/seal.js';
 export { unsealArchive, type UnsealArchiveOptions, type UnsealReport } from './engine/sealed/unseal.js';
+export { VonageClient, MAX_PAGE_SIZE, type VonageClientOptions, type ArchiveJson, type ArchiveListJson, type StorageTarget } from './vonage/client.js';
+export { authorizationHeader, defaultApiUrls, type VonageCredentials } from './vonage/token.js';
+export { resolveVonageCredentials, type VonageSettings, type ResolvedVonage } from './vonage/credentials.js';

@@ -79,7 +79,8 @@ export function parseByteSize(text: string, flag: string, min: number, max: numb
   return value;
 }
 
-function parseCount(text: string, flag: string, min: number, max: number): number {
+/** A whole number from `min` to `max`, as typed on the command line (no "1e1", no "0x10"). */
+export function parseCount(text: string, flag: string, min: number, max: number): number {
   const value = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
     throw new UsageError(`${flag} must be a whole number from ${min} to ${max} (got "${text}")`);

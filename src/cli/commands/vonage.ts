@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import type { ArchiveJson, VonageClient } from '../../vonage/client.js';
 import type { CliContext } from '../context.js';
-import { formatSize } from '../storage-options.js';
+import { formatSize, parseCount } from '../storage-options.js';
 import { register as registerStorage } from './vonage-storage.js';
 
 export interface VonageApiFlags {
@@ -122,8 +122,8 @@ interface ArchivesFlags extends VonageApiFlags {
 
 async function archivesCommand(ctx: CliContext, flags: ArchivesFlags): Promise<void> {
   if (flags.all && (flags.offset !== undefined || flags.count !== undefined)) throw new UsageError('give either --all or --offset/--count');
-  const offset = flags.offset === undefined ? 0 : wholeNumber(flags.offset, '--offset', 0, Number.MAX_SAFE_INTEGER);
-  const count = flags.count === undefined ? 50 : wholeNumber(flags.count, '--count', 1, 1000);
+  const offset = flags.offset === undefined ? 0 : parseCount(flags.offset, '--offset', 0, Number.MAX_SAFE_INTEGER);
+  const count = flags.count === undefined ? 50 : parseCount(flags.count, '--count', 1, 1000);
   const output = flags.output === undefined ? undefined : await claimOutput(flags.output);
   try {
     const client = await connectVonage(ctx, flags);
@@ -234,12 +234,6 @@ function formatTable(items: ArchiveJson[], total: number, writtenTo: string | un
   const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? [];
   const lines = rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd());
   return `${lines.join('\n')}\n${items.length} of ${total} archives${writtenTo ? `; list written to ${writtenTo} (mode 0600)` : ''}\n`;
-}
-
-function wholeNumber(text: string, flag: string, min: number, max: number): number {
-  const value = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(value) || value < min || value > max) throw new UsageError(`${flag} must be a whole number from ${min} to ${max} (got "${text}")`);
-  return value;
 }
 
 /** Claims the output file first: a refused output costs no request. Mode 0600: it holds passwords. */
