@@ -4,13 +4,13 @@
  * token handle (one session per token, OAEP on the token) and the URI parser.
  */
 import { constants, publicEncrypt, randomBytes } from 'node:crypto';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KeyError, UsageError } from '../src/errors.js';
 import { openPkcs11Key } from '../src/keys/pkcs11.js';
 import { parsePkcs11Uri } from '../src/keys/pkcs11-uri.js';
-import { openssl, tempDir } from './helpers.js';
+import { openssl, repoRoot, runProgram, tempDir } from './helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
 import { useSoftHsm, type SoftHsm } from './support/softhsm.js';
 
@@ -147,6 +147,26 @@ describe('PIN, module and object refusals', () => {
     const none = await runCliInProcess(['keys', 'inspect', generatedUri, '--passphrase-env', 'TOKEN_PIN'], { TOKEN_PIN: PIN });
     expect(none.code).toBe(2);
     expect(oneLine(none.stderr)).toContain('give --pkcs11-module PATH');
+  });
+});
+
+describe('an install where the optional binding did not build', () => {
+  it('still runs, and a pkcs11: key gives one line saying how to install it (exit 3)', async () => {
+    // A copy of the built package whose node_modules has every package but pkcs11js, as npm leaves it
+    // when an optional dependency fails to build.
+    const install = await tempDir('archive-crypt-no-pkcs11js-');
+    for (const part of ['bin', 'dist', 'package.json']) await cp(join(repoRoot, part), join(install, part), { recursive: true });
+    await mkdir(join(install, 'node_modules'));
+    for (const name of await readdir(join(repoRoot, 'node_modules'))) {
+      if (name !== 'pkcs11js') await symlink(join(repoRoot, 'node_modules', name), join(install, 'node_modules', name));
+    }
+    const cli = join(install, 'bin', 'archive-crypt.js');
+    const fileKeys = await runProgram(process.execPath, [cli, 'keys', 'inspect', join(dir, 'gen', 'archive-certificate.pem')], { cwd: install });
+    expect(fileKeys.stdout).toContain('certificate');
+    expect(fileKeys.code).toBe(0);
+    const result = await runProgram(process.execPath, [cli, 'keys', 'inspect', generatedUri, '--passphrase-env', 'TOKEN_PIN'], { cwd: install, env: { ...env, ...hsm.env } });
+    expect(oneLine(result.stderr)).toContain('PKCS#11 keys need the optional package pkcs11js, which is not installed or did not build here');
+    expect(result.code).toBe(3);
   });
 });
 

@@ -6,6 +6,9 @@
  * token keys mix in one keyring (rotation from a file key to an HSM key).
  */
 import { constants, createPublicKey, privateDecrypt, type KeyObject } from 'node:crypto';
+import type { PassphraseSource } from './load.js';
+import type { Pkcs11Options } from './pkcs11.js';
+import { isPkcs11Uri } from './pkcs11-uri.js';
 
 export type OaepHash = 'sha1' | 'sha256';
 
@@ -65,4 +68,42 @@ export function createKeyring(keys: readonly PrivateKeyHandle[]): Keyring {
       await Promise.all(keys.map((key) => key.close()));
     },
   };
+}
+
+/** How `openKeyring` opens each entry: a passphrase for encrypted key files, PKCS#11 settings for tokens. */
+export interface OpenKeyringOptions {
+  passphrase?: PassphraseSource;
+  pkcs11?: Pkcs11Options;
+}
+
+/**
+ * Opens each entry — a key file path, or a `pkcs11:` URI (RFC 7512) for a key on a token — in order.
+ * The PKCS#11 code loads only when an entry is a URI. On failure, what was opened is closed again.
+ *
+ * @example
+ * ```ts
+ * const keyring = await openKeyring(['keys/2025.pem', 'pkcs11:token=archive;object=archive-2026'], {
+ *   passphrase: () => Promise.resolve(process.env.KEY_PASSPHRASE!),
+ *   pkcs11: { module: '/usr/lib/softhsm/libsofthsm2.so', pin: () => Promise.resolve(process.env.TOKEN_PIN!) },
+ * });
+ * ```
+ * @throws KeyError for a key that cannot be opened (file or token); UsageError for a malformed URI.
+ */
+export async function openKeyring(entries: readonly string[], options: OpenKeyringOptions = {}): Promise<Keyring> {
+  const keys: PrivateKeyHandle[] = [];
+  try {
+    for (const entry of entries) {
+      if (isPkcs11Uri(entry)) {
+        const { openPkcs11Key } = await import('./pkcs11.js');
+        keys.push(await openPkcs11Key(entry, options.pkcs11));
+      } else {
+        const { loadPrivateKey } = await import('./load.js');
+        keys.push(fileKeyHandle((await loadPrivateKey(entry, options.passphrase)).key, entry));
+      }
+    }
+  } catch (error) {
+    await Promise.all(keys.map((key) => key.close()));
+    throw error;
+  }
+  return createKeyring(keys);
 }
