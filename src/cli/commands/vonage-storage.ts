@@ -28,8 +28,8 @@ where it would sit for up to 72 hours outside your storage and its rules; "opent
 Least privilege: the keys you hand Vonage need only to write the archive prefix (see \`vonage storage
 policy\`). An Azure account key always opens the whole storage account — Vonage's API takes no narrower
 credential — so keep a storage account for archives alone. For S3, check in IAM that the access key's
-user has no s3:GetObject, s3:ListBucket or s3:DeleteObject; the command also tries to list the bucket
-with those keys (one read-only request) and warns when it can.
+user has no s3:GetObject, s3:ListBucket or s3:DeleteObject. The command also tries to list the bucket
+with those keys (one read-only request to the endpoint; --no-key-check skips it) and warns when it can.
 
 Examples:
   $ export ARCHIVE_AK=… ARCHIVE_SK=…
@@ -72,6 +72,7 @@ interface SetFlags extends VonageApiFlags {
   azureAccountKeyEnv?: string;
   certificate?: string | false;
   fallback: 'none' | 'opentok';
+  keyCheck: boolean;
   dryRun?: boolean;
   yes?: boolean;
 }
@@ -98,6 +99,7 @@ export function register(vonage: Command, ctx: CliContext): void {
       .option('--certificate <file>', 'PEM certificate Vonage encrypts archives with')
       .option('--no-certificate', 'turn archive encryption off ("certificate": null)')
       .addOption(new Option('--fallback <where>', 'if an upload fails: none (default) or opentok (Vonage keeps it 72 h)').choices(['none', 'opentok']).default('none'))
+      .option('--no-key-check', 'do not try (one read-only S3 request) whether the keys for Vonage can list the bucket')
       .option('--dry-run', 'print the request with secrets masked; send nothing')
       .option('--yes', 'do not ask before turning encryption off'),
   )
@@ -116,7 +118,7 @@ export function register(vonage: Command, ctx: CliContext): void {
 async function setCommand(ctx: CliContext, flags: SetFlags): Promise<void> {
   const target = await storageTarget(ctx, flags);
   const client = await connectVonage(ctx, flags);
-  const warnings = await credentialWarnings(ctx, target);
+  const warnings = await credentialWarnings(ctx, target, flags.keyCheck);
   for (const warning of warnings) ctx.stderr.write(`archive-crypt: warning: ${warning}\n`);
   if (flags.dryRun) {
     const auth = client.kind === 'project' ? 'X-OPENTOK-AUTH: <a JWT signed with the API secret, not shown>' : 'Authorization: Bearer <a JWT signed with the application key, not shown>';
@@ -200,10 +202,11 @@ function masked(target: StorageTarget): StorageTarget {
  * What we can see about the keys handed to Vonage: an Azure account key is always account-wide; an S3
  * key that can list the bucket holds more than the upload needs (one ListObjectsV2 with those keys).
  */
-async function credentialWarnings(ctx: CliContext, target: StorageTarget): Promise<string[]> {
+async function credentialWarnings(ctx: CliContext, target: StorageTarget, check: boolean): Promise<string[]> {
   if (target.type === 'azure') {
     return ['an Azure account key opens the whole storage account (Vonage takes no narrower credential): use a storage account that holds only archives'];
   }
+  if (!check) return [];
   const { connectS3, S3Store } = await import('../../storage/s3.js');
   const { resolveRetryPolicy } = await import('../../storage/retry.js');
   const { accessKey = '', secretKey = '', endpoint, bucket = '' } = target.config;
