@@ -16,6 +16,7 @@ import type { Padding } from '../src/format/opentok.js';
 import { FileSource, StreamSource } from '../src/storage/file.js';
 import type { Source } from '../src/storage/source.js';
 import { openSource } from '../src/storage/open.js';
+import { loadNative } from '../src/native.js';
 import { fixtures, openssl, tempDir } from './helpers.js';
 import { createBucket, putS3Object, s3Options, uniqueName } from './support/emulators.js';
 
@@ -67,6 +68,8 @@ function streamOf(data: Buffer): Source {
 }
 
 type Mode = 'serial' | 'parallel';
+/** Every case runs on both crypto backends (the native core and node:crypto, docs/ENGINE.md). */
+const backends = ['native', 'node'] as const;
 
 async function decrypt(source: Source, mode: Mode, padding: Padding, extra: Partial<DecryptArchiveOptions> = {}) {
   const sink = memorySink();
@@ -80,6 +83,11 @@ async function decrypt(source: Source, mode: Mode, padding: Padding, extra: Part
     ...extra,
   });
   return { report, plaintext: sink.bytes(), committed: sink.committed };
+}
+
+/** What a run asked for `backend` reports: native only when the core is loaded (ARCHIVE_CRYPT_NATIVE=0 forces node). */
+function expectedBackend(backend: 'native' | 'node'): 'native' | 'node' {
+  return backend === 'native' && loadNative() ? 'native' : 'node';
 }
 
 async function encryptWithOpenssl(name: string, plaintext: Buffer): Promise<string> {
@@ -108,18 +116,25 @@ describe.each(plaintextSizes)('plaintext of %i bytes', (size) => {
     expected.none = await decryptWithOpenssl(cipherPath, 'none');
   });
 
-  it.each([
-    ['serial', 'pkcs7', 'file'],
-    ['parallel', 'pkcs7', 'file'],
-    ['serial', 'none', 'file'],
-    ['parallel', 'none', 'file'],
-    ['serial', 'pkcs7', 'stream'],
-    ['parallel', 'pkcs7', 'stream'],
-    ['parallel', 'none', 'stream'],
-  ] as const)('%s, padding %s, from a %s, equals openssl', async (mode, padding, from) => {
+  it.each(
+    backends.flatMap((backend) =>
+      (
+        [
+          ['serial', 'pkcs7', 'file'],
+          ['parallel', 'pkcs7', 'file'],
+          ['serial', 'none', 'file'],
+          ['parallel', 'none', 'file'],
+          ['serial', 'pkcs7', 'stream'],
+          ['parallel', 'pkcs7', 'stream'],
+          ['parallel', 'none', 'stream'],
+        ] as const
+      ).map(([mode, padding, from]) => [mode, padding, from, backend] as const),
+    ),
+  )('%s, padding %s, from a %s, on %s crypto, equals openssl', async (mode, padding, from, backend) => {
     const source = from === 'file' ? new FileSource(cipherPath) : streamOf(ciphertext);
     const before = pool.completedTasks;
-    const { report, plaintext, committed } = await decrypt(source, mode, padding);
+    const { report, plaintext, committed } = await decrypt(source, mode, padding, { crypto: backend });
+    expect(report.crypto).toBe(expectedBackend(backend));
     expect(plaintext.equals(expected[padding] as Buffer)).toBe(true);
     expect(committed).toBe(true);
     expect(report).toMatchObject({ ok: true, ciphertextBytes: ciphertext.length, plaintextBytes: plaintext.length });

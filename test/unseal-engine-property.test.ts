@@ -3,7 +3,7 @@
  * plaintexts, random mutations of the sealed file (bit flip, truncation, insertion, deletion) and random
  * run sizes, the pool path fails with the same IntegrityError message as the pure streaming unsealer,
  * releases exactly the same bytes (always a prefix of the plaintext) and aborts the sink; unmutated
- * files round-trip.
+ * files round-trip. Each run picks a crypto backend (native core or node:crypto, docs/ENGINE.md).
  */
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -68,7 +68,7 @@ function reference(sealed: Buffer): { released: Buffer; error?: Error } {
   }
 }
 
-async function onThePool(sealed: Buffer, segmentsPerRun: number, chunk: number) {
+async function onThePool(sealed: Buffer, segmentsPerRun: number, chunk: number, crypto: 'native' | 'node') {
   const parts: Buffer[] = [];
   let state = 'open';
   const sink: OutputSink = {
@@ -89,7 +89,7 @@ async function onThePool(sealed: Buffer, segmentsPerRun: number, chunk: number) 
   const chunks: Buffer[] = [];
   for (let at = 0; at < sealed.length; at += chunk) chunks.push(sealed.subarray(at, at + chunk));
   try {
-    await unsealArchive({ source: new StreamSource(Readable.from(chunks)), fileKey, sink, pool, parallelThreshold: 0, taskSize: segmentsPerRun * (segmentSize + TAG_LENGTH) });
+    await unsealArchive({ source: new StreamSource(Readable.from(chunks)), fileKey, sink, pool, parallelThreshold: 0, taskSize: segmentsPerRun * (segmentSize + TAG_LENGTH), crypto });
     return { released: Buffer.concat(parts), state };
   } catch (error) {
     return { released: Buffer.concat(parts), state, error: error as Error };
@@ -104,11 +104,12 @@ describe('unsealArchive on the pool, property', () => {
         mutations,
         fc.integer({ min: 1, max: 5 }),
         fc.integer({ min: 100, max: 5000 }),
-        async (plaintext, mutation, segmentsPerRun, chunk) => {
+        fc.constantFrom('native' as const, 'node' as const),
+        async (plaintext, mutation, segmentsPerRun, chunk, crypto) => {
           const sealed = sealBuffer(plaintext, { fileKey, salt: randomBytes(32), log2SegmentSize, recipients: [...recipients] });
           const damaged = mutate(sealed, mutation);
           const expected = reference(damaged);
-          const actual = await onThePool(damaged, segmentsPerRun, chunk);
+          const actual = await onThePool(damaged, segmentsPerRun, chunk, crypto);
           expect(actual.error?.message).toBe(expected.error?.message);
           expect(actual.released.equals(expected.released)).toBe(true);
           expect(Buffer.from(plaintext).subarray(0, actual.released.length).equals(actual.released)).toBe(true);

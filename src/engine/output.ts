@@ -128,6 +128,9 @@ export function streamSink(stream: Writable, name = 'stdout'): OutputSink {
         : `cannot write to ${name}: ${(error as NodeJS.ErrnoException).code ?? error.message}`,
       { cause: error },
     );
+  // Every failure reaches a write callback; without a listener the 'error' event would crash the
+  // process when no backpressure wait happens to be listening (writeAndRelease waits on callbacks).
+  stream.on('error', () => undefined);
   const written = (chunk: Uint8Array) =>
     new Promise<void>((resolve, reject) => stream.write(chunk, (error) => (error ? reject(refused(error)) : resolve())));
   return {

@@ -10,6 +10,7 @@ import {
   TAG_LENGTH,
   openHeader,
   openSegment,
+  segmentError,
   parseHeader,
   sealHeader,
   sealSegment,
@@ -178,7 +179,7 @@ export function createUnsealer(options: UnsealerOptions): Unsealer {
     finish() {
       return guarded(() => {
         if (keys === undefined) throw new IntegrityError('truncated sealed file: header incomplete');
-        if (filled === 0) throw new IntegrityError('truncated sealed file: final segment missing');
+        if (filled === 0) throw segmentError('missing-final', index, true);
         const last = openSegment(keys, index, true, segment.subarray(0, filled));
         state = 'done';
         segment.fill(0);

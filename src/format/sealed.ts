@@ -257,9 +257,24 @@ export function openHeader(header: SealedHeader, fileKey: Uint8Array): SegmentKe
 export function segmentIv(index: number, isLast: boolean): Buffer {
   if (!Number.isSafeInteger(index) || index < 0) throw new UsageError('segment index must be a non-negative integer');
   const iv = Buffer.alloc(IV_LENGTH);
-  iv.writeBigUInt64BE(BigInt(index), 0);
-  iv[8] = isLast ? 1 : 0;
+  writeSegmentIv(iv, index, isLast);
   return iv;
+}
+
+/** `segmentIv` into caller memory (16 bytes at `offset`), for the in-place run code. */
+export function writeSegmentIv(target: Uint8Array, index: number, isLast: boolean, offset = 0): void {
+  const view = new DataView(target.buffer, target.byteOffset + offset, IV_LENGTH);
+  view.setBigUint64(0, BigInt(index));
+  view.setUint8(8, isLast ? 1 : 0);
+  for (let i = 9; i < IV_LENGTH; i += 1) view.setUint8(i, 0);
+}
+
+/** What failed in a segment: the one place its messages are worded (the streaming and run code share them). */
+export type SegmentFailure = 'tag' | 'length' | 'missing-final';
+
+export function segmentError(failure: SegmentFailure, index: number, isLast: boolean): IntegrityError {
+  if (failure === 'missing-final') return new IntegrityError('truncated sealed file: final segment missing');
+  return lastOrIndexed(isLast, index, failure === 'tag' ? 'invalid segment tag' : 'invalid segment length');
 }
 
 /**
@@ -289,12 +304,12 @@ export function sealSegment(keys: SegmentKeys, index: number, isLast: boolean, p
 export function openSegment(keys: SegmentKeys, index: number, isLast: boolean, sealed: Uint8Array): Buffer {
   const ciphertextLength = sealed.length - TAG_LENGTH;
   const lengthOk = isLast ? ciphertextLength >= 0 && ciphertextLength < keys.segmentSize : ciphertextLength === keys.segmentSize;
-  if (!lengthOk) throw lastOrIndexed(isLast, index, 'invalid segment length');
+  if (!lengthOk) throw segmentError('length', index, isLast);
   const ciphertext = sealed.subarray(0, ciphertextLength);
   const iv = segmentIv(index, isLast);
   const expected = segmentTag(keys, iv, ciphertext);
   // Constant time, and before any decryption: no plaintext of an unverified segment ever exists.
-  if (!timingSafeEqual(expected, sealed.subarray(ciphertextLength))) throw lastOrIndexed(isLast, index, 'invalid segment tag');
+  if (!timingSafeEqual(expected, sealed.subarray(ciphertextLength))) throw segmentError('tag', index, isLast);
   const decipher = createDecipheriv('aes-256-ctr', keys.encryptionKey, iv);
   const plaintext = decipher.update(ciphertext);
   decipher.final();

@@ -4,6 +4,7 @@
  * asked for cost nothing.
  */
 import { createHash, type Hash } from 'node:crypto';
+import type { CryptoBackendName } from '../../crypto-backend.js';
 import { IntegrityError } from '../../errors.js';
 import type { Padding } from '../../format/opentok.js';
 import { TS_PACKET_SIZE, firstBadSyncByte } from '../../format/mpegts.js';
@@ -19,6 +20,8 @@ export interface DecryptReport {
   padding: Padding;
   /** True when ranges went through the worker pool. */
   parallel: boolean;
+  /** The crypto backend that ran (docs/ENGINE.md). */
+  crypto: CryptoBackendName;
   checks: {
     /** Positive multiple of 16. */
     length: CheckStatus;
@@ -113,17 +116,11 @@ export class ArchiveChecks {
     this.plaintextDigest = digest;
   }
 
-  /** Records the outcome of the length and padding checks from the error `final()` threw (or none). */
-  recordFinal(error?: unknown): void {
-    if (error === undefined) {
-      this.report.checks.length = 'ok';
-      if (this.options.padding === 'pkcs7') this.report.checks.padding = 'ok';
-    } else if (/length|empty/.test((error as Error).message)) {
-      this.report.checks.length = 'failed';
-    } else {
-      this.report.checks.length = 'ok';
-      this.report.checks.padding = 'failed';
-    }
+  /** Records the outcome of the length and padding checks: which one failed, or none. */
+  recordFinal(failed?: 'length' | 'padding'): void {
+    this.report.checks.length = failed === 'length' ? 'failed' : 'ok';
+    if (failed === 'padding') this.report.checks.padding = 'failed';
+    else if (failed === undefined && this.options.padding === 'pkcs7') this.report.checks.padding = 'ok';
   }
 
   /** Runs the end-of-stream checks; throws ArchiveCheckError with the report on the first failure. */
@@ -197,6 +194,7 @@ function emptyReport(source: string, output: string, options: CheckOptions): Dec
     plaintextBytes: 0,
     padding: options.padding,
     parallel: false,
+    crypto: 'node',
     checks: {
       length: 'skipped',
       padding: 'skipped',

@@ -8,6 +8,7 @@
  * threads (`parallel.ts`). A private pool is started only when asked for: a thread costs ≈0.17 s to
  * boot (design.md §7).
  */
+import { cryptoBackend, type CryptoBackendName } from '../../crypto-backend.js';
 import { AbortError, ArchiveCryptError, IntegrityError, UsageError } from '../../errors.js';
 import { BLOCK_SIZE, type Padding } from '../../format/opentok.js';
 import type { Source, SourceInfo } from '../../storage/source.js';
@@ -53,6 +54,8 @@ export interface DecryptArchiveOptions {
   download?: { partSize?: number | undefined; concurrency?: number | undefined };
   /** Bytes per range handed to a pool thread (multiple of 16; default 2 MiB). */
   rangeSize?: number;
+  /** `node` forces the node:crypto backend; default: the native core when it loaded (docs/ENGINE.md). */
+  crypto?: CryptoBackendName;
 }
 
 /**
@@ -105,7 +108,9 @@ export async function decryptArchive(options: DecryptArchiveOptions): Promise<De
     const total = info.size;
     reader = await openCiphertextReader(source, { signal, info, partSize: options.download?.partSize, concurrency: options.download?.concurrency });
     try {
-      const input: PipelineInput = { reader, archiveKey: options.archiveKey, checks, sink, padding, signal, onProgress: options.onProgress, total };
+      const backend = cryptoBackend(options.crypto);
+      checks.report.crypto = backend.name;
+      const input: PipelineInput = { reader, archiveKey: options.archiveKey, backend, checks, sink, padding, signal, onProgress: options.onProgress, total };
       const parallel = threshold === 0 || (total !== undefined && total >= threshold);
       checks.report.parallel = parallel;
       if (parallel) {

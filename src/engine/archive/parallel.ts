@@ -7,13 +7,10 @@
  * slot is reused only after the sink has let go of it, so memory stays at the size of the ring.
  * Only the last range removes padding.
  */
-import { createDecipheriv } from 'node:crypto';
 import { AbortError } from '../../errors.js';
-import { assertCiphertextLength, BLOCK_SIZE, paddingLength } from '../../format/opentok.js';
-import type { OutputSink } from '../output.js';
+import { BLOCK_SIZE } from '../../format/opentok.js';
 import type { DecryptPool } from '../threads/pool.js';
-import type { PipelineInput } from './serial.js';
-import { UPDATE_SLICE } from '../update-slice.js';
+import { checkedLength, removedPadding, writeReleasing, type PipelineInput } from './serial.js';
 
 /** Ranges being read ahead of the one being handed out. */
 const READ_AHEAD = 2;
@@ -23,8 +20,6 @@ interface RangeInFlight {
   slot: number;
   /** Plaintext chunks, set when decryption finished. */
   plaintext: Uint8Array[] | undefined;
-  /** True when the chunks live in the ring (the sink must let go of them before the slot is reused). */
-  inRing: boolean;
   /** The sync-byte check made by the pool thread (ranges decrypted in the ring only). */
   firstBadSync: number | undefined;
   done: Promise<void> | undefined;
@@ -60,6 +55,7 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
   const reads: { slot: number; filled: Promise<number> }[] = [];
   const inFlight: RangeInFlight[] = [];
   let iv = Buffer.from(input.archiveKey.iv);
+  const localCipher = input.backend.cipher('cbc-decrypt', input.archiveKey.key, iv);
   let ciphertextBytes = 0;
   let endOfData = false;
 
@@ -72,7 +68,7 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
     for (const chunk of chunks) {
       if (chunk.byteLength === 0) continue;
       checks.plaintext(chunk, range.firstBadSync);
-      await (range.inRing ? writeReleasing(sink, chunk) : sink.write(chunk));
+      await writeReleasing(sink, chunk);
     }
     free.push(range.slot);
   };
@@ -109,15 +105,14 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
       checks.ciphertext(ciphertext);
       ciphertextBytes += n;
       // A short range is the end of the data: the length check can be made before decrypting it.
-      if (n % BLOCK_SIZE !== 0) assertLength(ciphertextBytes, padding, checks);
+      if (n % BLOCK_SIZE !== 0) checkedLength(ciphertextBytes, padding, checks);
       const ivOffset = 32 + slot * BLOCK_SIZE;
       stateBytes.set(iv, ivOffset);
       iv = Buffer.from(ciphertext.subarray(n - BLOCK_SIZE, n)); // copied before the range is decrypted in place
-      const range: RangeInFlight = { slot, plaintext: undefined, inRing: false, firstBadSync: undefined, done: undefined };
+      const range: RangeInFlight = { slot, plaintext: undefined, firstBadSync: undefined, done: undefined };
       if (hashSession >= 0 || pool.capacity > 0 || (mainThreadBusy && pool.booted > 0)) {
-        range.inRing = true;
         const syncCheckOffset = checks.checkingMpegTs ? rangeStart : -1;
-        const task = { state, ivOffset, data: ring, offset: slot * rangeSize, length: n, syncCheckOffset, hashSession };
+        const task = { state, ivOffset, data: ring, offset: slot * rangeSize, length: n, syncCheckOffset, hashSession, backend: input.backend.name };
         // piscina may hand a new task to a thread that just became free before its queued ones, so the
         // ranges of a hash session are given one after the other.
         const decrypted = hashSession >= 0 ? sessionChain.then(() => pool.decrypt(task)) : pool.decrypt(task);
@@ -129,16 +124,18 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
         // A failure surfaces when the range is flushed; until then keep it from counting as unhandled.
         range.done.catch(() => undefined);
       } else {
-        range.plaintext = decryptOnThisThread(input.archiveKey.key, stateBytes.subarray(ivOffset, ivOffset + BLOCK_SIZE), ciphertext);
+        localCipher.setIv(stateBytes.subarray(ivOffset, ivOffset + BLOCK_SIZE));
+        localCipher.update(ciphertext);
+        range.plaintext = [ciphertext];
       }
       inFlight.push(range);
       input.onProgress?.(ciphertextBytes, input.total);
       // Everything but the newest range is known not to be the last: write what is ready.
       while (inFlight.length > 1 && inFlight[0]?.plaintext) await flushOldest(false);
     }
-    assertLength(ciphertextBytes, padding, checks);
+    checkedLength(ciphertextBytes, padding, checks);
     while (inFlight.length > 0) await flushOldest(inFlight.length === 1);
-    if (padding === 'none') checks.recordFinal();
+    if (ciphertextBytes === 0) checks.recordFinal(); // nothing to unpad (-nopad of an empty input)
     if (hashSession >= 0) {
       // The held-back last block minus its padding (nothing is held when there was no data).
       await sessionChain;
@@ -146,6 +143,7 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
       hashSessionOpen = false;
     }
   } finally {
+    localCipher.free();
     stateBytes.fill(0, 0, 32);
     // Frees the thread's hash state once the session's last task is through.
     if (hashSessionOpen) void sessionChain.catch(() => undefined).then(() => pool.digest(hashSession, -1).catch(() => undefined));
@@ -154,45 +152,12 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
   }
 }
 
-function assertLength(ciphertextBytes: number, padding: 'pkcs7' | 'none', checks: PipelineInput['checks']): void {
-  try {
-    assertCiphertextLength(ciphertextBytes, padding);
-  } catch (error) {
-    checks.recordFinal(error);
-    throw error;
-  }
-}
-
-/** Decrypts one range on the main thread (no padding removal); the outputs are fresh buffers. */
-function decryptOnThisThread(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array): Buffer[] {
-  const decipher = createDecipheriv('aes-256-cbc', key, iv);
-  decipher.setAutoPadding(false);
-  const out: Buffer[] = [];
-  for (let at = 0; at < ciphertext.byteLength; at += UPDATE_SLICE) {
-    out.push(decipher.update(ciphertext.subarray(at, Math.min(at + UPDATE_SLICE, ciphertext.byteLength))));
-  }
-  decipher.final();
-  return out;
-}
-
 /** Checks and strips the PKCS#7 padding at the end of the last range (the final block sits in its last chunk); returns its length. */
 function removePadding(chunks: Uint8Array[], padding: 'pkcs7' | 'none', checks: PipelineInput['checks']): number {
-  if (padding === 'none') return 0;
   const lastIndex = chunks.length - 1;
   const last = chunks[lastIndex];
   if (!last) return 0;
-  try {
-    const n = paddingLength(last.subarray(last.byteLength - BLOCK_SIZE));
-    chunks[lastIndex] = last.subarray(0, last.byteLength - n);
-    checks.recordFinal();
-    return n;
-  } catch (error) {
-    checks.recordFinal(error);
-    throw error;
-  }
-}
-
-/** Writes a chunk whose memory is reused right after: waits until the sink let go of it, or copies. */
-function writeReleasing(sink: OutputSink, chunk: Uint8Array): Promise<void> {
-  return sink.writeAndRelease ? sink.writeAndRelease(chunk) : sink.write(Buffer.from(chunk));
+  const n = removedPadding(last.subarray(last.byteLength - BLOCK_SIZE), padding, checks);
+  chunks[lastIndex] = last.subarray(0, last.byteLength - n);
+  return n;
 }

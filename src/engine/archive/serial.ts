@@ -1,21 +1,23 @@
 /**
- * The one-thread pipeline: read, decrypt and write in order on the main thread. It is the fast path
- * for small archives and pipes (no thread start-up to pay for) and already on par with
- * `openssl enc -d` (design.md §7): two reused read buffers (the next read runs on a libuv thread
- * while this one decrypts) and `decipher.update` fed 64 KiB slices.
+ * The one-thread pipeline: read, decrypt in place and write in order on the main thread. It is the
+ * path for small archives and pipes (no thread start-up to pay for): two reused read buffers (the
+ * next read runs on a libuv thread while this one decrypts) decrypted in place by the crypto backend
+ * (docs/ENGINE.md). The last plaintext block of each read waits at the head of the next buffer until
+ * the data ends, because only the very last block carries the padding.
  */
+import type { CryptoBackend } from '../../crypto-backend.js';
 import { AbortError } from '../../errors.js';
-import { CbcDecryptor } from '../../format/opentok.js';
+import { assertCiphertextLength, BLOCK_SIZE, paddingLength } from '../../format/opentok.js';
 import type { ArchiveChecks } from './checks.js';
 import type { OutputSink } from '../output.js';
 import type { CiphertextReader } from '../reader.js';
-import { UPDATE_SLICE } from '../update-slice.js';
 
 const READ_SIZE = 1024 * 1024;
 
 export interface PipelineInput {
   reader: CiphertextReader;
   archiveKey: { key: Uint8Array; iv: Uint8Array };
+  backend: CryptoBackend;
   checks: ArchiveChecks;
   sink: OutputSink;
   padding: 'pkcs7' | 'none';
@@ -26,44 +28,78 @@ export interface PipelineInput {
 
 /** Decrypts everything `reader` yields into the sink, feeding the checks. Throws on the first failure. */
 export async function decryptSerial(input: PipelineInput): Promise<void> {
-  const { reader, checks, sink, signal } = input;
-  const decryptor = new CbcDecryptor(input.archiveKey.key, input.archiveKey.iv, input.padding);
-  let current = Buffer.allocUnsafeSlow(READ_SIZE);
-  let spare = Buffer.allocUnsafeSlow(READ_SIZE);
-  let next = reader.fill(current);
+  const { reader, checks, sink, signal, padding } = input;
+  const cipher = input.backend.cipher('cbc-decrypt', input.archiveKey.key, input.archiveKey.iv);
+  // Each buffer: room for the block held back from the read before (16 bytes), then the read itself.
+  let current = Buffer.allocUnsafeSlow(BLOCK_SIZE + READ_SIZE);
+  let spare = Buffer.allocUnsafeSlow(BLOCK_SIZE + READ_SIZE);
+  const heldBlock = Buffer.alloc(BLOCK_SIZE);
+  let held = 0;
+  let ciphertextBytes = 0;
+  let next = reader.fill(current.subarray(BLOCK_SIZE));
   try {
     for (;;) {
       const n = await next;
       if (signal?.aborted) throw new AbortError('cancelled; no output was kept');
-      const chunk = current.subarray(0, n);
+      const buffer = current;
       [current, spare] = [spare, current];
-      // Read ahead into the other buffer while this one is decrypted.
-      next = n === READ_SIZE ? reader.fill(current) : Promise.resolve(0);
-      checks.ciphertext(chunk);
-      for (let offset = 0; offset < n; offset += UPDATE_SLICE) {
-        const plain = decryptor.update(chunk.subarray(offset, Math.min(offset + UPDATE_SLICE, n)));
-        if (plain.length > 0) {
-          checks.plaintext(plain);
-          await sink.write(plain);
+      // Read ahead into the other buffer while this one is decrypted (its output was released).
+      next = n === READ_SIZE ? reader.fill(current.subarray(BLOCK_SIZE)) : Promise.resolve(0);
+      checks.ciphertext(buffer.subarray(BLOCK_SIZE, BLOCK_SIZE + n));
+      ciphertextBytes += n;
+      // A short read ends the data: a length that is not whole blocks fails before any decryption.
+      if (n < READ_SIZE) checkedLength(ciphertextBytes, padding, checks);
+      if (n > 0) {
+        cipher.update(buffer, BLOCK_SIZE, n);
+        heldBlock.copy(buffer, 0);
+        const released = buffer.subarray(BLOCK_SIZE - held, n);
+        if (released.byteLength > 0) {
+          checks.plaintext(released);
+          await writeReleasing(sink, released);
         }
+        buffer.copy(heldBlock, 0, n, n + BLOCK_SIZE);
+        held = BLOCK_SIZE;
       }
-      input.onProgress?.(decryptor.ciphertextBytes, input.total);
+      input.onProgress?.(ciphertextBytes, input.total);
       if (n < READ_SIZE) break;
+    }
+    const last = heldBlock.subarray(0, held - removedPadding(heldBlock.subarray(0, held), padding, checks));
+    if (last.byteLength > 0) {
+      checks.plaintext(last);
+      await sink.write(Buffer.from(last));
     }
   } catch (error) {
     next.catch(() => undefined);
     throw error;
+  } finally {
+    heldBlock.fill(0);
+    cipher.free();
   }
-  let tail: Buffer;
+}
+
+/** The length check at the end of the data, recorded in the report when it fails. */
+export function checkedLength(ciphertextBytes: number, padding: 'pkcs7' | 'none', checks: ArchiveChecks): void {
   try {
-    tail = decryptor.final();
-    checks.recordFinal();
+    assertCiphertextLength(ciphertextBytes, padding);
   } catch (error) {
-    checks.recordFinal(error);
+    checks.recordFinal('length');
     throw error;
   }
-  if (tail.length > 0) {
-    checks.plaintext(tail);
-    await sink.write(tail);
+}
+
+/** Checks the PKCS#7 padding of the last plaintext block (none: kept, like `openssl -nopad`); returns its length. */
+export function removedPadding(lastBlock: Uint8Array, padding: 'pkcs7' | 'none', checks: ArchiveChecks): number {
+  try {
+    const n = padding === 'pkcs7' ? paddingLength(lastBlock) : 0;
+    checks.recordFinal();
+    return n;
+  } catch (error) {
+    checks.recordFinal('padding');
+    throw error;
   }
+}
+
+/** Writes a chunk whose memory is reused right after: waits until the sink let go of it, or copies. */
+export function writeReleasing(sink: OutputSink, chunk: Uint8Array): Promise<void> {
+  return sink.writeAndRelease ? sink.writeAndRelease(chunk) : sink.write(Buffer.from(chunk));
 }

@@ -14,7 +14,9 @@ import type { OutputSink } from '../output.js';
 import { DecryptPool } from '../threads/pool.js';
 import { openCiphertextReader } from '../reader.js';
 import { DEFAULT_TASK_SIZE, SERIAL_TASK_SIZE, ringPool, ringThreshold, runRing } from '../threads/ring.js';
-import { KEY_STATE_LENGTH, readKeyState, sealRun, writeKeyState } from './sealed-batch.js';
+import { contextsFromState, freeContexts, KEY_STATE_LENGTH, writeKeyState } from './sealed-batch.js';
+import { sealSegmentRun } from '../../format/sealed-runs.js';
+import { cryptoBackend, type CryptoBackendName } from '../../crypto-backend.js';
 
 export interface SealArchiveOptions {
   source: Source;
@@ -30,6 +32,8 @@ export interface SealArchiveOptions {
   onProgress?: (bytes: number, total: number | undefined) => void;
   /** A pool shared between files (see `createDecryptPool`); the caller closes it. */
   pool?: DecryptPool;
+  /** `node` forces the node:crypto backend; default: the native core when it loaded (docs/ENGINE.md). */
+  crypto?: CryptoBackendName;
   /**
    * Inputs at least this large (bytes) are sealed with the pool (a private one when none is given);
    * smaller ones, and sources of unknown size (stdin), on the calling thread alone. 0 uses the pool
@@ -50,6 +54,8 @@ export interface SealReport {
   recipients: string[];
   /** True when the input went through the pool. */
   parallel: boolean;
+  /** The crypto backend that ran (docs/ENGINE.md). */
+  crypto: CryptoBackendName;
 }
 
 /**
@@ -63,6 +69,7 @@ export interface SealReport {
  */
 export async function sealArchive(options: SealArchiveOptions): Promise<SealReport> {
   const { source, sink, signal } = options;
+  const backend = cryptoBackend(options.crypto);
   let privatePool: DecryptPool | undefined;
   try {
     const threshold = ringThreshold(options);
@@ -84,7 +91,7 @@ export async function sealArchive(options: SealArchiveOptions): Promise<SealRepo
     writeKeyState(stateBytes, keys);
     keys.encryptionKey.fill(0);
     keys.macKey.fill(0);
-    const mainKeys = readKeyState(stateBytes);
+    const mainKeys = contextsFromState(stateBytes, backend.name);
     const reader = await openCiphertextReader(source, { signal });
     let body;
     try {
@@ -100,14 +107,15 @@ export async function sealArchive(options: SealArchiveOptions): Promise<SealRepo
         readBytes: runPlaintext,
         segmentsIn: (length, final) => (final ? Math.floor(length / segmentSize) + 1 : perRun),
         local: (run) =>
-          asStep(sealRun(mainKeys, Buffer.from(run.data, run.offset, room + run.length), room, run.length, run.firstIndex, segmentSize, run.final)),
-        remote: async (threads, run) => asStep(await threads.seal({ state, ...run, plaintextOffset: room, segmentSize })),
+          asStep(sealSegmentRun(mainKeys, new Uint8Array(run.data, run.offset, room + run.length), room, run.length, run.firstIndex, segmentSize, run.final)),
+        remote: async (threads, run) => asStep(await threads.seal({ state, ...run, plaintextOffset: room, segmentSize, backend: backend.name })),
         failure: () => undefined,
         onRead: (bytes) => options.onProgress?.(bytes, total),
         cancelled: () => cancelled(),
       });
     } finally {
       stateBytes.fill(0);
+      freeContexts(mainKeys);
       await reader.close();
     }
     if (signal?.aborted) throw cancelled();
@@ -120,6 +128,7 @@ export async function sealArchive(options: SealArchiveOptions): Promise<SealRepo
       segments: Math.floor(body.inputBytes / segmentSize) + 1,
       recipients,
       parallel: pool !== undefined,
+      crypto: backend.name,
     };
   } catch (error) {
     await sink.abort();

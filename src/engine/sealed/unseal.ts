@@ -18,7 +18,9 @@ import type { OutputSink } from '../output.js';
 import { DecryptPool } from '../threads/pool.js';
 import { openCiphertextReader, type CiphertextReader } from '../reader.js';
 import { DEFAULT_TASK_SIZE, SERIAL_TASK_SIZE, ringPool, ringThreshold, runRing } from '../threads/ring.js';
-import { batchFailure, KEY_STATE_LENGTH, openSealedBatch, readKeyState, writeKeyState } from './sealed-batch.js';
+import { batchFailure, contextsFromState, freeContexts, KEY_STATE_LENGTH, writeKeyState } from './sealed-batch.js';
+import { openSegmentRun } from '../../format/sealed-runs.js';
+import { cryptoBackend, type CryptoBackendName } from '../../crypto-backend.js';
 
 export interface UnsealArchiveOptions {
   source: Source;
@@ -40,6 +42,8 @@ export interface UnsealArchiveOptions {
   parallelThreshold?: number;
   /** Sealed bytes per pool task, rounded down to whole segments (at least one); default 4 MiB. */
   taskSize?: number;
+  /** `node` forces the node:crypto backend; default: the native core when it loaded (docs/ENGINE.md). */
+  crypto?: CryptoBackendName;
 }
 
 export interface UnsealReport {
@@ -56,6 +60,8 @@ export interface UnsealReport {
   recipients: string[];
   /** True when the body went through the pool. */
   parallel: boolean;
+  /** The crypto backend that ran (docs/ENGINE.md). */
+  crypto: CryptoBackendName;
 }
 
 /**
@@ -72,6 +78,7 @@ export interface UnsealReport {
  */
 export async function unsealArchive(options: UnsealArchiveOptions): Promise<UnsealReport> {
   const { source, sink, signal } = options;
+  const backend = cryptoBackend(options.crypto);
   let privatePool: DecryptPool | undefined;
   try {
     const threshold = ringThreshold(options);
@@ -98,6 +105,7 @@ export async function unsealArchive(options: UnsealArchiveOptions): Promise<Unse
         onProgress: options.onProgress,
         headerLength: layout.headerLength,
         total,
+        backend: backend.name,
       });
       if (signal?.aborted) throw cancelled();
       await sink.commit();
@@ -111,6 +119,7 @@ export async function unsealArchive(options: UnsealArchiveOptions): Promise<Unse
         context: header.context,
         recipients: header.recipients.map((r) => Buffer.from(r.keyId).toString('hex')),
         parallel: pool !== undefined,
+        crypto: backend.name,
       };
     } finally {
       await reader.close();
@@ -169,6 +178,7 @@ interface BodyInput {
   onProgress: ((bytes: number, total: number | undefined) => void) | undefined;
   headerLength: number;
   total: number | undefined;
+  backend: CryptoBackendName;
 }
 
 /** The body through the ring (ring.ts): runs of whole sealed segments, opened in place. */
@@ -183,7 +193,7 @@ async function unsealBody(input: BodyInput): Promise<{ sealedBytes: number; plai
   // From here on the shared state and this thread's KeyObjects hold the only copies.
   keys.encryptionKey.fill(0);
   keys.macKey.fill(0);
-  const mainKeys = readKeyState(stateBytes);
+  const mainKeys = contextsFromState(stateBytes, input.backend);
   const asStep = (result: UnsealBatchResult) => ({ outputBytes: result.plaintextBytes, segments: result.segments, result });
   try {
     const { inputBytes, outputBytes, segments } = await runRing({
@@ -195,8 +205,8 @@ async function unsealBody(input: BodyInput): Promise<{ sealedBytes: number; plai
       readOffset: 0,
       readBytes: runBytes,
       segmentsIn: (length, final) => (final ? Math.floor(length / full) + 1 : length / full),
-      local: (run) => asStep(openSealedBatch(mainKeys, Buffer.from(run.data, run.offset, run.length), run.firstIndex, keys.segmentSize, run.final)),
-      remote: async (threads, run) => asStep(await threads.unseal({ state, ...run, segmentSize: keys.segmentSize })),
+      local: (run) => asStep(openSegmentRun(mainKeys, new Uint8Array(run.data, run.offset, run.length), run.firstIndex, keys.segmentSize, run.final)),
+      remote: async (threads, run) => asStep(await threads.unseal({ state, ...run, segmentSize: keys.segmentSize, backend: input.backend })),
       // Only verified segments are in `plaintextBytes`: streamed output is always a prefix of the plaintext.
       failure: (step) => (step.result.failure === undefined ? undefined : batchFailure(step.result)),
       onRead: (bytes) => input.onProgress?.(input.headerLength + bytes, input.total),
@@ -205,6 +215,7 @@ async function unsealBody(input: BodyInput): Promise<{ sealedBytes: number; plai
     return { sealedBytes: inputBytes, plaintextBytes: outputBytes, segments };
   } finally {
     stateBytes.fill(0);
+    freeContexts(mainKeys);
   }
 }
 

@@ -10,10 +10,14 @@
  * the plaintext of an archive in order (a "hash session"): the main thread then hashes only the
  * ciphertext, and the two SHA-256 digests run on two cores.
  */
+import type { CryptoBackendName } from '../../crypto-backend.js';
+import type { OpenedRun } from '../../format/sealed-runs.js';
 
 /** Decrypt `length` bytes at `offset` of `data` in place with AES-256-CBC, no padding removal. */
 export interface DecryptRangeTask {
   kind: 'decrypt';
+  /** The crypto backend the main thread runs on (the same in every thread of an archive). */
+  backend: CryptoBackendName;
   /**
    * Per-archive shared state: the 32-byte AES key at offset 0 (zeroed by the main thread when the
    * archive is done), then one 16-byte IV per ring slot.
@@ -54,6 +58,7 @@ export interface PingTask {
  */
 export interface UnsealBatchTask {
   kind: 'unseal';
+  backend: CryptoBackendName;
   /**
    * Per-file shared state, zeroed by the main thread when the file is done: encryption key (32
    * bytes), MAC key (32), header tag (32).
@@ -76,6 +81,7 @@ export interface UnsealBatchTask {
  */
 export interface SealRunTask {
   kind: 'seal';
+  backend: CryptoBackendName;
   /** As for `UnsealBatchTask`: encryption key, MAC key, header tag; zeroed when the file is done. */
   state: SharedArrayBuffer;
   data: SharedArrayBuffer;
@@ -98,17 +104,5 @@ export interface DecryptRangeResult {
   firstBadSync: number;
 }
 
-/**
- * Reply to an `UnsealBatchTask` (also what the main thread gets when it opens a run itself). On a
- * failure the segments before `failedIndex` are verified and their plaintext (`plaintextBytes`) may be
- * released; nothing of the failed segment or after it is.
- */
-export interface UnsealBatchResult {
-  plaintextBytes: number;
-  /** Segments verified and decrypted. */
-  segments: number;
-  /** Index (in the file) of the first segment that failed, or -1. */
-  failedIndex: number;
-  /** What failed at `failedIndex`. */
-  failure: 'tag' | 'final-tag' | 'length' | 'missing-final' | undefined;
-}
+/** Reply to an `UnsealBatchTask` (also what the main thread gets when it opens a run itself). */
+export type UnsealBatchResult = OpenedRun;

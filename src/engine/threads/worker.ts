@@ -4,10 +4,14 @@
  * ranges of one archive can run on any thread in any order; the main thread writes them in order.
  */
 import { firstBadSyncByte } from '../../format/mpegts.js';
-import { createDecipheriv, createHash, type Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import type { DecryptRangeResult, DigestTask, SealRunTask, UnsealBatchResult, UnsealBatchTask, WorkerTask } from './messages.js';
-import { openSealedBatch, readKeyState, sealRun } from '../sealed/sealed-batch.js';
-import { UPDATE_SLICE } from '../update-slice.js';
+import { contextsFromState, freeContexts } from '../sealed/sealed-batch.js';
+import { openSegmentRun, sealSegmentRun, type SegmentContexts } from '../../format/sealed-runs.js';
+import { cryptoBackend } from '../../crypto-backend.js';
+
+/** Bytes decrypted before they are checked and hashed: small enough to stay in this core's cache. */
+const CHECK_SLICE = 256 * 1024;
 
 
 /** Plaintext hashes in progress, by session; the last 16 bytes wait in `tail` (they may be padding). */
@@ -19,38 +23,52 @@ export default function run(task: WorkerTask): DecryptRangeResult | UnsealBatchR
   if (task.kind === 'unseal') return unseal(task);
   if (task.kind === 'seal') return seal(task);
   const session = task.hashSession >= 0 ? openSession(task.hashSession) : undefined;
-  const data = Buffer.from(task.data, task.offset, task.length);
-  const decipher = createDecipheriv('aes-256-cbc', new Uint8Array(task.state, 0, 32), new Uint8Array(task.state, task.ivOffset, 16));
-  decipher.setAutoPadding(false);
+  const data = new Uint8Array(task.data, task.offset, task.length);
+  const cipher = cryptoBackend(task.backend).cipher('cbc-decrypt', new Uint8Array(task.state, 0, 32), new Uint8Array(task.state, task.ivOffset, 16));
   let firstBadSync = -1;
-  for (let at = 0; at < task.length; at += UPDATE_SLICE) {
-    const plaintext = decipher.update(data.subarray(at, Math.min(at + UPDATE_SLICE, task.length)));
-    // Checked here, while the bytes are hot in this core's cache; the main thread merges the results.
-    if (task.syncCheckOffset >= 0 && firstBadSync < 0) firstBadSync = firstBadSyncByte(plaintext, task.syncCheckOffset + at);
-    if (session) {
-      session.hash.update(session.tail.subarray(0, session.tailLength));
-      session.hash.update(plaintext.subarray(0, plaintext.length - 16));
-      plaintext.copy(session.tail, 0, plaintext.length - 16);
-      session.tailLength = 16;
+  try {
+    for (let at = 0; at < task.length; at += CHECK_SLICE) {
+      const length = Math.min(CHECK_SLICE, task.length - at);
+      cipher.update(data, at, length);
+      const plaintext = data.subarray(at, at + length);
+      // Checked here, while the bytes are hot in this core's cache; the main thread merges the results.
+      if (task.syncCheckOffset >= 0 && firstBadSync < 0) firstBadSync = firstBadSyncByte(plaintext, task.syncCheckOffset + at);
+      if (session) {
+        session.hash.update(session.tail.subarray(0, session.tailLength));
+        session.hash.update(plaintext.subarray(0, length - 16));
+        session.tail.set(plaintext.subarray(length - 16));
+        session.tailLength = 16;
+      }
     }
-    // Slice i's plaintext replaces slice i's ciphertext, which has been consumed by then.
-    plaintext.copy(data, at);
+  } finally {
+    cipher.free();
   }
-  decipher.final();
   return { plaintextBytes: task.length, firstBadSync };
 }
 
-/** Sealed segments (docs/FORMAT.md): verified, then decrypted in place; see sealed-batch.ts. */
+/**
+ * Each thread keys its contexts once per file (the state buffer identifies the file) and frees and
+ * cleanses them when a task of another file arrives (a private pool's threads end with the file).
+ */
+let current: { state: SharedArrayBuffer; contexts: SegmentContexts } | undefined;
+
+function contextsFor(task: UnsealBatchTask | SealRunTask): SegmentContexts {
+  if (current?.state !== task.state) {
+    if (current) freeContexts(current.contexts);
+    current = { state: task.state, contexts: contextsFromState(new Uint8Array(task.state), task.backend) };
+  }
+  return current.contexts;
+}
+
+/** Sealed segments (docs/FORMAT.md): verified, then decrypted in place (format/sealed-runs.ts). */
 function unseal(task: UnsealBatchTask): UnsealBatchResult {
-  const keys = readKeyState(new Uint8Array(task.state));
-  return openSealedBatch(keys, Buffer.from(task.data, task.offset, task.length), task.firstIndex, task.segmentSize, task.final);
+  return openSegmentRun(contextsFor(task), new Uint8Array(task.data, task.offset, task.length), task.firstIndex, task.segmentSize, task.final);
 }
 
 /** Plaintext sealed in place; answers the sealed bytes written. */
 function seal(task: SealRunTask): number {
-  const keys = readKeyState(new Uint8Array(task.state));
-  const data = Buffer.from(task.data, task.offset, task.plaintextOffset + task.length);
-  return sealRun(keys, data, task.plaintextOffset, task.length, task.firstIndex, task.segmentSize, task.final);
+  const data = new Uint8Array(task.data, task.offset, task.plaintextOffset + task.length);
+  return sealSegmentRun(contextsFor(task), data, task.plaintextOffset, task.length, task.firstIndex, task.segmentSize, task.final);
 }
 
 function openSession(id: number): { hash: Hash; tail: Buffer; tailLength: number } {
