@@ -69,6 +69,7 @@ describe('vonage archives / archive / delete (legacy project credentials)', () =
     expect(written.items[0]?.password).toBe(password);
     expect(parseArchiveText(await readFile(output, 'utf8'), output).map((a) => a.id)).toHaveLength(1199);
     const printed = JSON.parse(result.stdout) as { count: number; items: { encrypted: boolean }[] };
+    expect(printed.count).toBe(1199);
     expect(printed.items).toHaveLength(1199);
     expect(printed.items.every((i) => i.encrypted)).toBe(true);
     expectNoSecrets(result.stdout);

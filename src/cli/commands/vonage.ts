@@ -123,15 +123,17 @@ interface ArchivesFlags extends VonageApiFlags {
 async function archivesCommand(ctx: CliContext, flags: ArchivesFlags): Promise<void> {
   if (flags.all && (flags.offset !== undefined || flags.count !== undefined)) throw new UsageError('give either --all or --offset/--count');
   const offset = flags.offset === undefined ? 0 : parseCount(flags.offset, '--offset', 0, Number.MAX_SAFE_INTEGER);
-  const count = flags.count === undefined ? 50 : parseCount(flags.count, '--count', 1, 1000);
+  const pageSize = flags.count === undefined ? 50 : parseCount(flags.count, '--count', 1, 1000);
   const output = flags.output === undefined ? undefined : await claimOutput(flags.output);
   try {
     const client = await connectVonage(ctx, flags);
     const query = flags.sessionId !== undefined ? { sessionId: flags.sessionId } : {};
-    const list = flags.all ? await client.listAllArchives(query, ctx.signal) : await client.listArchives({ ...query, offset, count }, ctx.signal);
+    const list = flags.all ? await client.listAllArchives(query, ctx.signal) : await client.listArchives({ ...query, offset, count: pageSize }, ctx.signal);
     const items = flags.status === undefined ? list.items : list.items.filter((item) => item.status === flags.status);
-    if (output) await writeJson(output, { count: flags.status === undefined ? list.count : items.length, items });
-    if (flags.json) ctx.stdout.write(`${JSON.stringify({ count: list.count, items: items.map(summaryOf) }, null, 2)}\n`);
+    // Filtered, the list holds what it says: count is the number of items given.
+    const count = flags.status === undefined ? list.count : items.length;
+    if (output) await writeJson(output, { count, items });
+    if (flags.json) ctx.stdout.write(`${JSON.stringify({ count, items: items.map(summaryOf) }, null, 2)}\n`);
     else ctx.stdout.write(formatTable(items, list.count, output?.name));
   } catch (error) {
     await output?.abort();
