@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import S3rver from 's3rver';
+import { startRedis } from './support/redis.js';
 import type { TestProject } from 'vitest/node';
 
 /** s3rver's well-known credentials: it accepts these and rejects any other key. */
@@ -29,6 +30,8 @@ declare module 'vitest' {
     azureBlobEndpoint: string;
     /** Connection string for azurite's development account. */
     azureConnectionString: string;
+    /** e.g. `redis://127.0.0.1:41236` (Debian's redis-server, persistence off). */
+    redisUrl: string;
   }
 }
 
@@ -42,6 +45,8 @@ export async function setup(project: TestProject): Promise<() => Promise<void>> 
   const s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, resetOnClose: true, directory: s3Directory });
   const { port: s3Port } = await s3.run();
   const azurite = await startAzurite(azuriteDirectory);
+  const redis = await startRedis();
+  project.provide('redisUrl', redis.url);
 
   const azureBlobEndpoint = `http://127.0.0.1:${azurite.port}/${azuriteAccount.name}`;
   project.provide('s3Endpoint', `http://127.0.0.1:${s3Port}`);
@@ -53,6 +58,7 @@ export async function setup(project: TestProject): Promise<() => Promise<void>> 
 
   return async () => {
     azurite.child.kill('SIGTERM');
+    await redis.close();
     await s3.close();
     await rm(s3Directory, { recursive: true, force: true });
     await rm(azuriteDirectory, { recursive: true, force: true });
