@@ -40,7 +40,7 @@ export { encryptArchive, type EncryptArchiveOptions, type EncryptResult } from '
 export { parseArchiveList, parseArchiveText, selectArchive, archiveObjectKey, type VonageArchive } from './vonage/archive.js';
 export * as sealedFormat from './format/sealed.js';
 export { createSealer, createUnsealer, sealStream, unsealStream, sealBuffer, unsealBuffer, type Sealer, type Unsealer, type SealerOptions, type UnsealerOptions } from './format/sealed-stream.js';
-export { keyIdOf, wrapFileKey, unwrapFileKey } from './keys/recipients.js';
+export { keyIdOf, wrapFileKey, unwrapFileKey, unwrapFileKeySync } from './keys/recipients.js';
 export { verifyCallbackToken, type CallbackClaims, type VerifyCallbackOptions } from './vonage/callback.js';
 export { resealArchive, type ResealArchiveOptions, type ResealReport } from './engine/archive/reseal.js';
 export { decryptBatch, type DecryptBatchOptions, type BatchReport, type BatchItemReport, type BatchEvent, type BatchStatus } from './engine/archive/batch.js';

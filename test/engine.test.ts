@@ -18,6 +18,7 @@ import type { Source } from '../src/storage/source.js';
 import { openSource } from '../src/storage/open.js';
 import { loadNative } from '../src/native.js';
 import { fixtures, openssl, tempDir } from './helpers.js';
+import { passwordFor } from './support/archive-keyring.js';
 import { createBucket, putS3Object, s3Options, uniqueName } from './support/emulators.js';
 
 const BLOCK = 16;
@@ -34,9 +35,11 @@ const plaintextSizes = [
 
 const pool = createDecryptPool({ threads: 2 });
 let dir: string;
+let unwrapping: ReturnType<typeof passwordFor>;
 
 beforeAll(async () => {
   dir = await tempDir('archive-crypt-engine-');
+  unwrapping = passwordFor(key, iv);
   await pool.ready();
 });
 afterAll(() => pool.close());
@@ -75,7 +78,7 @@ async function decrypt(source: Source, mode: Mode, padding: Padding, extra: Part
   const sink = memorySink();
   const report = await decryptArchive({
     source,
-    archiveKey: { key, iv },
+    ...unwrapping,
     sink,
     padding,
     checkMpegTs: false,
@@ -221,7 +224,7 @@ describe('private pool', () => {
     const sink = memorySink();
     const report = await decryptArchive({
       source: new FileSource(path),
-      archiveKey: { key, iv },
+      ...unwrapping,
       sink,
       checkMpegTs: false,
       expectSha256: createHash('sha256').update(ciphertext).digest(),
@@ -241,7 +244,7 @@ describe('failures', () => {
   ] as const)('a bad %s is refused by name and the sink is aborted', async (_name, extra, message) => {
     let aborted = false;
     const sink: OutputSink = { name: 'memory', write: () => Promise.resolve(), commit: () => Promise.resolve(), abort: () => Promise.resolve(void (aborted = true)) };
-    const error = await decryptArchive({ source: streamOf(randomBytes(32)), archiveKey: { key, iv }, sink, ...extra }).catch((e: unknown) => e);
+    const error = await decryptArchive({ source: streamOf(randomBytes(32)), ...unwrapping, sink, ...extra }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
     expect((error as Error).message).toMatch(message);
     expect(aborted).toBe(true);
@@ -292,7 +295,7 @@ describe('cancellation', () => {
     const controller = new AbortController();
     const error = await decryptArchive({
       source: new FileSource(path),
-      archiveKey: { key, iv },
+      ...unwrapping,
       sink,
       checkMpegTs: false,
       signal: controller.signal,

@@ -2,6 +2,7 @@
  * Unit tests of the pure Vonage-format functions: CBC range planning (boundary table plus a property
  * checked by real decryption), PKCS#7 padding, the 51-byte password blob, password unwrapping.
  */
+import { createKeyring, fileKeyHandle } from '../src/keys/keyring.js';
 import { constants, createCipheriv, createDecipheriv, generateKeyPairSync, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -236,29 +237,31 @@ describe('unwrapPassword', () => {
     second = generateKeyPairSync('rsa', { modulusLength: 2048 });
   });
 
+  /** The library keyring over file keys (src/keys/keyring.ts), as decryptArchive takes it. */
+  const ring = (...keys: KeyObject[]) => createKeyring(keys.map((key, i) => fileKeyHandle(key, `key ${i}`)));
   const wrap = (publicKey: KeyObject, blob: Buffer, oaepHash: string) =>
     publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash }, blob).toString('base64');
 
-  it('opens a password made by createArchivePassword (OAEP SHA-1) with the right key of a keyring', () => {
+  it('opens a password made by createArchivePassword (OAEP SHA-1) with the right key of a keyring', async () => {
     const made = createArchivePassword(second.publicKey);
-    const opened = unwrapPassword(made.password, [first.privateKey, second.privateKey]);
+    const opened = await unwrapPassword(made.password, ring(first.privateKey, second.privateKey));
     expect(opened.keyIndex).toBe(1);
     expect(opened.oaepHash).toBe('sha1');
     expect(opened.key.equals(made.key)).toBe(true);
     expect(opened.iv.equals(made.iv)).toBe(true);
   });
 
-  it('falls back to OAEP SHA-256', () => {
+  it('falls back to OAEP SHA-256', async () => {
     const blob = encodePasswordBlob(Buffer.alloc(32, 7), Buffer.alloc(16, 9));
-    const opened = unwrapPassword(wrap(first.publicKey, blob, 'sha256'), [first.privateKey]);
+    const opened = await unwrapPassword(wrap(first.publicKey, blob, 'sha256'), ring(first.privateKey));
     expect(opened.oaepHash).toBe('sha256');
     expect(opened.key.equals(Buffer.alloc(32, 7))).toBe(true);
   });
 
-  it('accepts a password broken over lines, with surrounding white space', () => {
+  it('accepts a password broken over lines, with surrounding white space', async () => {
     const made = createArchivePassword(first.publicKey);
     const wrapped = `  ${made.password.replace(/(.{64})/g, '$1\n')}\n`;
-    expect(unwrapPassword(wrapped, [first.privateKey]).key.equals(made.key)).toBe(true);
+    expect((await unwrapPassword(wrapped, ring(first.privateKey))).key.equals(made.key)).toBe(true);
   });
 
   it.each([
@@ -276,14 +279,15 @@ describe('unwrapPassword', () => {
     ],
     ['wrong header bytes', () => wrap(first.publicKey, Buffer.concat([Buffer.from([1, 1, 2]), Buffer.alloc(48)]), 'sha1'), /unsupported archive password/],
     ['a 32-byte blob', () => wrap(first.publicKey, Buffer.alloc(32, 1), 'sha1'), /unsupported archive password: 32 bytes/],
-  ])('rejects a password that is %s', (_name, makePassword, message) => {
+  ])('rejects a password that is %s', async (_name, makePassword, message) => {
     const password = makePassword();
-    expect(() => unwrapPassword(password, [first.privateKey])).toThrow(PasswordError);
-    expect(() => unwrapPassword(password, [first.privateKey])).toThrow(message);
+    const error = await unwrapPassword(password, ring(first.privateKey)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PasswordError);
+    expect((error as Error).message).toMatch(message);
   });
 
-  it('names the keyring size when no key of several opens it', () => {
+  it('names the keyring size when no key of several opens it', async () => {
     const password = createArchivePassword(second.publicKey).password;
-    expect(() => unwrapPassword(password, [first.privateKey, first.privateKey])).toThrow(/none of the 2 keys/);
+    await expect(unwrapPassword(password, ring(first.privateKey, first.privateKey))).rejects.toThrow(/none of the 2 keys/);
   });
 });

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { ArchiveCryptError } from '../src/errors.js';
 import { TAG_LENGTH } from '../src/format/sealed.js';
 import { createUnsealer, unsealBuffer, unsealStream, type UnsealerOptions } from '../src/format/sealed-stream.js';
-import { keyIdOf, unwrapFileKey } from '../src/keys/recipients.js';
+import { keyIdOf, unwrapFileKeySync } from '../src/keys/recipients.js';
 
 interface Vector {
   name: string;
@@ -46,7 +46,7 @@ const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 function viaRecipients(v: Vector): UnsealerOptions {
   const keys = v.openWith.map((name) => privateKeys.get(name) ?? expect.fail(`no key ${name}`));
-  return { fileKey: (header) => unwrapFileKey(header.recipients, keys) };
+  return { fileKey: (header) => unwrapFileKeySync(header.recipients, keys) };
 }
 function viaFileKey(v: Vector): UnsealerOptions | undefined {
   return v.fileKey === null ? undefined : { fileKey: Buffer.from(v.fileKey, 'hex') };

@@ -24,7 +24,7 @@ import {
   segmentIv,
 } from '../src/format/sealed.js';
 import { sealBuffer, sealStream, unsealBuffer } from '../src/format/sealed-stream.js';
-import { keyIdOf, unwrapFileKey, wrapFileKey } from '../src/keys/recipients.js';
+import { keyIdOf, unwrapFileKeySync, wrapFileKey } from '../src/keys/recipients.js';
 import { openssl, tempDir } from './helpers.js';
 
 const vectorKeys = (JSON.parse(readFileSync(new URL('vectors/sealed.json', import.meta.url), 'utf8')) as {
@@ -178,23 +178,23 @@ describe('recipients', () => {
   it('wraps for several recipients and finds the key by key id', () => {
     const stanzas = [wrapFileKey(fileKey, createPublicKey(bob)), wrapFileKey(fileKey, createPublicKey(alice))];
     expect(Buffer.from(stanzas[1]?.keyId ?? []).equals(keyIdOf(alice))).toBe(true);
-    expect(unwrapFileKey(stanzas, [alice]).equals(fileKey)).toBe(true);
-    expect(unwrapFileKey(stanzas, [bob]).equals(fileKey)).toBe(true);
+    expect(unwrapFileKeySync(stanzas, [alice]).equals(fileKey)).toBe(true);
+    expect(unwrapFileKeySync(stanzas, [bob]).equals(fileKey)).toBe(true);
   });
 
   it('finds the key by trial when the key id was damaged, so the header tag reports the damage', () => {
     const stanza = wrapFileKey(fileKey, createPublicKey(alice));
     const damaged = { ...stanza, keyId: Buffer.alloc(8) };
-    expect(unwrapFileKey([damaged], [alice]).equals(fileKey)).toBe(true);
+    expect(unwrapFileKeySync([damaged], [alice]).equals(fileKey)).toBe(true);
   });
 
   it('tells a wrong key (exit 3) from a damaged wrapped key (exit 4)', () => {
     const stanza = wrapFileKey(fileKey, createPublicKey(alice));
-    expect(() => unwrapFileKey([stanza], [bob])).toThrow(KeyError);
-    expect(() => unwrapFileKey([stanza], [bob])).toThrow(`no key matches: this file is sealed for key ids ${keyIdOf(alice).toString('hex')}`);
+    expect(() => unwrapFileKeySync([stanza], [bob])).toThrow(KeyError);
+    expect(() => unwrapFileKeySync([stanza], [bob])).toThrow(`no key matches: this file is sealed for key ids ${keyIdOf(alice).toString('hex')}`);
     const wrapped = Buffer.from(stanza.wrappedKey);
     wrapped[10] = (wrapped[10] ?? 0) ^ 1;
-    expect(() => unwrapFileKey([{ ...stanza, wrappedKey: wrapped }], [alice])).toThrow(IntegrityError);
+    expect(() => unwrapFileKeySync([{ ...stanza, wrappedKey: wrapped }], [alice])).toThrow(IntegrityError);
   });
 
   it('refuses weak or non-RSA recipients', () => {

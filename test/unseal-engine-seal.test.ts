@@ -17,7 +17,8 @@ import { sealArchive } from '../src/engine/sealed/seal.js';
 import { unsealArchive } from '../src/engine/sealed/unseal.js';
 import { sealedSize, parseHeader } from '../src/format/sealed.js';
 import { unsealBuffer } from '../src/format/sealed-stream.js';
-import { unwrapFileKey } from '../src/keys/recipients.js';
+import { createKeyring, fileKeyHandle } from '../src/keys/keyring.js';
+import { unwrapFileKeySync } from '../src/keys/recipients.js';
 import { FileSource, StreamSource } from '../src/storage/file.js';
 import { tempDir } from './helpers.js';
 
@@ -103,7 +104,7 @@ describe('sealArchive', () => {
       expect(parsed.header.context.toString()).toBe('{"name":"x"}');
       // Opened by the independent pure unsealer, for either recipient.
       for (const key of [alice, bob]) {
-        expect(unsealBuffer(sealed, { fileKey: (header) => unwrapFileKey(header.recipients, [key]) }).equals(plaintext)).toBe(true);
+        expect(unsealBuffer(sealed, { fileKey: (header) => unwrapFileKeySync(header.recipients, [key]) }).equals(plaintext)).toBe(true);
       }
     },
   );
@@ -115,7 +116,7 @@ describe('sealArchive', () => {
     const sealedPath = join(dir, `sealed-${counter++}`);
     await sealArchive({ source: new FileSource(input), recipients: [createPublicKey(alice)], sink: await openFileSink(sealedPath) });
     const output = join(dir, `out-${counter++}`);
-    const report = await unsealArchive({ source: new FileSource(sealedPath), keyring: [alice], sink: await openFileSink(output), pool, parallelThreshold: 0, taskSize: MiB });
+    const report = await unsealArchive({ source: new FileSource(sealedPath), keyring: createKeyring([fileKeyHandle(alice, 'alice')]), sink: await openFileSink(output), pool, parallelThreshold: 0, taskSize: MiB });
     expect(report.parallel).toBe(true);
     expect((await readFile(output)).equals(plaintext)).toBe(true);
   });

@@ -21,6 +21,10 @@ import { wrapFileKey } from '../src/keys/recipients.js';
 import { FileSource, StreamSource } from '../src/storage/file.js';
 import type { Source } from '../src/storage/source.js';
 import { tempDir } from './helpers.js';
+import { createKeyring, fileKeyHandle } from '../src/keys/keyring.js';
+
+/** The library keyring over file keys. */
+const keyringOf = (keys: readonly KeyObject[]) => createKeyring(keys.map((key, i) => fileKeyHandle(key, `key ${i}`)));
 
 interface Vector {
   name: string;
@@ -142,7 +146,7 @@ describe('parallel = serial = plaintext at segment boundaries', () => {
     const plaintext = plaintextOf(20 * SEGMENT + 3);
     const sealed = seal(plaintext, fileKey);
     const other = privateKeys.get('bob') ?? expect.fail('vector key bob missing');
-    const { report, released } = await attempt({ source: await sourceOf('file', sealed), keyring: [other, alice], sink: memorySink(), parallelThreshold: 0, taskSize: 2 * FULL });
+    const { report, released } = await attempt({ source: await sourceOf('file', sealed), keyring: keyringOf([other, alice]), sink: memorySink(), parallelThreshold: 0, taskSize: 2 * FULL });
     expect(released.equals(plaintext)).toBe(true);
     expect(report?.parallel).toBe(true);
     expect(report?.recipients).toHaveLength(1);
@@ -154,7 +158,7 @@ describe('every vector of test/vectors/sealed.json through both paths', () => {
 
   it.each(cases)('%s (%s)', async (_name, kind, vector) => {
     const sealed = Buffer.from(vector.sealed, 'base64');
-    const keyring = vector.openWith.map((name) => privateKeys.get(name) ?? expect.fail(`no key ${name}`));
+    const keyring = keyringOf(vector.openWith.map((name) => privateKeys.get(name) ?? expect.fail(`no key ${name}`)));
     const plaintext = Buffer.alloc(vector.plaintextSize);
     for (let i = 0; i < plaintext.length; i++) plaintext[i] = i % 251;
     const outcomes = [];
@@ -238,7 +242,7 @@ describe('failures and cancellation', () => {
 
   it('checks its options at the boundary, aborting the sink', async () => {
     const source = await sourceOf('file', seal(plaintextOf(10), fileKey));
-    for (const bad of [{ fileKey, keyring: [alice] }, {}, { fileKey, taskSize: 0 }, { fileKey, parallelThreshold: -1 }]) {
+    for (const bad of [{ fileKey, keyring: keyringOf([alice]) }, {}, { fileKey, taskSize: 0 }, { fileKey, parallelThreshold: -1 }]) {
       const sink = memorySink();
       await expect(unsealArchive({ source, sink, ...bad })).rejects.toBeInstanceOf(UsageError);
       expect(sink.state).toBe('aborted');

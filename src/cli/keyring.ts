@@ -4,6 +4,7 @@
  * under an old certificate still decrypt.
  */
 import type { KeyObject } from 'node:crypto';
+import type { Keyring as LibraryKeyring } from '../keys/keyring.js';
 import { UsageError } from '../errors.js';
 import type { CliContext } from './context.js';
 import { passphraseProvider, type PassphraseOptions } from './passphrase.js';
@@ -12,6 +13,8 @@ export interface Keyring {
   keys: KeyObject[];
   /** The file each key came from, same order, for messages and reports. */
   paths: string[];
+  /** The same keys as the library's keyring (src/keys/keyring.ts), for decryptArchive and unsealArchive. */
+  handles: LibraryKeyring;
 }
 
 /**
@@ -24,5 +27,6 @@ export async function loadKeyring(ctx: CliContext, paths: readonly string[] | un
   const passphrase = passphraseProvider(ctx, options);
   const keys: KeyObject[] = [];
   for (const path of paths) keys.push((await loadPrivateKey(path, passphrase)).key);
-  return { keys, paths: [...paths] };
+  const { createKeyring, fileKeyHandle } = await import('../keys/keyring.js');
+  return { keys, paths: [...paths], handles: createKeyring(keys.map((key, i) => fileKeyHandle(key, paths[i] ?? ''))) };
 }

@@ -7,7 +7,7 @@
  *
  * Pure byte functions: no files, no streams.
  */
-import { constants, createCipheriv, createDecipheriv, privateDecrypt, publicEncrypt, randomBytes } from 'node:crypto';
+import { constants, createCipheriv, createDecipheriv, publicEncrypt, randomBytes } from 'node:crypto';
 import type { Cipher, Decipher, KeyObject } from 'node:crypto';
 import { IntegrityError, PasswordError } from '../errors.js';
 
@@ -32,33 +32,43 @@ export function destroyArchiveKey(archiveKey: ArchiveKey): void {
 }
 
 /**
- * Unwraps a Vonage archive password with the first private key of `keyring` that opens it, so archives
- * made under an old certificate still decrypt after rotation.
+ * What unwrapping needs of a private key: src/keys/keyring.ts's `PrivateKeyHandle` (a key file or a
+ * token key) has this shape; the format code only names it.
+ */
+export interface OaepKey {
+  /** RSA modulus size in bits. */
+  readonly bits: number;
+  /** RSA-OAEP decryption; resolves undefined when the OAEP check fails (wrong key or hash). */
+  decryptOaep(data: Uint8Array, hash: 'sha1' | 'sha256'): Promise<Buffer | undefined>;
+}
+
+/**
+ * Unwraps a Vonage archive password with the first key of the keyring that opens it (OAEP SHA-1 as
+ * Vonage makes it, then SHA-256), so archives made under an old certificate still decrypt after
+ * rotation. Every key is tried before the password is refused.
  *
  * @example
  * ```ts
- * const archiveKey = unwrapPassword(json.password, [currentKey, previousKey]);
+ * const archiveKey = await unwrapPassword(json.password, await openKeyring(['current.pem', 'previous.pem']));
  * ```
  * @throws PasswordError (exit 3) when the password is malformed, no key opens it, or the blob is not
  *   version 1 / AES-256 / CBC.
  */
-export function unwrapPassword(password: string, keyring: readonly KeyObject[]): ArchiveKey {
+export async function unwrapPassword(password: string, keyring: { readonly keys: readonly OaepKey[] }): Promise<ArchiveKey> {
+  const keys = keyring.keys;
   const wrapped = decodeBase64Strict(password.trim());
   if (!wrapped) throw new PasswordError('malformed archive password: not base64 (copy the "password" field of the archive JSON whole)');
-  const modulusBytes = new Set(keyring.map((key) => Math.ceil((key.asymmetricKeyDetails?.modulusLength ?? 0) / 8)));
+  const modulusBytes = new Set(keys.map((key) => Math.ceil(key.bits / 8)));
   if (!modulusBytes.has(wrapped.length)) {
     throw new PasswordError(
       `malformed archive password: ${wrapped.length} bytes after base64, but the key(s) given need ${[...modulusBytes].join(' or ')} (truncated, or made for another key)`,
     );
   }
-  for (const [keyIndex, key] of keyring.entries()) {
+  for (const [keyIndex, key] of keys.entries()) {
     for (const oaepHash of ['sha1', 'sha256'] as const) {
-      let blob: Buffer;
-      try {
-        blob = privateDecrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash }, wrapped);
-      } catch {
-        continue; // OAEP's integrity check rejects a wrong key or hash; try the next.
-      }
+      // OAEP's integrity check rejects a wrong key or hash (undefined): try the next.
+      const blob = await key.decryptOaep(wrapped, oaepHash);
+      if (!blob) continue;
       try {
         return { ...parsePasswordBlob(blob), keyIndex, oaepHash };
       } finally {
@@ -67,8 +77,8 @@ export function unwrapPassword(password: string, keyring: readonly KeyObject[]):
     }
   }
   throw new PasswordError(
-    keyring.length > 1
-      ? `none of the ${keyring.length} keys opens the archive password (made for another certificate?)`
+    keys.length > 1
+      ? `none of the ${keys.length} keys opens the archive password (made for another certificate?)`
       : 'the key does not open the archive password: wrong key, or the password was made for another certificate',
   );
 }

@@ -3,6 +3,7 @@
  * label "archive-crypt/v1") for each recipient certificate, and found again by key id, then by trial.
  * See docs/FORMAT.md "Recipients".
  */
+import type { Keyring } from './keyring.js';
 import {
   X509Certificate,
   constants,
@@ -63,46 +64,65 @@ export function wrapFileKey(fileKey: Uint8Array, recipient: KeyObject | X509Cert
 }
 
 /**
- * Finds the file key: first the stanzas whose key id matches one of `privateKeys`, then (so that a
+ * The order keys are tried in: first the stanzas whose key id matches a key (`byId`), then (so that a
  * damaged key id reads as damage, not as "wrong key") every other stanza of the right length.
- *
- * @throws KeyError "no key matches" when no private key opens any stanza; IntegrityError when a
- *   stanza with a matching key id does not unwrap (the wrapped key was modified).
  */
-export function unwrapFileKey(stanzas: readonly RecipientStanza[], privateKeys: readonly KeyObject[]): Buffer {
+function* unwrapAttempts<K>(stanzas: readonly RecipientStanza[], keys: readonly { key: K; keyId: Buffer; bytes: number }[]) {
+  for (const stanza of stanzas) for (const candidate of keys) if (candidate.keyId.equals(stanza.keyId)) yield { stanza, key: candidate.key, byId: true };
+  for (const stanza of stanzas) {
+    for (const candidate of keys) if (!candidate.keyId.equals(stanza.keyId) && stanza.wrappedKey.length === candidate.bytes) yield { stanza, key: candidate.key, byId: false };
+  }
+}
+
+function noKeyOpens(stanzas: readonly RecipientStanza[], matchedButFailed: boolean): Error {
+  if (matchedButFailed) return new IntegrityError('invalid wrapped file key');
+  const ids = stanzas.map((s) => Buffer.from(s.keyId).toString('hex')).join(', ');
+  return new KeyError(`no key matches: this file is sealed for key ids ${ids}; pass the matching private key with --key`);
+}
+
+/** A wrapped file key of the right length, or undefined (zeroed) when it is not one. */
+function fileKeyOf(stanza: RecipientStanza, unwrapped: Buffer | undefined): Buffer | undefined {
+  if (unwrapped === undefined || unwrapped.length === FILE_KEY_LENGTH) return unwrapped;
+  unwrapped.fill(0);
+  return undefined;
+}
+
+/**
+ * Finds the file key with the keys of `keyring` (file or token keys, src/keys/keyring.ts), every key
+ * tried before giving up.
+ *
+ * @throws KeyError "no key matches" when no key opens any stanza; IntegrityError when a stanza with
+ *   a matching key id does not unwrap (the wrapped key was modified).
+ */
+export async function unwrapFileKey(stanzas: readonly RecipientStanza[], keyring: Keyring): Promise<Buffer> {
+  const candidates = keyring.keys.map((key) => ({ key, keyId: keyIdOf(key.publicKey), bytes: key.bits / 8 }));
+  let matchedButFailed = false;
+  for (const { stanza, key, byId } of unwrapAttempts(stanzas, candidates)) {
+    if (stanza.type !== RECIPIENT_RSA_OAEP_SHA256) continue;
+    const fileKey = fileKeyOf(stanza, await key.decryptOaep(stanza.wrappedKey, 'sha256', oaepLabel));
+    if (fileKey !== undefined) return fileKey;
+    matchedButFailed ||= byId;
+  }
+  throw noKeyOpens(stanzas, matchedButFailed);
+}
+
+/** `unwrapFileKey` for keys in this process, synchronous (the streaming unsealer's `fileKey` callback). */
+export function unwrapFileKeySync(stanzas: readonly RecipientStanza[], privateKeys: readonly KeyObject[]): Buffer {
   const candidates = privateKeys
     .filter((key) => key.asymmetricKeyType === 'rsa')
     .map((key) => ({ key, keyId: keyIdOf(key), bytes: (key.asymmetricKeyDetails?.modulusLength ?? 0) / 8 }));
   let matchedButFailed = false;
-  for (const stanza of stanzas) {
-    for (const candidate of candidates) {
-      if (!candidate.keyId.equals(stanza.keyId)) continue;
-      const fileKey = tryUnwrap(stanza, candidate.key);
-      if (fileKey !== undefined) return fileKey;
-      matchedButFailed = true;
+  for (const { stanza, key, byId } of unwrapAttempts(stanzas, candidates)) {
+    if (stanza.type !== RECIPIENT_RSA_OAEP_SHA256) continue;
+    let unwrapped: Buffer | undefined;
+    try {
+      unwrapped = privateDecrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel }, stanza.wrappedKey);
+    } catch {
+      unwrapped = undefined; // OAEP's check rejects a wrong key
     }
+    const fileKey = fileKeyOf(stanza, unwrapped);
+    if (fileKey !== undefined) return fileKey;
+    matchedButFailed ||= byId;
   }
-  for (const stanza of stanzas) {
-    for (const candidate of candidates) {
-      if (candidate.keyId.equals(stanza.keyId) || stanza.wrappedKey.length !== candidate.bytes) continue;
-      const fileKey = tryUnwrap(stanza, candidate.key);
-      if (fileKey !== undefined) return fileKey;
-    }
-  }
-  if (matchedButFailed) throw new IntegrityError('invalid wrapped file key');
-  const ids = stanzas.map((s) => Buffer.from(s.keyId).toString('hex')).join(', ');
-  throw new KeyError(`no key matches: this file is sealed for key ids ${ids}; pass the matching private key with --key`);
-}
-
-function tryUnwrap(stanza: RecipientStanza, key: KeyObject): Buffer | undefined {
-  if (stanza.type !== RECIPIENT_RSA_OAEP_SHA256) return undefined;
-  let fileKey: Buffer;
-  try {
-    fileKey = privateDecrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel }, stanza.wrappedKey);
-  } catch {
-    return undefined;
-  }
-  if (fileKey.length === FILE_KEY_LENGTH) return fileKey;
-  fileKey.fill(0);
-  return undefined;
+  throw noKeyOpens(stanzas, matchedButFailed);
 }

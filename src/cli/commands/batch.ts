@@ -123,7 +123,7 @@ async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
     report = await decryptBatch({
       archives,
       store,
-      keyring: keyring.keys,
+      keyring: keyring.handles,
       concurrency,
       ...(flags.outDir !== undefined ? { outDir: flags.outDir } : { verifyOnly: true }),
       ...(flags.apiKey !== undefined ? { apiKey: flags.apiKey } : {}),

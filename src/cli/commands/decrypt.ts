@@ -142,10 +142,7 @@ async function decryptVerified(
       ...(opts.passphraseEnv !== undefined ? { passphraseEnv: opts.passphraseEnv } : {}),
       ...(opts.passphraseFile !== undefined ? { passphraseFile: opts.passphraseFile } : {}),
     });
-    const { unwrapPassword, destroyArchiveKey } = await import('../../format/opentok.js');
-    const archiveKey = unwrapPassword(input.password, keyring.keys);
-    extras.key = { index: archiveKey.keyIndex, path: keyring.paths[archiveKey.keyIndex] ?? '', oaepHash: archiveKey.oaepHash };
-    try {
+    {
       const { openSource } = await import('../../storage/open.js');
       const { decryptArchive } = await import('../../engine/archive/decrypt.js');
       const { startProgress } = await import('../progress.js');
@@ -156,7 +153,9 @@ async function decryptVerified(
       try {
         report = await decryptArchive({
           source,
-          archiveKey,
+          password: input.password,
+          keyring: keyring.handles,
+          onKeyUnwrapped: ({ index, label, oaepHash }) => (extras.key = { index, path: label, oaepHash }),
           sink,
           download: { partSize: storage.partSize, concurrency: storage.concurrency },
           padding: opts.padding,
@@ -173,8 +172,6 @@ async function decryptVerified(
       // Only reached once the output is committed: the media is safe before Vonage's copy goes.
       await vonage?.afterVerified();
       return report;
-    } finally {
-      destroyArchiveKey(archiveKey);
     }
   } catch (error) {
     await sink.abort();

@@ -91,8 +91,6 @@ async function resealCommand(ctx: CliContext, sourceSpec: string, flags: ResealF
       ...(flags.passphraseEnv !== undefined ? { passphraseEnv: flags.passphraseEnv } : {}),
       ...(flags.passphraseFile !== undefined ? { passphraseFile: flags.passphraseFile } : {}),
     });
-    const { unwrapPassword, destroyArchiveKey } = await import('../../format/opentok.js');
-    const archiveKey = unwrapPassword(input.password, keyring.keys);
     const { openSource } = await import('../../storage/open.js');
     const { resealArchive } = await import('../../engine/archive/reseal.js');
     const { startProgress } = await import('../progress.js');
@@ -102,7 +100,8 @@ async function resealCommand(ctx: CliContext, sourceSpec: string, flags: ResealF
     try {
       const report = await resealArchive({
         source,
-        archiveKey,
+        password: input.password,
+        keyring: keyring.handles,
         sink,
         recipients,
         download: { partSize: storage.partSize, concurrency: storage.concurrency },
@@ -127,7 +126,6 @@ async function resealCommand(ctx: CliContext, sourceSpec: string, flags: ResealF
       }
     } finally {
       progress.stop();
-      destroyArchiveKey(archiveKey);
       await source.close?.();
     }
   } catch (error) {

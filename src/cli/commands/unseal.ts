@@ -72,7 +72,7 @@ async function unsealCommand(ctx: CliContext, sourceSpec: string, opts: UnsealOp
     try {
       report = await unsealArchive({
         source,
-        keyring: keyring.keys,
+        keyring: keyring.handles,
         sink,
         signal: ctx.signal,
         onProgress: (bytes, total) => progress.update(bytes, total),

@@ -4,15 +4,14 @@
  * verified), several at a time. One failure does not stop the others; archives whose output already
  * exists are skipped, so a re-run after a crash resumes where it stopped.
  */
-import type { KeyObject } from 'node:crypto';
 import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AbortError, ArchiveCryptError, UsageError } from '../../errors.js';
-import { destroyArchiveKey, unwrapPassword } from '../../format/opentok.js';
 import { openSource, type SourceOptions } from '../../storage/open.js';
 import type { ObjectStore } from '../../storage/source.js';
 import { redactUrl } from '../../storage/uri.js';
 import { archiveObjectKey, type VonageArchive } from '../../vonage/archive.js';
+import type { Keyring } from '../../keys/keyring.js';
 import { ArchiveCheckError, decryptArchive, type DecryptReport } from './decrypt.js';
 import { nullSink, openFileSink } from '../output.js';
 import type { DecryptPool } from '../threads/pool.js';
@@ -46,7 +45,8 @@ export interface BatchReport {
 export interface DecryptBatchOptions {
   archives: readonly VonageArchive[];
   store: ObjectStore;
-  keyring: readonly KeyObject[];
+  /** The keys to unwrap the passwords with (src/keys/keyring.ts); the caller closes it. */
+  keyring: Keyring;
   /** Folder for `<id>.ts` files; omitted with `verifyOnly`. */
   outDir?: string;
   verifyOnly?: boolean;
@@ -143,26 +143,22 @@ async function processOne(archive: VonageArchive, options: DecryptBatchOptions):
       }
     }
     options.onEvent?.({ type: 'start', id: archive.id, object: item.object });
-    const archiveKey = unwrapPassword(password, options.keyring);
-    try {
-      const report = await decryptArchive({
-        source: archive.url !== undefined ? await openSource(archive.url, options.sourceOptions) : options.store.object(object),
-        archiveKey,
-        sink: output === undefined ? nullSink() : await openFileSink(output),
-        ...(archive.sha256sum ? { expectSha256: Buffer.from(archive.sha256sum, 'base64') } : {}),
-        ...(archive.size !== undefined ? { expectSize: archive.size } : {}),
-        ...(options.checkMpegTs === false ? { checkMpegTs: false } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-        ...(options.pool ? { pool: options.pool } : {}),
-        ...(options.download ? { download: options.download } : {}),
-        onProgress: (bytes, total) => options.onEvent?.({ type: 'progress', id: archive.id, bytes, total }),
-      });
-      item.status = output === undefined ? 'verified' : 'decrypted';
-      item.bytes = report.plaintextBytes;
-      item.checks = report.checks;
-    } finally {
-      destroyArchiveKey(archiveKey);
-    }
+    const report = await decryptArchive({
+      source: archive.url !== undefined ? await openSource(archive.url, options.sourceOptions) : options.store.object(object),
+      password,
+      keyring: options.keyring,
+      sink: output === undefined ? nullSink() : await openFileSink(output),
+      ...(archive.sha256sum ? { expectSha256: Buffer.from(archive.sha256sum, 'base64') } : {}),
+      ...(archive.size !== undefined ? { expectSize: archive.size } : {}),
+      ...(options.checkMpegTs === false ? { checkMpegTs: false } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.pool ? { pool: options.pool } : {}),
+      ...(options.download ? { download: options.download } : {}),
+      onProgress: (bytes, total) => options.onEvent?.({ type: 'progress', id: archive.id, bytes, total }),
+    });
+    item.status = output === undefined ? 'verified' : 'decrypted';
+    item.bytes = report.plaintextBytes;
+    item.checks = report.checks;
     if (archive.url !== undefined && output !== undefined && options.deleteFromVonage) {
       try {
         await options.deleteFromVonage(archive.id);

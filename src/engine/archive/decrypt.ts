@@ -10,7 +10,8 @@
  */
 import { cryptoBackend, type CryptoBackendName } from '../../crypto-backend.js';
 import { AbortError, ArchiveCryptError, IntegrityError, UsageError } from '../../errors.js';
-import { BLOCK_SIZE, type Padding } from '../../format/opentok.js';
+import { BLOCK_SIZE, destroyArchiveKey, unwrapPassword, type ArchiveKey, type Padding } from '../../format/opentok.js';
+import type { Keyring } from '../../keys/keyring.js';
 import type { Source, SourceInfo } from '../../storage/source.js';
 import { ArchiveCheckError, ArchiveChecks, type DecryptReport } from './checks.js';
 import type { OutputSink } from '../output.js';
@@ -22,10 +23,24 @@ import { decryptSerial, type PipelineInput } from './serial.js';
 
 export { ArchiveCheckError, type CheckStatus, type DecryptReport } from './checks.js';
 
+/** Which key of the keyring opened a password: its position, its label (a path or a `pkcs11:` URI), the OAEP hash. */
+export interface UnwrappedWith {
+  index: number;
+  label: string;
+  oaepHash: 'sha1' | 'sha256';
+}
+
 export interface DecryptArchiveOptions {
   source: Source;
-  /** The unwrapped archive key and IV (see `unwrapPassword`). */
-  archiveKey: { key: Uint8Array; iv: Uint8Array };
+  /** The archive's password (the archive JSON's `password`). */
+  password: string;
+  /**
+   * The keys to unwrap it with (file or token keys, src/keys/keyring.ts); the first that opens it
+   * wins. The unwrapped key lives only while the archive is decrypted and is zeroed after.
+   */
+  keyring: Keyring;
+  /** Called once the password is unwrapped: which key of the keyring opened it, and how. */
+  onKeyUnwrapped?: (key: UnwrappedWith) => void;
   sink: OutputSink;
   /** `pkcs7` (default) strips and checks padding; `none` keeps it, like `openssl enc -d -nopad`. */
   padding?: Padding;
@@ -76,10 +91,10 @@ const DEFAULT_RANGE_SIZE = 2 * 1024 * 1024;
  *
  * @example
  * ```ts
- * const archiveKey = unwrapPassword(password, keyring);
- * const report = await decryptArchive({ source: await openSource('archive.mp4'), archiveKey, sink: await openFileSink('out.ts') });
+ * const keyring = await openKeyring(['archive-private-key.pem'], { passphrase });
+ * const report = await decryptArchive({ source: await openSource('archive.mp4'), password: json.password, keyring, sink: await openFileSink('out.ts') });
  * ```
- * @throws ArchiveCheckError (exit 4) with the report when a check fails; StorageError, OutputError,
+ * @throws PasswordError (exit 3) when no key of the keyring opens the password; ArchiveCheckError (exit 4) with the report when a check fails; StorageError, OutputError,
  *   AbortError as they happen. The sink is aborted in every case.
  */
 export async function decryptArchive(options: DecryptArchiveOptions): Promise<DecryptReport> {
@@ -98,19 +113,22 @@ export async function decryptArchive(options: DecryptArchiveOptions): Promise<De
   let privatePool: DecryptPool | undefined;
   let reader: CiphertextReader | undefined;
   let info: SourceInfo | undefined;
+  let archiveKey: ArchiveKey | undefined;
   try {
     if (!(threshold >= 0)) throw new UsageError('options.parallelThreshold must be a non-negative number');
     if (!Number.isSafeInteger(rangeSize) || rangeSize < BLOCK_SIZE || rangeSize % BLOCK_SIZE !== 0) {
       throw new UsageError('options.rangeSize must be a positive multiple of 16');
     }
     if (signal?.aborted) throw new AbortError('cancelled; no output was kept');
+    archiveKey = await unwrapPassword(options.password, options.keyring);
+    options.onKeyUnwrapped?.({ index: archiveKey.keyIndex, label: options.keyring.keys[archiveKey.keyIndex]?.label ?? '', oaepHash: archiveKey.oaepHash });
     info = await source.stat(signal);
     const total = info.size;
     reader = await openCiphertextReader(source, { signal, info, partSize: options.download?.partSize, concurrency: options.download?.concurrency });
     try {
       const backend = cryptoBackend(options.crypto);
       checks.report.crypto = backend.name;
-      const input: PipelineInput = { reader, archiveKey: options.archiveKey, backend, checks, sink, padding, signal, onProgress: options.onProgress, total };
+      const input: PipelineInput = { reader, archiveKey, backend, checks, sink, padding, signal, onProgress: options.onProgress, total };
       const parallel = threshold === 0 || (total !== undefined && total >= threshold);
       checks.report.parallel = parallel;
       if (parallel) {
@@ -141,6 +159,7 @@ export async function decryptArchive(options: DecryptArchiveOptions): Promise<De
     if ((error as Error).name === 'AbortError') throw new AbortError('cancelled; no output was kept', { cause: error });
     throw error;
   } finally {
+    if (archiveKey) destroyArchiveKey(archiveKey);
     await privatePool?.destroy();
   }
 }

@@ -29,8 +29,7 @@ export interface ResealReport extends DecryptReport {
 /**
  * @example
  * ```ts
- * const archiveKey = unwrapPassword(json.password, keyring);
- * await resealArchive({ source, archiveKey, recipients: [auditorCert.publicKey], sink: await openFileSink('a.sealed') });
+ * await resealArchive({ source, password: json.password, keyring, recipients: [auditorCert.publicKey], sink: await openFileSink('a.sealed') });
  * ```
  */
 export async function resealArchive(options: ResealArchiveOptions): Promise<ResealReport> {

@@ -8,10 +8,10 @@
  * lookahead and no known size (stdin). The sink is committed after the final segment verified and
  * aborted on any failure. Memory is the ring: (pool tasks + 4) runs of `taskSize` bytes.
  */
-import type { KeyObject } from 'node:crypto';
 import { AbortError, ArchiveCryptError, IntegrityError, UsageError } from '../../errors.js';
 import { openHeader, parseHeader, segmentCount, TAG_LENGTH, type SealedHeader, type SegmentKeys } from '../../format/sealed.js';
 import { unwrapFileKey } from '../../keys/recipients.js';
+import { createKeyring, type Keyring } from '../../keys/keyring.js';
 import type { Source } from '../../storage/source.js';
 import type { UnsealBatchResult } from '../threads/messages.js';
 import type { OutputSink } from '../output.js';
@@ -24,8 +24,8 @@ import { cryptoBackend, type CryptoBackendName } from '../../crypto-backend.js';
 
 export interface UnsealArchiveOptions {
   source: Source;
-  /** Private keys to find the file key with (recipient stanzas, docs/FORMAT.md §4). */
-  keyring?: readonly KeyObject[];
+  /** Keys to find the file key with (recipient stanzas, docs/FORMAT.md §4): file or token keys; the caller closes it. */
+  keyring?: Keyring;
   /** Or the 32-byte file key itself (then no recipient stanza is looked at). */
   fileKey?: Uint8Array;
   sink: OutputSink;
@@ -69,8 +69,8 @@ export interface UnsealReport {
  *
  * @example
  * ```ts
- * const { key } = await loadPrivateKey('archive-private-key.pem', passphrase);
- * const report = await unsealArchive({ source: await openSource('a.sealed'), keyring: [key], sink: await openFileSink('a.ts') });
+ * const keyring = await openKeyring(['archive-private-key.pem'], { passphrase });
+ * const report = await unsealArchive({ source: await openSource('a.sealed'), keyring, sink: await openFileSink('a.ts') });
  * ```
  * @throws KeyError (exit 3) when no key opens a recipient stanza; IntegrityError (exit 4) for any
  *   change to the file, truncation or trailing data; StorageError, OutputError, AbortError as they
@@ -88,7 +88,7 @@ export async function unsealArchive(options: UnsealArchiveOptions): Promise<Unse
     const reader = await openCiphertextReader(source, { signal });
     try {
       const header = await readHeader(reader);
-      const keys = openWithKey(header, options);
+      const keys = await openWithKey(header, options);
       const layout = { headerLength: header.bytes.length, segmentSize: header.segmentSize };
       // With a known size an impossible length (truncated or extended) fails before the body is read;
       // it comes after the header tag, which vouches for the header length and segment size.
@@ -158,9 +158,9 @@ async function readHeader(reader: CiphertextReader): Promise<SealedHeader> {
 }
 
 /** Finds the file key (recipients or given), verifies the header tag and forgets the file key. */
-function openWithKey(header: SealedHeader, options: UnsealArchiveOptions): SegmentKeys {
+async function openWithKey(header: SealedHeader, options: UnsealArchiveOptions): Promise<SegmentKeys> {
   if (options.fileKey) return openHeader(header, options.fileKey);
-  const fileKey = unwrapFileKey(header.recipients, options.keyring ?? []);
+  const fileKey = await unwrapFileKey(header.recipients, options.keyring ?? createKeyring([]));
   try {
     return openHeader(header, fileKey);
   } finally {
@@ -190,7 +190,7 @@ async function unsealBody(input: BodyInput): Promise<{ sealedBytes: number; plai
   const state = new SharedArrayBuffer(KEY_STATE_LENGTH);
   const stateBytes = new Uint8Array(state);
   writeKeyState(stateBytes, keys);
-  // From here on the shared state and this thread's KeyObjects hold the only copies.
+  // From here on the shared state and this thread's contexts hold the only copies.
   keys.encryptionKey.fill(0);
   keys.macKey.fill(0);
   const mainKeys = contextsFromState(stateBytes, input.backend);
