@@ -212,6 +212,9 @@ describe('archive service: serve + workers + Redis + object stores', () => {
     expect(await queue.getJob(`${project}/${archive.id}`)).toBeUndefined();
     const health = await fetch(callbackUrl.replace('/vonage/archive', '/healthz'));
     expect(health.status).toBe(200);
+    const metrics = await (await fetch(callbackUrl.replace('/vonage/archive', '/metrics'))).text();
+    expect(metrics).toMatch(/^archive_crypt_callbacks_total\{outcome="unauthorized"\} 4$/m);
+    expect(metrics).toMatch(/^archive_crypt_jobs\{state="waiting"\} \d+$/m);
   });
 
   it('acknowledges other statuses without a job; the same callback three times makes one job and one output', async () => {

@@ -49,8 +49,14 @@ export function redisConnection(config: Pick<ServiceConfig, 'redisUrl' | 'redisP
   };
 }
 
-export function openQueue(config: ServiceConfig, env: NodeJS.ProcessEnv): Queue<ArchiveJobData> {
-  return new Queue<ArchiveJobData>(config.queueName, { connection: redisConnection(config, env), defaultJobOptions: jobOptions(config) });
+/**
+ * The queue for adding and inspecting jobs. `failFast` (the callback server): commands fail after one
+ * retry while Redis is away instead of waiting for it, so that a callback gets a 503 (Vonage retries)
+ * rather than a hanging request.
+ */
+export function openQueue(config: ServiceConfig, env: NodeJS.ProcessEnv, options: { failFast?: boolean } = {}): Queue<ArchiveJobData> {
+  const connection = { ...redisConnection(config, env), ...(options.failFast ? { maxRetriesPerRequest: 1 } : {}) };
+  return new Queue<ArchiveJobData>(config.queueName, { connection, defaultJobOptions: jobOptions(config) });
 }
 
 /** Retries with exponential backoff; finished jobs are kept a week so that repeats stay no-ops. */

@@ -77,7 +77,7 @@ export function startArchiveWorker(options: ArchiveWorkerOptions): ArchiveWorker
 
   // One line per job outcome; never the password or any key material (job.data is not logged).
   worker.on('completed', (job, outcome) => {
-    logger.info({ event: 'job', outcome: outcome.result === 'already-done' ? 'already-done' : 'completed', jobId: job.id, archiveId: job.data.archiveId, project: job.data.project, action: outcome.action, output: outcome.output, bytes: outcome.bytes, seconds: Number(outcome.seconds.toFixed(3)), attempt: job.attemptsMade + 1 });
+    logger.info({ event: 'job', outcome: outcome.result === 'already-done' ? 'already-done' : 'completed', jobId: job.id, archiveId: job.data.archiveId, project: job.data.project, action: outcome.action, output: outcome.output, bytes: outcome.bytes, seconds: Number(outcome.seconds.toFixed(3)), attempt: job.attemptsMade });
   });
   worker.on('failed', (job, error) => {
     if (!job || error instanceof DelayedError || error.name === 'DelayedError') return;

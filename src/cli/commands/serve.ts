@@ -45,7 +45,7 @@ async function serveCommand(ctx: CliContext, flags: ServeFlags): Promise<void> {
     logger.warn({ event: 'config', allowUnsigned: true });
   }
   const [{ openQueue }, { createCallbackServer }] = await Promise.all([import('../../service/queue.js'), import('../../service/server.js')]);
-  const queue = openQueue(config, ctx.env);
+  const queue = openQueue(config, ctx.env, { failFast: true });
   const server = createCallbackServer({ config, env: ctx.env, queue, logger, secret });
   try {
     const { host, port } = await server.listen();
