@@ -1,3 +1,4 @@
+/* global fetch */
 // `npm run demo:service`: the archive service end to end on embedded defaults, on this machine only
 // (docs/SERVICE.md): an S3 emulator (s3rver) and a local redis-server on loopback ports, `serve` and one
 // `worker`, a signed Vonage callback, and the resealed output unsealed by the recipient.

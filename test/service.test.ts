@@ -7,12 +7,13 @@
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { Queue } from 'bullmq';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, createHmac, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { unsealArchive } from '../src/engine/sealed/unseal.js';
+import { createKeyring, fileKeyHandle, type Keyring } from '../src/keys/keyring.js';
 import { loadPrivateKey } from '../src/keys/load.js';
 import type { OutputSink } from '../src/engine/output.js';
 import { openSource } from '../src/storage/open.js';
@@ -184,10 +185,10 @@ describe('archive service: serve + workers + Redis + object stores', () => {
 
   const completions = (jobId: string) => workers.flatMap((worker) => worker.lines).filter((line) => line.jobId === jobId && line.outcome === 'completed').length;
 
-  let privateKey: KeyObject | undefined;
+  let keyring: Keyring | undefined;
   async function unsealed(archiveId: string): Promise<Buffer> {
     // Decrypting the key file (PBKDF2) once, not per archive.
-    privateKey ??= (await loadPrivateKey(key, passEnv.FIXTURE_PASS)).key;
+    keyring ??= createKeyring([fileKeyHandle((await loadPrivateKey(key, passEnv.FIXTURE_PASS)).key, key)]);
     const chunks: Buffer[] = [];
     const sink: OutputSink = {
       name: 'memory',
@@ -196,7 +197,7 @@ describe('archive service: serve + workers + Redis + object stores', () => {
       abort: () => Promise.resolve(),
     };
     const source = await openSource(`s3://${destinationBucket}/sealed/${project}/${archiveId}/archive.sealed`, s3Options());
-    await unsealArchive({ source, keyring: [privateKey], sink });
+    await unsealArchive({ source, keyring, sink });
     return Buffer.concat(chunks);
   }
 

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { nullSink, type OutputSink } from '../engine/output.js';
 import type { DecryptReport } from '../engine/archive/decrypt.js';
 import { IntegrityError, StorageError } from '../errors.js';
-import type { ArchiveKey } from '../format/opentok.js';
+import type { Keyring } from '../keys/keyring.js';
 import { openSource, type SourceOptions } from '../storage/open.js';
 import { openSink } from '../storage/sink.js';
 import type { ServiceAction } from './config.js';
@@ -24,10 +24,8 @@ export interface ProcessArchiveOptions {
   destination?: string;
   /** Recipients' public keys (reseal). */
   recipients: readonly KeyObject[];
-  /** Opens the archive password with the worker's keyring (file or token keys). */
-  unwrapPassword(password: string): Promise<ArchiveKey> | ArchiveKey;
-  /** Releases the unwrapped key. */
-  destroyArchiveKey(key: ArchiveKey): void;
+  /** The worker's keys (files or PKCS#11 token keys) that open archive passwords; the caller closes it. */
+  keyring: Keyring;
   storage: SourceOptions;
   signal?: AbortSignal;
 }
@@ -77,21 +75,21 @@ export async function processArchive(job: ArchiveJobData, options: ProcessArchiv
   const expectSha256 = job.sha256sum === undefined ? undefined : Buffer.from(job.sha256sum, 'base64');
   if (expectSha256 !== undefined && expectSha256.length !== 32) throw new IntegrityError(`archive ${job.archiveId}: sha256sum is not a base64 SHA-256`);
 
-  const archiveKey = await options.unwrapPassword(job.password);
+  const source = await openSource(sourceName, options.storage);
   try {
-    const source = await openSource(sourceName, options.storage);
+    await source.stat(options.signal);
+    const sink = output === undefined ? nullSink() : await openIdempotentSink(output, options);
+    const common = {
+      source,
+      password: job.password,
+      keyring: options.keyring,
+      sink,
+      ...(expectSha256 ? { expectSha256 } : {}),
+      ...(job.size !== undefined ? { expectSize: job.size } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    };
+    let result: DecryptReport;
     try {
-      await source.stat(options.signal);
-      const sink = output === undefined ? nullSink() : await openIdempotentSink(output, options);
-      const common = {
-        source,
-        archiveKey,
-        sink,
-        ...(expectSha256 ? { expectSha256 } : {}),
-        ...(job.size !== undefined ? { expectSize: job.size } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-      };
-      let result: DecryptReport;
       if (options.action === 'reseal') {
         const { resealArchive } = await import('../engine/archive/reseal.js');
         result = await resealArchive({ ...common, recipients: options.recipients, context: { archiveId: job.archiveId, project: job.project, source: source.name } });
@@ -99,14 +97,16 @@ export async function processArchive(job: ArchiveJobData, options: ProcessArchiv
         const { decryptArchive } = await import('../engine/archive/decrypt.js');
         result = await decryptArchive(common);
       }
-      const outcome: ArchiveOutcome = { ...base, result: 'done', bytes: result.ciphertextBytes, seconds: (performance.now() - started) / 1000, checks: result.checks };
-      if (report !== undefined) await writeReport(report, { ...outcome, report: undefined, finishedAt: new Date().toISOString() }, options);
-      return outcome;
-    } finally {
-      await source.close?.();
+    } catch (error) {
+      // Whatever failed, the unverified output is never completed (abort is idempotent).
+      await sink.abort();
+      throw error;
     }
+    const outcome: ArchiveOutcome = { ...base, result: 'done', bytes: result.ciphertextBytes, seconds: (performance.now() - started) / 1000, checks: result.checks };
+    if (report !== undefined) await writeReport(report, { ...outcome, report: undefined, finishedAt: new Date().toISOString() }, options);
+    return outcome;
   } finally {
-    options.destroyArchiveKey(archiveKey);
+    await source.close?.();
   }
 }
 

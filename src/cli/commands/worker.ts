@@ -43,15 +43,16 @@ async function workerCommand(ctx: CliContext, flags: WorkerFlags): Promise<void>
   if (config.action === 'decrypt' && !ctx.plaintextFilesAllowed) {
     throw new OutputError('service.action decrypt writes plaintext, which ARCHIVE_CRYPT_PLAINTEXT_FILES=deny forbids here; use reseal', { code: 'ERR_POLICY' });
   }
-  const { loadKeyring } = await import('../keyring.js');
-  const keyring = await loadKeyring(ctx, config.keys, {
+  // Key files and pkcs11: URIs alike (docs/HSM.md); the passphrase or PIN from the configured variable or file.
+  const [{ openKeyring }, { passphraseProvider }] = await Promise.all([import('../../keys/keyring.js'), import('../passphrase.js')]);
+  const passphrase = passphraseProvider(ctx, {
     ...(config.passphraseEnv !== undefined ? { passphraseEnv: config.passphraseEnv } : {}),
     ...(config.passphraseFile !== undefined ? { passphraseFile: config.passphraseFile } : {}),
   });
+  const keyring = await openKeyring(config.keys, { passphrase, pkcs11: { pin: passphrase, env: ctx.env } });
   const { loadCertificate } = await import('../../keys/load.js');
   const recipients = [];
   for (const path of config.recipients) recipients.push((await loadCertificate(path)).publicKey);
-  const { unwrapPassword, destroyArchiveKey } = await import('../../format/opentok.js');
   const { startArchiveWorker } = await import('../../service/worker.js');
   const logger = await serviceLogger(ctx, 'worker');
   const worker = startArchiveWorker({
@@ -63,8 +64,7 @@ async function workerCommand(ctx: CliContext, flags: WorkerFlags): Promise<void>
       ...(config.source !== undefined ? { source: config.source } : {}),
       ...(config.destination !== undefined ? { destination: config.destination } : {}),
       recipients,
-      unwrapPassword: (password) => unwrapPassword(password, keyring.keys),
-      destroyArchiveKey,
+      keyring,
       storage: serviceStorageOptions(config, ctx),
     },
   });
@@ -73,5 +73,6 @@ async function workerCommand(ctx: CliContext, flags: WorkerFlags): Promise<void>
   await untilStopped(ctx);
   logger.info({ event: 'stopping', graceMs: config.graceMs });
   await worker.stop(config.graceMs);
+  await keyring.close();
   logger.info({ event: 'stopped' });
 }
