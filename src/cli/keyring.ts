@@ -1,32 +1,30 @@
 /**
- * The keyring of a decrypt run: every `--key` file, loaded with one passphrase provider (asked at
- * most once, only if a key is encrypted). Several keys support certificate rotation: archives made
- * under an old certificate still decrypt.
+ * The keyring of a decrypt run: every `--key` — a key file or a `pkcs11:` URI of a key on a token
+ * (docs/HSM.md) — opened with one passphrase provider (asked at most once, only if a key file is
+ * encrypted) and the PKCS#11 settings of src/cli/pkcs11.ts. Several keys support certificate
+ * rotation: archives made under an old certificate still decrypt.
  */
-import type { KeyObject } from 'node:crypto';
 import type { Keyring as LibraryKeyring } from '../keys/keyring.js';
 import { UsageError } from '../errors.js';
 import type { CliContext } from './context.js';
-import { passphraseProvider, type PassphraseOptions } from './passphrase.js';
+import { passphraseProvider } from './passphrase.js';
+import { pkcs11Options, type Pkcs11Flags } from './pkcs11.js';
 
 export interface Keyring {
-  keys: KeyObject[];
-  /** The file each key came from, same order, for messages and reports. */
+  /** Where each key came from (a path or a `pkcs11:` URI), same order, for messages and reports. */
   paths: string[];
-  /** The same keys as the library's keyring (src/keys/keyring.ts), for decryptArchive and unsealArchive. */
+  /** The keys as the library's keyring (src/keys/keyring.ts), for decryptArchive and unsealArchive; close it when done. */
   handles: LibraryKeyring;
 }
 
 /**
- * Loads the private keys named by `--key` options, in order.
- * @throws UsageError without any key; KeyError for an unsafe, unreadable or undecryptable file.
+ * Opens the private keys named by `--key` options, in order.
+ * @throws UsageError without any key or for a malformed URI; KeyError for an unsafe, unreadable or
+ *   undecryptable file, or a token key that cannot be opened.
  */
-export async function loadKeyring(ctx: CliContext, paths: readonly string[] | undefined, options: PassphraseOptions): Promise<Keyring> {
-  if (!paths || paths.length === 0) throw new UsageError('give the private key with --key FILE (repeat --key for older keys)');
-  const { loadPrivateKey } = await import('../keys/load.js');
-  const passphrase = passphraseProvider(ctx, options);
-  const keys: KeyObject[] = [];
-  for (const path of paths) keys.push((await loadPrivateKey(path, passphrase)).key);
-  const { createKeyring, fileKeyHandle } = await import('../keys/keyring.js');
-  return { keys, paths: [...paths], handles: createKeyring(keys.map((key, i) => fileKeyHandle(key, paths[i] ?? ''))) };
+export async function loadKeyring(ctx: CliContext, paths: readonly string[] | undefined, options: Pkcs11Flags): Promise<Keyring> {
+  if (!paths || paths.length === 0) throw new UsageError('give the private key with --key FILE or --key pkcs11:URI (repeat --key for older keys)');
+  const { openKeyring } = await import('../keys/keyring.js');
+  const handles = await openKeyring(paths, { passphrase: passphraseProvider(ctx, options), pkcs11: pkcs11Options(ctx, options) });
+  return { paths: [...paths], handles };
 }

@@ -64,10 +64,19 @@ export async function unwrapPassword(password: string, keyring: { readonly keys:
       `malformed archive password: ${wrapped.length} bytes after base64, but the key(s) given need ${[...modulusBytes].join(' or ')} (truncated, or made for another key)`,
     );
   }
+  // A key that cannot try a hash at all (a token without SHA-256 OAEP) must not stop the search: a
+  // later key may open the password. Its reason is added only if no key does.
+  let unable: unknown;
   for (const [keyIndex, key] of keys.entries()) {
     for (const oaepHash of ['sha1', 'sha256'] as const) {
-      // OAEP's integrity check rejects a wrong key or hash (undefined): try the next.
-      const blob = await key.decryptOaep(wrapped, oaepHash);
+      let blob: Buffer | undefined;
+      try {
+        // OAEP's integrity check rejects a wrong key or hash (undefined): try the next.
+        blob = await key.decryptOaep(wrapped, oaepHash);
+      } catch (error) {
+        unable ??= error;
+        continue;
+      }
       if (!blob) continue;
       try {
         return { ...parsePasswordBlob(blob), keyIndex, oaepHash };
@@ -76,10 +85,11 @@ export async function unwrapPassword(password: string, keyring: { readonly keys:
       }
     }
   }
+  const couldNotTry = unable instanceof Error ? `; also, ${unable.message}` : '';
   throw new PasswordError(
-    keys.length > 1
+    (keys.length > 1
       ? `none of the ${keys.length} keys opens the archive password (made for another certificate?)`
-      : 'the key does not open the archive password: wrong key, or the password was made for another certificate',
+      : 'the key does not open the archive password: wrong key, or the password was made for another certificate') + couldNotTry,
   );
 }
 

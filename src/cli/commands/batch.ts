@@ -10,6 +10,7 @@ import type { CliContext } from '../context.js';
 import { addStorageOptions, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
 
 interface BatchFlags extends StorageFlags {
+  pkcs11Module?: string;
   archives: string;
   from: string;
   outDir?: string;
@@ -66,6 +67,7 @@ export function register(program: Command, ctx: CliContext): void {
       .option('--key <file>', 'private key; repeat for older keys after a rotation', (v: string, p: string[]) => [...p, v], [])
       .option('--passphrase-env <VAR>', 'read the key passphrase from this environment variable')
       .option('--passphrase-file <file>', 'read the key passphrase from this file')
+      .option('--pkcs11-module <path>', 'PKCS#11 module for pkcs11: keys (or module-path= in the URI, or ARCHIVE_CRYPT_PKCS11_MODULE)')
       .option('--concurrency <n>', 'archives processed at once (default 4)')
       .option('--threads <n>', 'decryption threads shared by all archives, 0 for none (default: cores − 1 above 2 cores, else 0)')
       .option('--api-key <key>', 'the Vonage API key (project id) in the object keys')
@@ -104,6 +106,7 @@ async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
   const keyring = await loadKeyring(ctx, flags.key, {
     ...(flags.passphraseEnv !== undefined ? { passphraseEnv: flags.passphraseEnv } : {}),
     ...(flags.passphraseFile !== undefined ? { passphraseFile: flags.passphraseFile } : {}),
+    ...(flags.pkcs11Module !== undefined ? { pkcs11Module: flags.pkcs11Module } : {}),
   });
   if (flags.outDir !== undefined) {
     await mkdir(flags.outDir, { recursive: true, mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
@@ -142,6 +145,7 @@ async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
     display.stop();
     await pool?.close();
     await store.close?.();
+    await keyring.handles.close(); // Ends the token session, if a key is on a token.
   }
 
   const json = `${JSON.stringify(report, null, 2)}\n`;

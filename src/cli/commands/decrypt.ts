@@ -17,6 +17,7 @@ interface DecryptOptions extends StorageFlags, PasswordFlags {
   key?: string[];
   passphraseEnv?: string;
   passphraseFile?: string;
+  pkcs11Module?: string;
   output?: string;
   expectSha256?: string;
   padding: Padding;
@@ -78,7 +79,8 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('[source]', 'the encrypted archive: a path, - (stdin), s3://bucket/key, azure://container/blob or https://… (optional with --vonage-archive)')
     .option('--key <file>', 'private key (PEM, DER or PKCS#12); repeat for older keys after a rotation', collect)
     .option('--passphrase-env <VAR>', 'read the key passphrase from this environment variable')
-    .option('--passphrase-file <file>', 'read the key passphrase from this file');
+    .option('--passphrase-file <file>', 'read the key passphrase from this file')
+    .option('--pkcs11-module <path>', 'PKCS#11 module for pkcs11: keys (or module-path= in the URI, or ARCHIVE_CRYPT_PKCS11_MODULE)');
   addPasswordOptions(command)
     .option('--output <file|->', 'write the media to FILE, s3://… or azure://… (never overwritten, visible only after every check passed) or - for stdout; default: verify only')
     .option('--expect-sha256 <b64|hex>', 'expected SHA-256 of the encrypted archive or the media (overrides sha256sum of --archive-json)')
@@ -141,6 +143,7 @@ async function decryptVerified(
     const keyring = await loadKeyring(ctx, opts.key, {
       ...(opts.passphraseEnv !== undefined ? { passphraseEnv: opts.passphraseEnv } : {}),
       ...(opts.passphraseFile !== undefined ? { passphraseFile: opts.passphraseFile } : {}),
+      ...(opts.pkcs11Module !== undefined ? { pkcs11Module: opts.pkcs11Module } : {}),
     });
     {
       const { openSource } = await import('../../storage/open.js');

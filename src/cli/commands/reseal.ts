@@ -14,6 +14,7 @@ interface ResealFlags extends PasswordFlags, StorageFlags {
   key: string[];
   passphraseEnv?: string;
   passphraseFile?: string;
+  pkcs11Module?: string;
   to: string[];
   output: string;
   expectSha256?: string;
@@ -47,7 +48,8 @@ export function register(program: Command, ctx: CliContext): void {
         .argument('<source>', 'the Vonage encrypted archive: a path, - (stdin), s3://…, azure://… or https://…')
         .option('--key <file>', 'your private key; repeat for older keys after a rotation', collect, [])
         .option('--passphrase-env <VAR>', 'read the key passphrase from this environment variable')
-        .option('--passphrase-file <file>', 'read the key passphrase from this file'),
+        .option('--passphrase-file <file>', 'read the key passphrase from this file')
+        .option('--pkcs11-module <path>', 'PKCS#11 module for pkcs11: keys (or module-path= in the URI, or ARCHIVE_CRYPT_PKCS11_MODULE)'),
     )
       .requiredOption('--to <cert>', 'recipient X.509 certificate (PEM); repeat for more recipients', collect, [])
       .requiredOption('--output <file|->', 'the sealed file: FILE, s3://bucket/key or azure://container/blob (never overwritten, visible only after every check passed), or - for stdout')
@@ -90,6 +92,7 @@ async function resealCommand(ctx: CliContext, sourceSpec: string, flags: ResealF
     const keyring = await loadKeyring(ctx, flags.key, {
       ...(flags.passphraseEnv !== undefined ? { passphraseEnv: flags.passphraseEnv } : {}),
       ...(flags.passphraseFile !== undefined ? { passphraseFile: flags.passphraseFile } : {}),
+      ...(flags.pkcs11Module !== undefined ? { pkcs11Module: flags.pkcs11Module } : {}),
     });
     const { openSource } = await import('../../storage/open.js');
     const { resealArchive } = await import('../../engine/archive/reseal.js');

@@ -14,6 +14,7 @@ interface UnsealOptions extends StorageFlags {
   key: string[];
   passphraseEnv?: string;
   passphraseFile?: string;
+  pkcs11Module?: string;
   output?: string;
   quiet?: boolean;
 }
@@ -40,6 +41,7 @@ export function register(program: Command, ctx: CliContext): void {
       .option('--key <file>', 'private key (PEM, DER or PKCS#12); repeat to try several', collect, [])
       .option('--passphrase-env <VAR>', 'read the key passphrase from this environment variable')
       .option('--passphrase-file <file>', 'read the key passphrase from this file')
+      .option('--pkcs11-module <path>', 'PKCS#11 module for pkcs11: keys (or module-path= in the URI, or ARCHIVE_CRYPT_PKCS11_MODULE)')
       .option('--output <file|->', 'write the plaintext to FILE (never overwritten) or - for stdout; default: verify only')
       .option('--quiet', 'no progress bar and no summary; errors only')
   )
@@ -59,6 +61,7 @@ async function unsealCommand(ctx: CliContext, sourceSpec: string, opts: UnsealOp
   const keyring = await loadKeyring(ctx, opts.key, {
     ...(opts.passphraseEnv !== undefined ? { passphraseEnv: opts.passphraseEnv } : {}),
     ...(opts.passphraseFile !== undefined ? { passphraseFile: opts.passphraseFile } : {}),
+    ...(opts.pkcs11Module !== undefined ? { pkcs11Module: opts.pkcs11Module } : {}),
   });
   const { unsealArchive } = await import('../../engine/sealed/unseal.js');
   const { openSource } = await import('../../storage/open.js');
