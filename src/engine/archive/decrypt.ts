@@ -9,6 +9,7 @@
  * boot (design.md §7).
  */
 import { cryptoBackend, type CryptoBackendName } from '../../crypto-backend.js';
+import { availableParallelism } from 'node:os';
 import { AbortError, ArchiveCryptError, IntegrityError, UsageError } from '../../errors.js';
 import { BLOCK_SIZE, destroyArchiveKey, unwrapPassword, type ArchiveKey, type Padding } from '../../format/opentok.js';
 import type { Keyring } from '../../keys/keyring.js';
@@ -61,8 +62,9 @@ export interface DecryptArchiveOptions {
   /**
    * Archives at least this large (bytes) are decrypted with the pool; smaller ones, and sources of
    * unknown size (stdin), on the calling thread alone. Default: 4 MiB with `pool`; 64 MiB with
-   * `expectSha256` (a private one-thread pool); else `Infinity` (a private pool did not pay off on 2
-   * cores, see bench/RESULTS.md). 0 uses the pool for everything.
+   * `expectSha256` (a private one-thread pool); 128 MiB on the native core with two cores or more;
+   * else `Infinity` (on node:crypto a private pool did not pay off on 2 cores, see bench/RESULTS.md).
+   * 0 uses the pool for everything.
    */
   parallelThreshold?: number;
   /** Ranged GETs from object stores: bytes per part and parts in flight (defaults: 8 MiB × 4). */
@@ -83,6 +85,12 @@ export interface DecryptArchiveOptions {
  * already runs (batch), anything above a few ranges uses it.
  */
 const DEFAULT_THRESHOLD_WITHOUT_POOL = Number.POSITIVE_INFINITY;
+/**
+ * On the native core a pool thread costs no more per byte than this thread (no per-call allocation),
+ * so a private pool pays once the archive takes several times a thread's boot (30–170 ms) to
+ * decrypt alone: from 128 MiB, on two cores or more (docs/ENGINE.md, "Threads").
+ */
+const DEFAULT_THRESHOLD_NATIVE = 128 * 1024 * 1024;
 const DEFAULT_THRESHOLD_HASHING = 64 * 1024 * 1024;
 const DEFAULT_RANGE_SIZE = 2 * 1024 * 1024;
 
@@ -100,9 +108,10 @@ const DEFAULT_RANGE_SIZE = 2 * 1024 * 1024;
 export async function decryptArchive(options: DecryptArchiveOptions): Promise<DecryptReport> {
   const { source, sink, signal } = options;
   const padding = options.padding ?? 'pkcs7';
+  const backend = cryptoBackend(options.crypto);
+  const alone = backend.name === 'native' && availableParallelism() > 1 ? DEFAULT_THRESHOLD_NATIVE : DEFAULT_THRESHOLD_WITHOUT_POOL;
   const threshold =
-    options.parallelThreshold ??
-    (options.pool ? DEFAULT_THRESHOLD_WITH_POOL : options.expectSha256 ? DEFAULT_THRESHOLD_HASHING : DEFAULT_THRESHOLD_WITHOUT_POOL);
+    options.parallelThreshold ?? (options.pool ? DEFAULT_THRESHOLD_WITH_POOL : options.expectSha256 ? DEFAULT_THRESHOLD_HASHING : alone);
   const rangeSize = options.rangeSize ?? DEFAULT_RANGE_SIZE;
   const checks = new ArchiveChecks(source.name, sink.name, {
     padding,
@@ -126,7 +135,6 @@ export async function decryptArchive(options: DecryptArchiveOptions): Promise<De
     const total = info.size;
     reader = await openCiphertextReader(source, { signal, info, partSize: options.download?.partSize, concurrency: options.download?.concurrency });
     try {
-      const backend = cryptoBackend(options.crypto);
       checks.report.crypto = backend.name;
       const input: PipelineInput = { reader, archiveKey, backend, checks, sink, padding, signal, onProgress: options.onProgress, total };
       const parallel = threshold === 0 || (total !== undefined && total >= threshold);
