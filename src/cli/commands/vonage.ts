@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import type { ArchiveJson, VonageClient } from '../../vonage/client.js';
+import type { VonageSettings } from '../../vonage/credentials.js';
 import type { CliContext } from '../context.js';
 import { formatSize, parseCount } from '../storage-options.js';
 import { register as registerStorage } from './vonage-storage.js';
@@ -101,11 +102,14 @@ export function addApiUrl(command: Command): Command {
   return command.option('--api-url <url>', 'Vonage Video API base URL (default: per credentials; env VONAGE_VIDEO_API_URL)');
 }
 
-/** A client from the environment's (or the config file's) credentials; `--api-url` wins over both. */
-export async function connectVonage(ctx: CliContext, flags: VonageApiFlags): Promise<VonageClient> {
+/**
+ * A client from the environment's credentials, else the config file's `vonage` section (checked with
+ * `parseVonageSettings`); `--api-url` wins over both.
+ */
+export async function connectVonage(ctx: CliContext, flags: VonageApiFlags, settings?: VonageSettings): Promise<VonageClient> {
   const { resolveVonageCredentials } = await import('../../vonage/credentials.js');
   const { VonageClient } = await import('../../vonage/client.js');
-  const resolved = await resolveVonageCredentials(ctx.env);
+  const resolved = await resolveVonageCredentials(ctx.env, settings);
   const apiUrl = flags.apiUrl ?? resolved.apiUrl;
   return new VonageClient({ credentials: resolved.credentials, credentialHint: resolved.hint, ...(apiUrl !== undefined ? { apiUrl } : {}) });
 }
