@@ -1,10 +1,15 @@
 /** Fingerprints in the form `openssl x509 -fingerprint -sha256` prints: uppercase hex pairs joined by colons. */
 import { createHash, createPublicKey, type KeyObject, type X509Certificate } from 'node:crypto';
 
-/** SHA-256 of the SubjectPublicKeyInfo DER of a public or private key. */
-export function publicKeyFingerprint(key: KeyObject): string {
+/** SHA-256 of the SubjectPublicKeyInfo DER of a public or private key, as bytes (also the sealed format's key id source). */
+export function spkiSha256(key: KeyObject): Buffer {
   const publicKey = key.type === 'private' ? createPublicKey(key) : key;
-  return colonHex(createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest());
+  return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest();
+}
+
+/** SHA-256 of the SubjectPublicKeyInfo DER of a public or private key, colon hex. */
+export function publicKeyFingerprint(key: KeyObject): string {
+  return colonHex(spkiSha256(key));
 }
 
 /** SHA-256 of the certificate's DER, identical to `openssl x509 -noout -fingerprint -sha256`. */

@@ -10,9 +10,9 @@ import { KeyError } from '../errors.js';
 import { toBinary } from './asn1.js';
 import { VONAGE_MAX_KEY_BITS } from './generate.js';
 import { certificateFingerprint, publicKeyFingerprint } from './fingerprint.js';
-import { parsePrivateKey, resolvePassphrase, type PassphraseSource } from './load.js';
+import { looseKeyFileMode, parsePrivateKey, resolvePassphrase, type PassphraseSource } from './load.js';
 import { looksLikePkcs12, readPkcs12 } from './pkcs12.js';
-import type { Pkcs11KeyHandle, TokenDescription } from './pkcs11.js';
+import type { Pkcs11KeyDescription, Pkcs11KeyHandle, TokenDescription } from './pkcs11.js';
 
 /** Certificates expiring within this many days get a warning. */
 export const EXPIRY_WARNING_DAYS = 30;
@@ -81,18 +81,11 @@ export interface PublicKeyReport {
 
 export type InspectedItem = CertificateReport | PrivateKeyReport | CsrReport | PublicKeyReport;
 
-/** What the token says about a key it holds (null: the token does not tell). */
-export interface TokenKeyFacts {
+/** What the token says about a key it holds (null: the token does not tell), and where it is. */
+export type TokenKeyFacts = Omit<Pkcs11KeyDescription, 'certificate'> & {
   token: TokenDescription;
   object: { label: string; id: string };
-  sensitive: boolean | null;
-  extractable: boolean | null;
-  alwaysSensitive: boolean | null;
-  neverExtractable: boolean | null;
-  /** Generated on the token rather than imported. */
-  local: boolean | null;
-  uses: string[];
-}
+};
 
 export interface KeyFileReport {
   /** The path, or the `pkcs11:` URI for a key on a token. */
@@ -136,10 +129,8 @@ export async function inspectKeyFile(path: string, options: InspectOptions = {})
       ? await inspectPem(path, text, options.passphrase, now)
       : await inspectDer(path, bytes, options.passphrase, now);
     if (report.items.some((item) => item.kind === 'private-key')) {
-      const mode = (await stat(path)).mode;
-      if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-        report.warnings.push(`holds a private key but group or others can access it (mode ${(mode & 0o777).toString(8)}): run chmod 600 ${path}`);
-      }
+      const loose = looseKeyFileMode((await stat(path)).mode);
+      if (loose !== undefined) report.warnings.push(`holds a private key but group or others can access it (mode ${loose}): run chmod 600 ${path}`);
     }
     return report;
   } finally {

@@ -107,11 +107,13 @@ export async function assertPrivateFileMode(path: string): Promise<void> {
     const code = (error as NodeJS.ErrnoException).code;
     throw new KeyError(code === 'ENOENT' ? `private key ${path} not found` : `cannot read private key ${path} (${code ?? 'error'})`);
   }
-  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-    throw new KeyError(
-      `private key ${path} is accessible by group or others (mode ${(mode & 0o777).toString(8)}): run chmod 600 ${path}`,
-    );
-  }
+  const loose = looseKeyFileMode(mode);
+  if (loose !== undefined) throw new KeyError(`private key ${path} is accessible by group or others (mode ${loose}): run chmod 600 ${path}`);
+}
+
+/** The octal mode of a private key file that group or others can access (refused, like ssh does), else undefined. */
+export function looseKeyFileMode(mode: number): string | undefined {
+  return process.platform !== 'win32' && (mode & 0o077) !== 0 ? (mode & 0o777).toString(8) : undefined;
 }
 
 export interface LoadedCertificate {

@@ -17,7 +17,6 @@ import {
   acquireToken,
   assertObjectAbsent,
   ck,
-  keyIdFor,
   pkcs11ReturnName,
   tokenKeyHandle,
   type Pkcs11KeyHandle,
@@ -25,6 +24,7 @@ import {
   type TokenDescription,
 } from './pkcs11.js';
 import { parsePkcs11Uri } from './pkcs11-uri.js';
+import { keyIdOf } from './recipients.js';
 import { parseSubject, type NameAttribute } from './subject.js';
 
 export interface GenerateTokenKeysOptions {
@@ -109,7 +109,7 @@ export async function generateTokenKeys(options: GenerateTokenKeysOptions): Prom
     // and the files name the key alike. A token that forbids changing CKA_ID keeps the random one.
     let id = provisionalId;
     if (uri.id === undefined) {
-      const keyId = keyIdFor(handle.publicKey);
+      const keyId = keyIdOf(handle.publicKey);
       try {
         for (const object of created) api.C_SetAttributeValue(session, object, [{ type: ck('CKA_ID'), value: keyId }]);
         id = keyId;

@@ -8,7 +8,7 @@
  * because a PKCS#11 session runs one operation at a time (PKCS#11 v2.40 §5.1). docs/HSM.md has the
  * user's view: URIs, where the module and the PIN come from, which format needs which mechanism.
  */
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { KeyError, OutputError, UsageError } from '../errors.js';
@@ -554,11 +554,6 @@ export function tokenKeyHandle(token: TokenSession, key: Handle, uri: Pkcs11Uri)
       await token.release();
     },
   };
-}
-
-/** The SHA-256 of a public key's SPKI, first bytes: a CKA_ID for new objects that tools can relate to the key. */
-export function keyIdFor(publicKey: KeyObject): Buffer {
-  return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest().subarray(0, 8);
 }
 
 /** @throws OutputError (exit 6) when the token already holds an object with the label or id: never overwrite. */

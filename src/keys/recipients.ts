@@ -7,13 +7,12 @@ import type { Keyring } from './keyring.js';
 import {
   X509Certificate,
   constants,
-  createHash,
-  createPublicKey,
   privateDecrypt,
   publicEncrypt,
   type KeyObject,
 } from 'node:crypto';
 import { IntegrityError, KeyError } from '../errors.js';
+import { spkiSha256 } from './fingerprint.js';
 import {
   FILE_KEY_LENGTH,
   KEY_ID_LENGTH,
@@ -37,9 +36,7 @@ const oaepLabel = Buffer.from(OAEP_LABEL, 'utf8');
  * ```
  */
 export function keyIdOf(key: KeyObject | X509Certificate): Buffer {
-  const publicKey = key instanceof X509Certificate ? key.publicKey : key.type === 'private' ? createPublicKey(key) : key;
-  const spki = publicKey.export({ format: 'der', type: 'spki' });
-  return createHash('sha256').update(spki).digest().subarray(0, KEY_ID_LENGTH);
+  return spkiSha256(key instanceof X509Certificate ? key.publicKey : key).subarray(0, KEY_ID_LENGTH);
 }
 
 /**
