@@ -16,6 +16,7 @@ export interface StorageFlags {
   partSize?: string;
   downloadConcurrency?: string;
   retries?: string;
+  stallTimeout?: string;
 }
 
 /**
@@ -39,7 +40,11 @@ export function addStorageOptions(command: Command): Command {
     )
     .option('--part-size <size>', 'bytes per ranged GET for large objects, e.g. 8MiB (default 8MiB)')
     .option('--download-concurrency <n>', 'ranged GETs in flight per object (default 4)')
-    .option('--retries <n>', 'retries of a failed request before giving up (default 5)');
+    .option('--retries <n>', 'retries of a failed request before giving up (default 5)')
+    .option(
+      '--stall-timeout <duration>',
+      'fail (exit 5) when a download receives under 4 KiB/s over this long, e.g. 30s, 2m; 0 turns it off (default 60s)',
+    );
 }
 
 /** Turns the flags into `SourceOptions`; malformed values are UsageErrors naming the flag. */
@@ -64,6 +69,7 @@ export function storageOptionsFrom(flags: StorageFlags, ctx: CliContext): Source
     options.concurrency = parseCount(flags.downloadConcurrency, '--download-concurrency', 1, 64);
   }
   if (flags.retries !== undefined) options.retry = { retries: parseCount(flags.retries, '--retries', 0, 100) };
+  if (flags.stallTimeout !== undefined) options.retry = { ...options.retry, stallWindowMs: parseDuration(flags.stallTimeout, '--stall-timeout') };
   return options;
 }
 
@@ -75,6 +81,18 @@ export function parseByteSize(text: string, flag: string, min: number, max: numb
   const value = match ? Number(match[1]) * (units[(match[2] ?? '').toLowerCase()] ?? NaN) : NaN;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
     throw new UsageError(`${flag} must be a size between ${formatSize(min)} and ${formatSize(max)}, e.g. 8MiB (got "${text}")`);
+  }
+  return value;
+}
+
+const durationUnits: Record<string, number> = { ms: 1, s: 1000, '': 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses `60`, `60s`, `500ms`, `2m`, `1h` into milliseconds (a bare number is seconds). */
+export function parseDuration(text: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i.exec(text.trim());
+  const value = match ? Math.round(Number(match[1]) * (durationUnits[(match[2] ?? '').toLowerCase()] ?? NaN)) : NaN;
+  if (!Number.isSafeInteger(value) || value > 24 * 3_600_000) {
+    throw new UsageError(`${flag} must be a duration such as 30s, 500ms or 2m, at most 24h (got "${text}")`);
   }
   return value;
 }

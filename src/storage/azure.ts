@@ -5,8 +5,8 @@
  */
 import { BlobClient, BlobServiceClient, type BlobGetPropertiesResponse, type ContainerClient, type ContainerListBlobFlatSegmentResponse, type StoragePipelineOptions } from '@azure/storage-blob';
 import { StorageError } from '../errors.js';
-import { classifyStatus, objectChanged, type FailureHints } from './failure.js';
-import { resumableRead } from './resumable.js';
+import { classifyStatus, type FailureHints } from './failure.js';
+import { RemoteSource, type RangeAnswer } from './remote.js';
 import { classifyNetworkError, withRetries, type Failure, type RetryPolicy } from './retry.js';
 import type { ListedObject, ObjectStore, Source, SourceInfo } from './source.js';
 
@@ -57,10 +57,7 @@ export function classifyAzureError(error: unknown, name: string, hints: FailureH
 }
 
 /** One blob. `stat()` pins the ETag; every ranged download sends it as If-Match. */
-export class AzureSource implements Source {
-  readonly rangeable = true;
-  private info: Promise<SourceInfo> | undefined;
-
+export class AzureSource extends RemoteSource {
   /**
    * @param name display name without credentials (`azure://container/blob` or the URL without SAS)
    * @param hints what to check when the blob is missing or access is denied
@@ -69,48 +66,33 @@ export class AzureSource implements Source {
     private readonly blob: BlobClient,
     readonly name: string,
     private readonly hints: FailureHints,
-    private readonly policy: RetryPolicy,
-  ) {}
-
-  stat(signal?: AbortSignal): Promise<SourceInfo> {
-    this.info ??= withRetries(
-      async (attemptSignal) => infoFromProperties(await this.blob.getProperties({ abortSignal: attemptSignal })),
-      (error) => this.classify(error),
-      this.policy,
-      signal,
-    );
-    this.info.catch(() => (this.info = undefined));
-    return this.info;
+    policy: RetryPolicy,
+  ) {
+    super(policy);
   }
 
-  async *read(start = 0, end?: number, signal?: AbortSignal): AsyncIterable<Uint8Array> {
-    const info = await this.stat(signal);
-    const stop = Math.min(end ?? Infinity, info.size ?? 0);
-    if (stop <= start) return;
-    yield* resumableRead(
-      {
-        name: this.name,
-        classify: (error) => this.classify(error),
-        openRange: async (from, to, attemptSignal) => {
-          const answer = await this.blob.download(from, to - from, {
-            abortSignal: attemptSignal,
-            ...(info.etag ? { conditions: { ifMatch: info.etag } } : {}),
-            // The SDK would resume by itself; ours resumes the same way for every provider.
-            maxRetryRequests: 0,
-          });
-          if (info.etag && answer.etag && answer.etag !== info.etag) throw objectChanged(this.name);
-          if (!answer.readableStreamBody) throw new StorageError(`${this.name}: the store sent no body`);
-          return answer.readableStreamBody as AsyncIterable<Uint8Array>;
-        },
-      },
-      start,
-      stop,
-      this.policy,
-      signal,
-    );
+  protected async fetchInfo(signal: AbortSignal): Promise<SourceInfo> {
+    return infoFromProperties(await this.blob.getProperties({ abortSignal: signal }));
   }
 
-  private classify(error: unknown): Failure {
+  protected async requestRange(from: number, to: number, info: SourceInfo, signal: AbortSignal): Promise<RangeAnswer> {
+    const answer = await this.blob.download(from, to - from, {
+      abortSignal: signal,
+      ...(info.etag ? { conditions: { ifMatch: info.etag } } : {}),
+      // The SDK would resume by itself; ours resumes the same way for every provider.
+      maxRetryRequests: 0,
+    });
+    const body = answer.readableStreamBody as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
+    return {
+      status: answer._response.status,
+      contentRange: answer.contentRange,
+      etag: answer.etag,
+      body,
+      discard: () => Promise.resolve(body?.destroy?.()),
+    };
+  }
+
+  protected classify(error: unknown): Failure {
     return classifyAzureError(error, this.name, this.hints);
   }
 }

@@ -4,10 +4,10 @@
  * a presigned S3 URL is signed for GET only.
  */
 import { StorageError } from '../errors.js';
-import { classifyStatus, objectChanged, type FailureHints } from './failure.js';
-import { resumableRead } from './resumable.js';
+import { classifyStatus, type FailureHints } from './failure.js';
+import { RemoteSource, type RangeAnswer } from './remote.js';
 import { classifyNetworkError, withRetries, type Failure, type RetryPolicy } from './retry.js';
-import type { Source, SourceInfo } from './source.js';
+import type { SourceInfo } from './source.js';
 import { redactUrl } from './uri.js';
 
 const hints: FailureHints = {
@@ -25,58 +25,36 @@ class HttpStatusError extends Error {
   }
 }
 
-export class HttpsSource implements Source {
-  readonly rangeable = true;
+export class HttpsSource extends RemoteSource {
   readonly name: string;
-  private info: Promise<SourceInfo> | undefined;
 
   constructor(
     private readonly url: URL,
-    private readonly policy: RetryPolicy,
+    policy: RetryPolicy,
   ) {
+    super(policy);
     this.name = redactUrl(url);
   }
 
-  stat(signal?: AbortSignal): Promise<SourceInfo> {
-    this.info ??= withRetries((attemptSignal) => this.probe(attemptSignal), (error) => this.classify(error), this.policy, signal);
-    this.info.catch(() => (this.info = undefined));
-    return this.info;
+  protected fetchInfo(signal: AbortSignal): Promise<SourceInfo> {
+    return this.probe(signal);
   }
 
-  async *read(start = 0, end?: number, signal?: AbortSignal): AsyncIterable<Uint8Array> {
-    const info = await this.stat(signal);
-    const stop = Math.min(end ?? Infinity, info.size ?? 0);
-    if (stop <= start) return;
-    yield* resumableRead(
-      {
-        name: this.name,
-        classify: (error) => this.classify(error),
-        openRange: async (from, to, attemptSignal) => {
-          const headers: Record<string, string> = { range: `bytes=${from}-${to - 1}` };
-          // If-Match requires a strong ETag; a weak one is still compared below.
-          if (info.etag && !info.etag.startsWith('W/')) headers['if-match'] = info.etag;
-          const response = await fetch(this.url, { headers, signal: attemptSignal });
-          const etag = response.headers.get('etag') ?? undefined;
-          if (response.status !== 206 && response.status !== 200) throw await statusError(response);
-          if (info.etag && etag && etag !== info.etag) {
-            await response.body?.cancel();
-            throw objectChanged(this.name);
-          }
-          if (!response.body) throw new StorageError(`${this.name}: the server sent no body`);
-          const rangeStart = response.status === 206 ? Number(/^bytes (\d+)-/.exec(response.headers.get('content-range') ?? '')?.[1]) : 0;
-          if (rangeStart > from || Number.isNaN(rangeStart)) {
-            await response.body.cancel();
-            throw new StorageError(`${this.name}: the server answered a different range than asked for`);
-          }
-          // A server that ignores Range sends from byte 0: skip to where we are.
-          return skipBytes(response.body, from - rangeStart);
-        },
+  protected async requestRange(from: number, to: number, info: SourceInfo, signal: AbortSignal): Promise<RangeAnswer> {
+    const headers: Record<string, string> = { range: `bytes=${from}-${to - 1}` };
+    // If-Match requires a strong ETag; a weak one is still compared by checkedBody.
+    if (info.etag && !info.etag.startsWith('W/')) headers['if-match'] = info.etag;
+    const response = await fetch(this.url, { headers, signal });
+    if (response.status !== 206 && response.status !== 200) throw await statusError(response);
+    return {
+      status: response.status,
+      contentRange: response.headers.get('content-range') ?? undefined,
+      etag: response.headers.get('etag') ?? undefined,
+      body: response.body ?? undefined,
+      discard: async () => {
+        await response.body?.cancel();
       },
-      start,
-      stop,
-      this.policy,
-      signal,
-    );
+    };
   }
 
   /** One-byte ranged GET: size from Content-Range (or Content-Length if Range is ignored), ETag, MD5. */
@@ -107,7 +85,7 @@ export class HttpsSource implements Source {
     };
   }
 
-  private classify(error: unknown): Failure {
+  protected classify(error: unknown): Failure {
     const network = classifyNetworkError(error, this.name, 'the host name in the URL');
     if (network) return network;
     if (error instanceof HttpStatusError) return classifyStatus(error.status, error.providerCode, this.name, hints, error);
@@ -126,16 +104,4 @@ async function statusError(response: Response): Promise<HttpStatusError> {
     // The body is only a hint; the status alone decides.
   }
   return new HttpStatusError(response.status, code);
-}
-
-async function* skipBytes(body: AsyncIterable<Uint8Array>, count: number): AsyncIterable<Uint8Array> {
-  let toSkip = count;
-  for await (const chunk of body) {
-    if (toSkip >= chunk.byteLength) {
-      toSkip -= chunk.byteLength;
-      continue;
-    }
-    yield toSkip > 0 ? chunk.subarray(toSkip) : chunk;
-    toSkip = 0;
-  }
 }

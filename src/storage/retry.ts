@@ -3,7 +3,7 @@
  * Azure and plain https behave the same way: transient failures (resets, timeouts, 5xx, throttling)
  * are retried with exponential backoff and jitter; not-found and access-denied never are.
  */
-import { AbortError, StorageError } from '../errors.js';
+import { AbortError, StorageError, UsageError } from '../errors.js';
 
 export interface RetryPolicy {
   /** Attempts after the first one that may fail without any progress before giving up. */
@@ -13,6 +13,13 @@ export interface RetryPolicy {
   maxDelayMs: number;
   /** A request or body that delivers nothing for this long counts as a transient failure. */
   idleTimeoutMs: number;
+  /**
+   * Stall policy: a download that receives less than `minBytesPerSecond` on average over this much
+   * time spent waiting on the network fails for good (exit 5); 0 turns it off. It catches servers
+   * that drip bytes just often enough never to trigger the idle timeout.
+   */
+  stallWindowMs: number;
+  minBytesPerSecond: number;
 }
 
 export const defaultRetryPolicy: Readonly<RetryPolicy> = {
@@ -20,13 +27,16 @@ export const defaultRetryPolicy: Readonly<RetryPolicy> = {
   baseDelayMs: 250,
   maxDelayMs: 8_000,
   idleTimeoutMs: 30_000,
+  stallWindowMs: 60_000,
+  // 4 KiB/s: far below any usable link, far above a drip (a 1 GiB archive would take 3 days).
+  minBytesPerSecond: 4096,
 };
 
 /** Fills a partial policy with defaults and checks it (an option error names the option). */
 export function resolveRetryPolicy(partial: Partial<RetryPolicy> = {}): RetryPolicy {
   const policy = { ...defaultRetryPolicy, ...partial };
   for (const [name, value] of Object.entries(policy)) {
-    if (!Number.isInteger(value) || value < 0) throw new RangeError(`retry.${name} must be a non-negative integer`);
+    if (!Number.isInteger(value) || value < 0) throw new UsageError(`retry.${name} must be a non-negative integer`);
   }
   return policy;
 }

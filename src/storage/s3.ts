@@ -5,8 +5,8 @@
  */
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client, type HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import { StorageError, UsageError } from '../errors.js';
-import { classifyStatus, objectChanged, type FailureHints } from './failure.js';
-import { resumableRead } from './resumable.js';
+import { classifyStatus, type FailureHints } from './failure.js';
+import { RemoteSource, type RangeAnswer } from './remote.js';
 import { classifyNetworkError, withRetries, type Failure, type RetryPolicy } from './retry.js';
 import type { ListedObject, ObjectStore, Source, SourceInfo } from './source.js';
 
@@ -83,10 +83,8 @@ export function classifyS3Error(error: unknown, name: string, customEndpoint: bo
 }
 
 /** One S3 object. `stat()` pins the ETag every later read is checked against. */
-export class S3Source implements Source {
-  readonly rangeable = true;
+export class S3Source extends RemoteSource {
   readonly name: string;
-  private info: Promise<SourceInfo> | undefined;
 
   constructor(
     private readonly connection: S3Connection,
@@ -94,70 +92,39 @@ export class S3Source implements Source {
     readonly key: string,
     private readonly ownsClient = true,
   ) {
+    super(connection.policy);
     this.name = `s3://${bucket}/${key}`;
   }
 
-  private get client(): S3Client {
-    return this.connection.client;
+  protected async fetchInfo(signal: AbortSignal): Promise<SourceInfo> {
+    const head = await this.connection.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key, ChecksumMode: 'ENABLED' }), {
+      abortSignal: signal,
+    });
+    return infoFromHead(head);
   }
 
-  stat(signal?: AbortSignal): Promise<SourceInfo> {
-    this.info ??= withRetries(
-      async (attemptSignal) =>
-        infoFromHead(
-          await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key, ChecksumMode: 'ENABLED' }), {
-            abortSignal: attemptSignal,
-          }),
-        ),
-      (error) => this.classify(error),
-      this.connection.policy,
-      signal,
+  protected async requestRange(from: number, to: number, info: SourceInfo, signal: AbortSignal): Promise<RangeAnswer> {
+    // Some S3-compatible stores ignore If-Match; checkedBody compares the answer's ETag too.
+    const answer = await this.connection.client.send(
+      new GetObjectCommand({ Bucket: this.bucket, Key: this.key, Range: `bytes=${from}-${to - 1}`, ...(info.etag ? { IfMatch: info.etag } : {}) }),
+      { abortSignal: signal },
     );
-    // A failed stat may be retried by a later call (e.g. after the user fixed nothing but the network).
-    this.info.catch(() => (this.info = undefined));
-    return this.info;
-  }
-
-  async *read(start = 0, end?: number, signal?: AbortSignal): AsyncIterable<Uint8Array> {
-    const info = await this.stat(signal);
-    const stop = Math.min(end ?? Infinity, info.size ?? 0);
-    if (stop <= start) return;
-    yield* resumableRead(
-      {
-        name: this.name,
-        classify: (error) => this.classify(error),
-        openRange: async (from, to, attemptSignal) => {
-          const answer = await this.client.send(
-            new GetObjectCommand({
-              Bucket: this.bucket,
-              Key: this.key,
-              Range: `bytes=${from}-${to - 1}`,
-              ...(info.etag ? { IfMatch: info.etag } : {}),
-            }),
-            { abortSignal: attemptSignal },
-          );
-          // Some S3-compatible stores ignore If-Match; the ETag of the answer is checked too.
-          if (info.etag && answer.ETag && answer.ETag !== info.etag) {
-            (answer.Body as { destroy?: () => void } | undefined)?.destroy?.();
-            throw objectChanged(this.name);
-          }
-          if (!answer.Body) throw new StorageError(`${this.name}: the store sent no body`);
-          return answer.Body as AsyncIterable<Uint8Array>;
-        },
-      },
-      start,
-      stop,
-      this.connection.policy,
-      signal,
-    );
+    const body = answer.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
+    return {
+      status: answer.$metadata.httpStatusCode,
+      contentRange: answer.ContentRange,
+      etag: answer.ETag,
+      body,
+      discard: () => Promise.resolve(body?.destroy?.()),
+    };
   }
 
   close(): Promise<void> {
-    if (this.ownsClient) this.client.destroy();
+    if (this.ownsClient) this.connection.client.destroy();
     return Promise.resolve();
   }
 
-  private classify(error: unknown): Failure {
+  protected classify(error: unknown): Failure {
     return classifyS3Error(error, this.name, this.connection.customEndpoint);
   }
 }
