@@ -9,6 +9,7 @@ import { chmod, copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/pr
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cliPath, openssl, runCli, tempDir } from './helpers.js';
+import { waitForOutputOpen } from './support/processes.js';
 import { passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './vonage-fixture.js';
 
 let dir: string;
@@ -254,17 +255,17 @@ describe('decrypt: Ctrl-C', () => {
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
     // Nothing is ever written and stdin stays open until the process is gone.
-    while (!(await readdir(work)).some((name) => name.endsWith('.partial'))) await new Promise((r) => setTimeout(r, 20));
+    await waitForOutputOpen(child.pid ?? 0, work, closed.then(() => 0));
     child.kill('SIGINT');
     const code = await Promise.race([closed, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 10_000))]);
     child.stdin.destroy();
     if (code === 'hung') child.kill('SIGKILL');
-    expect(code).toBe(1);
-    expect(stderr).toMatch(/^archive-crypt: cancelled; no output was kept\n$/);
+    expect(code).toBe(130);
+    expect(stderr).toBe('archive-crypt: stopped by SIGINT; unfinished output was removed\n');
     expect(await readdir(work)).toEqual([]);
   });
 
-  it('removes the partial output file and exits 1', async () => {
+  it('removes the partial output file and exits 130', async () => {
     const work = join(dir, 'ctrl-c');
     await mkdir(work);
     const output = join(work, 'out.ts');
@@ -277,12 +278,12 @@ describe('decrypt: Ctrl-C', () => {
     const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
     // Half the archive, then stdin stays open: the run is mid-way when the signal comes.
     child.stdin.write(archive.subarray(0, archive.length / 2));
-    while (!(await readdir(work)).some((name) => name.endsWith('.partial'))) await new Promise((r) => setTimeout(r, 20));
+    await waitForOutputOpen(child.pid ?? 0, work, closed.then(() => 0));
     child.kill('SIGINT');
     const code = await closed;
     child.stdin.destroy();
-    expect(code).toBe(1);
-    expect(stderr).toMatch(/^archive-crypt: cancelled; no output was kept\n$/);
+    expect(code).toBe(130);
+    expect(stderr).toBe('archive-crypt: stopped by SIGINT; unfinished output was removed\n');
     expect(await readdir(work)).toEqual([]);
   });
 });

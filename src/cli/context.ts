@@ -1,3 +1,5 @@
+import { setMaxListeners } from 'node:events';
+
 /** What every command receives: the standard streams, the environment and a cancellation signal. */
 export class CliContext {
   readonly stdout: NodeJS.WriteStream = process.stdout;
@@ -5,18 +7,26 @@ export class CliContext {
   readonly stdin: NodeJS.ReadStream = process.stdin;
   readonly env: NodeJS.ProcessEnv = process.env;
   debug = false;
+  /** The signal that stopped the run (SIGINT, SIGTERM, SIGHUP, SIGQUIT), if one did. */
+  interruptedBy: NodeJS.Signals | undefined;
+  /** Set when the program reading stdout went away (EPIPE): the run stops and exits 6. */
+  stdoutClosed = false;
+  /** Output files committed during this run (what "was kept" when only the report failed). */
+  readonly committedOutputs: string[] = [];
   private readonly controller = new AbortController();
-  private interrupts = 0;
 
-  /** Aborted on Ctrl-C or SIGTERM: commands pass it down so that partial output is removed. */
+  constructor() {
+    // Every archive of a batch and every ranged GET listens on this one signal: not a leak.
+    setMaxListeners(0, this.controller.signal);
+  }
+
+  /** Aborted on a stop signal or a closed stdout: commands pass it down so that partial output is removed. */
   get signal(): AbortSignal {
     return this.controller.signal;
   }
 
+  /** Stops the work: the commands see `signal` aborted, remove their partial output and return. */
   abort(): void {
-    this.interrupts += 1;
-    // A second Ctrl-C means "now": cleanup already ran or is stuck.
-    if (this.interrupts > 1) process.exit(130);
     this.controller.abort();
   }
 

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
+import { constants } from 'node:os';
 import { ArchiveCryptError, ExitCode } from '../errors.js';
 import { registerCommands } from './commands/index.js';
 import { CliContext } from './context.js';
@@ -29,21 +30,81 @@ export function buildProgram(ctx: CliContext): Command {
   return program;
 }
 
+/** Signals that stop a run (docs/RELIABILITY.md, "Signals"): Ctrl-C, kill, a closed SSH session, Ctrl-\\. */
+const stopSignals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const;
+/** How long the work may take to wind down after a stop signal before the process exits anyway. */
+const stopGraceMs = 2000;
+
 /** Runs the CLI and resolves to the process exit code. Never throws. */
 export async function run(argv: string[]): Promise<number> {
   const ctx = new CliContext();
-  const onSigint = () => ctx.abort();
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigint);
+  const onSignal = (signal: NodeJS.Signals) => {
+    // A second signal means "now": the exit hook still removes named partials.
+    if (ctx.interruptedBy !== undefined) process.exit(reportInterrupted(ctx));
+    ctx.interruptedBy = signal;
+    ctx.abort();
+    // Work that does not watch the signal (a key being generated) must not keep the process.
+    setTimeout(() => process.exit(reportInterrupted(ctx)), stopGraceMs).unref();
+  };
+  // EPIPE and friends arrive as 'error' events on the stream, not on the write that caused them.
+  const onStdoutError = () => {
+    ctx.stdoutClosed = true;
+    ctx.abort();
+  };
+  ctx.stdout.on('error', onStdoutError);
+  ctx.stderr.on('error', () => undefined);
+  for (const signal of stopSignals) process.on(signal, onSignal);
+  const { onFileSinkEvent } = await import('../storage/file-sink.js');
+  const stopWatchingSinks = onFileSinkEvent({
+    committed: (path) => ctx.committedOutputs.push(path),
+    staleRemoved: (path) => ctx.stderr.write(`archive-crypt: removed ${path}, left by an earlier run that did not finish\n`),
+  });
+  let failure: unknown;
+  let failed = false;
   try {
     await buildProgram(ctx).parseAsync(argv);
-    return ExitCode.ok;
   } catch (error) {
-    return reportError(ctx, error);
+    failure = error;
+    failed = true;
   } finally {
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigint);
+    stopWatchingSinks();
   }
+  await flush(ctx.stdout);
+  for (const signal of stopSignals) process.off(signal, onSignal);
+  if (ctx.interruptedBy !== undefined) return reportInterrupted(ctx);
+  if (ctx.stdoutClosed) return reportStdoutClosed(ctx);
+  return failed ? reportError(ctx, failure) : ExitCode.ok;
+}
+
+let interruptReported = false;
+
+/** One line for a stopped run; exit 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM). */
+function reportInterrupted(ctx: CliContext): number {
+  const signal = ctx.interruptedBy ?? 'SIGINT';
+  if (!interruptReported) {
+    interruptReported = true;
+    ctx.stderr.write(`archive-crypt: stopped by ${signal}; unfinished output was removed\n`);
+  }
+  return 128 + constants.signals[signal];
+}
+
+/** The one place a closed stdout is reported, whatever command was writing to it. */
+function reportStdoutClosed(ctx: CliContext): number {
+  const kept = ctx.committedOutputs;
+  const shown = kept.length > 3 ? `${kept.slice(0, 3).join(', ')} and ${kept.length - 3} more` : kept.join(', ');
+  ctx.stderr.write(
+    kept.length === 0
+      ? 'archive-crypt: stdout was closed by the program reading it; the output is incomplete\n'
+      : `archive-crypt: stdout was closed by the program reading it, so the report was not printed; ${kept.length === 1 ? 'the output file' : 'the output files'} ${shown} ${kept.length === 1 ? 'was' : 'were'} kept\n`,
+  );
+  return ExitCode.output;
+}
+
+/** Resolves once everything written to `stream` went out, or the stream failed. */
+async function flush(stream: NodeJS.WriteStream): Promise<void> {
+  if (!stream.destroyed && stream.writable) await new Promise<void>((resolve) => stream.write('', () => resolve()));
+  // The 'error' event of a failed write comes after its callback.
+  await new Promise((resolve) => setImmediate(resolve));
 }
 
 /** Prints an error as one line (a stack only with --debug) and returns its exit code. */

@@ -6,7 +6,7 @@
 import { StorageError } from '../errors.js';
 import { classifyStatus, type FailureHints } from './failure.js';
 import { RemoteSource, type RangeAnswer } from './remote.js';
-import { classifyNetworkError, withRetries, type Failure, type RetryPolicy } from './retry.js';
+import { classifyNetworkError, type Failure, type RetryPolicy } from './retry.js';
 import type { SourceInfo } from './source.js';
 import { redactUrl } from './uri.js';
 
