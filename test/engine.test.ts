@@ -308,3 +308,26 @@ describe('cancellation', () => {
     expect(await readdir(outDir)).toEqual([]);
   });
 });
+
+describe('ranges read by position (the thread that decrypts a range reads it)', () => {
+  it('reads the range and the block before it as its IV, and refuses a file that shrank', async () => {
+    const { openSync, closeSync } = await import('node:fs');
+    const { readRangeAt } = await import('../src/engine/archive/range-read.js');
+    const { StorageError } = await import('../src/errors.js');
+    const path = join(dir, 'positional');
+    const bytes = randomBytes(64);
+    await writeFile(path, bytes);
+    const fd = openSync(path, 'r');
+    try {
+      const target = Buffer.alloc(32);
+      const ivOut = Buffer.alloc(16);
+      readRangeAt({ fd, position: 32 }, target, ivOut);
+      expect(target.equals(bytes.subarray(32))).toBe(true);
+      expect(ivOut.equals(bytes.subarray(16, 32))).toBe(true);
+      expect(() => readRangeAt({ fd, position: 48 }, Buffer.alloc(32), ivOut)).toThrow(StorageError);
+      expect(() => readRangeAt({ fd, position: 48 }, Buffer.alloc(32), ivOut)).toThrow(/shrank while it was read/);
+    } finally {
+      closeSync(fd);
+    }
+  });
+});

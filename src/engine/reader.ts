@@ -26,6 +26,8 @@ export interface CiphertextReader {
   readonly verifiedChecksums: readonly string[];
   /** True when a store checksum did not match the bytes received. */
   readonly checksumFailed: boolean;
+  /** A local file's descriptor, for threads that read their own ranges by position (else undefined). */
+  readonly positionalFd?: number | undefined;
 }
 
 export interface ReaderOptions {
@@ -66,6 +68,10 @@ class FileReader implements CiphertextReader {
     private readonly fd: number,
     private readonly path: string,
   ) {}
+
+  get positionalFd(): number {
+    return this.fd;
+  }
 
   fill(target: Uint8Array): Promise<number> {
     // Reserve the bytes now, so that overlapping calls read consecutive parts of the file.

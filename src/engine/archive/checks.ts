@@ -92,6 +92,11 @@ export class ArchiveChecks {
     this.hashes?.ciphertext.update(chunk);
   }
 
+  /** Ciphertext bytes that were read by another thread (nothing to hash: only when not hashing). */
+  countCiphertext(bytes: number): void {
+    this.report.ciphertextBytes += bytes;
+  }
+
   /**
    * Every plaintext byte, in order. `firstBadSync` is given when the sync bytes of the chunk were
    * already checked (by the pool thread that decrypted it): -1 or the absolute offset it found.

@@ -143,7 +143,11 @@ export async function decryptArchive(options: DecryptArchiveOptions): Promise<De
         // A private pool for hashing has one thread: only then does it run the ranges in order and can
         // hash the plaintext itself.
         const pool = options.pool ?? (privatePool = new DecryptPool(options.expectSha256 ? { threads: 1 } : {}));
-        await decryptParallel({ ...input, pool, rangeSize });
+        // Each thread reads its own ranges of a local file by position, unless this thread hashes every
+        // ciphertext byte anyway; a size that is not whole blocks takes the reading path, which reports it.
+        const fd = reader.positionalFd;
+        const positional = fd !== undefined && !checks.hashing && total !== undefined && total > 0 && total % BLOCK_SIZE === 0 ? { fd, size: total } : undefined;
+        await decryptParallel({ ...input, pool, rangeSize, positional });
       } else {
         await decryptSerial(input);
       }

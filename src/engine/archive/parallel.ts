@@ -9,6 +9,7 @@
  */
 import { AbortError } from '../../errors.js';
 import { BLOCK_SIZE } from '../../format/opentok.js';
+import { readRangeAt } from './range-read.js';
 import type { DecryptPool } from '../threads/pool.js';
 import { checkedLength, removedPadding, writeReleasing, type PipelineInput } from './serial.js';
 
@@ -29,6 +30,11 @@ export interface ParallelInput extends PipelineInput {
   pool: DecryptPool;
   /** Bytes per range, a multiple of 16. */
   rangeSize: number;
+  /**
+   * A local file of a known size, a positive multiple of 16: then each thread reads its own ranges
+   * by position (and the IV before each) instead of this thread reading them all into the ring.
+   */
+  positional?: { fd: number; size: number } | undefined;
 }
 
 /** Decrypts everything `reader` yields with the pool's help. Throws on the first failure. */
@@ -52,7 +58,9 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
   let hashSessionOpen = hashSession >= 0;
   let sessionChain: Promise<unknown> = Promise.resolve();
   const free = Array.from({ length: slots }, (_, i) => slots - 1 - i);
-  const reads: { slot: number; filled: Promise<number> }[] = [];
+  const reads: { slot: number; filled: Promise<number>; position: number }[] = [];
+  const positional = input.positional;
+  let nextPosition = 0;
   const inFlight: RangeInFlight[] = [];
   let iv = Buffer.from(input.archiveKey.iv);
   const localCipher = input.backend.cipher('cbc-decrypt', input.archiveKey.key, iv);
@@ -77,9 +85,12 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
   const readAhead = () => {
     while (!endOfData && reads.length < READ_AHEAD && free.length > 0) {
       const slot = free.pop() as number;
-      const filled = reader.fill(Buffer.from(ring, slot * rangeSize, rangeSize));
+      const position = nextPosition;
+      nextPosition += rangeSize;
+      // Positional: the thread that decrypts the range reads it; here only its length is known.
+      const filled = positional ? Promise.resolve(Math.max(0, Math.min(rangeSize, positional.size - position))) : reader.fill(Buffer.from(ring, slot * rangeSize, rangeSize));
       filled.catch(() => undefined); // surfaces when its turn comes
-      reads.push({ slot, filled });
+      reads.push({ slot, filled, position });
     }
   };
 
@@ -94,7 +105,7 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
         continue;
       }
       const n = await next.filled;
-      const { slot } = next;
+      const { slot, position } = next;
       if (n < rangeSize) endOfData = true; // reads already started past the end come back empty
       if (n === 0) {
         free.push(slot);
@@ -102,17 +113,19 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
       }
       const ciphertext = Buffer.from(ring, slot * rangeSize, n);
       const rangeStart = ciphertextBytes; // also its plaintext offset: only the very end loses padding
-      checks.ciphertext(ciphertext);
+      if (!positional) checks.ciphertext(ciphertext);
+      else checks.countCiphertext(n);
       ciphertextBytes += n;
       // A short range is the end of the data: the length check can be made before decrypting it.
       if (n % BLOCK_SIZE !== 0) checkedLength(ciphertextBytes, padding, checks);
       const ivOffset = 32 + slot * BLOCK_SIZE;
-      stateBytes.set(iv, ivOffset);
-      iv = Buffer.from(ciphertext.subarray(n - BLOCK_SIZE, n)); // copied before the range is decrypted in place
+      if (!positional || position === 0) stateBytes.set(iv, ivOffset);
+      if (!positional) iv = Buffer.from(ciphertext.subarray(n - BLOCK_SIZE, n)); // copied before the range is decrypted in place
+      const read = positional ? { fd: positional.fd, position } : undefined;
       const range: RangeInFlight = { slot, plaintext: undefined, firstBadSync: undefined, done: undefined };
       if (hashSession >= 0 || pool.capacity > 0 || (mainThreadBusy && pool.booted > 0)) {
         const syncCheckOffset = checks.checkingMpegTs ? rangeStart : -1;
-        const task = { state, ivOffset, data: ring, offset: slot * rangeSize, length: n, syncCheckOffset, hashSession, backend: input.backend.name };
+        const task = { state, ivOffset, data: ring, offset: slot * rangeSize, length: n, syncCheckOffset, hashSession, backend: input.backend.name, read };
         // piscina may hand a new task to a thread that just became free before its queued ones, so the
         // ranges of a hash session are given one after the other.
         const decrypted = hashSession >= 0 ? sessionChain.then(() => pool.decrypt(task)) : pool.decrypt(task);
@@ -124,6 +137,7 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
         // A failure surfaces when the range is flushed; until then keep it from counting as unhandled.
         range.done.catch(() => undefined);
       } else {
+        if (read) readRangeAt(read, ciphertext, stateBytes.subarray(ivOffset, ivOffset + BLOCK_SIZE));
         localCipher.setIv(stateBytes.subarray(ivOffset, ivOffset + BLOCK_SIZE));
         localCipher.update(ciphertext);
         range.plaintext = [ciphertext];

@@ -12,6 +12,7 @@
  */
 import type { CryptoBackendName } from '../../crypto-backend.js';
 import type { OpenedRun } from '../../format/sealed-runs.js';
+import type { RangeRead } from '../archive/range-read.js';
 
 /** Decrypt `length` bytes at `offset` of `data` in place with AES-256-CBC, no padding removal. */
 export interface DecryptRangeTask {
@@ -37,6 +38,8 @@ export interface DecryptRangeTask {
    * until the next range or the digest, because they may turn out to be padding.
    */
   hashSession: number;
+  /** Set when the thread reads the range itself by position (and its IV, the block before it, into `state`). */
+  read?: RangeRead | undefined;
 }
 
 /** Ends a hash session: hashes `tailBytes` of the held-back last block and answers the SHA-256 (or discards it when -1). */

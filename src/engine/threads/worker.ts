@@ -9,6 +9,7 @@ import type { DecryptRangeResult, DigestTask, SealRunTask, UnsealBatchResult, Un
 import { contextsFromState, freeContexts } from '../sealed/sealed-batch.js';
 import { openSegmentRun, sealSegmentRun, type SegmentContexts } from '../../format/sealed-runs.js';
 import { cryptoBackend } from '../../crypto-backend.js';
+import { readRangeAt } from '../archive/range-read.js';
 
 /** Bytes decrypted before they are checked and hashed: small enough to stay in this core's cache. */
 const CHECK_SLICE = 256 * 1024;
@@ -24,6 +25,7 @@ export default function run(task: WorkerTask): DecryptRangeResult | UnsealBatchR
   if (task.kind === 'seal') return seal(task);
   const session = task.hashSession >= 0 ? openSession(task.hashSession) : undefined;
   const data = new Uint8Array(task.data, task.offset, task.length);
+  if (task.read) readRangeAt(task.read, data, new Uint8Array(task.state, task.ivOffset, 16));
   const cipher = cryptoBackend(task.backend).cipher('cbc-decrypt', new Uint8Array(task.state, 0, 32), new Uint8Array(task.state, task.ivOffset, 16));
   let firstBadSync = -1;
   try {
