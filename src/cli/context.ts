@@ -1,12 +1,28 @@
+/**
+ * What every command receives: the standard streams, the environment, the configuration file and a
+ * cancellation signal. Tests build one with their own streams and environment and run commands in
+ * process (test/support/cli-in-process.ts); `run` in main.ts builds the real one.
+ */
 import { setMaxListeners } from 'node:events';
+import type { ArchiveCryptConfig } from '../config/load.js';
 
-/** What every command receives: the standard streams, the environment and a cancellation signal. */
+/** The streams and environment a context is made of; anything left out is the process's own. */
+export interface CliStreams {
+  stdout?: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr?: NodeJS.WritableStream & { isTTY?: boolean };
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
+  env?: NodeJS.ProcessEnv;
+}
+
 export class CliContext {
-  readonly stdout: NodeJS.WriteStream = process.stdout;
-  readonly stderr: NodeJS.WriteStream = process.stderr;
-  readonly stdin: NodeJS.ReadStream = process.stdin;
-  readonly env: NodeJS.ProcessEnv = process.env;
+  readonly stdout: NodeJS.WriteStream;
+  readonly stderr: NodeJS.WriteStream;
+  readonly stdin: NodeJS.ReadStream;
+  readonly env: NodeJS.ProcessEnv;
   debug = false;
+  /** The validated configuration file (`--config` or ARCHIVE_CRYPT_CONFIG); empty without one. */
+  config: ArchiveCryptConfig = {};
+  configFile: string | undefined;
   /** The signal that stopped the run (SIGINT, SIGTERM, SIGHUP, SIGQUIT), if one did. */
   interruptedBy: NodeJS.Signals | undefined;
   /** Set when the program reading stdout went away (EPIPE): the run stops and exits 6. */
@@ -15,7 +31,13 @@ export class CliContext {
   readonly committedOutputs: string[] = [];
   private readonly controller = new AbortController();
 
-  constructor() {
+  constructor(streams: CliStreams = {}) {
+    // The commands use a small part of the WriteStream/ReadStream surface (write, isTTY, raw mode on a
+    // real terminal); test doubles provide that part.
+    this.stdout = (streams.stdout ?? process.stdout) as NodeJS.WriteStream;
+    this.stderr = (streams.stderr ?? process.stderr) as NodeJS.WriteStream;
+    this.stdin = (streams.stdin ?? process.stdin) as NodeJS.ReadStream;
+    this.env = streams.env ?? process.env;
     // Every archive of a batch and every ranged GET listens on this one signal: not a leak.
     setMaxListeners(0, this.controller.signal);
   }
@@ -35,8 +57,11 @@ export class CliContext {
     if (!quiet) this.stderr.write(`${line}\n`);
   }
 
-  /** Whether plaintext may be written to a named file (policy ARCHIVE_CRYPT_PLAINTEXT_FILES=deny). */
+  /**
+   * Whether plaintext may be written to a named file. A restriction from either place wins:
+   * ARCHIVE_CRYPT_PLAINTEXT_FILES=deny or the config file's `policy.plaintextFiles: "deny"`.
+   */
   get plaintextFilesAllowed(): boolean {
-    return (this.env.ARCHIVE_CRYPT_PLAINTEXT_FILES ?? '').toLowerCase() !== 'deny';
+    return (this.env.ARCHIVE_CRYPT_PLAINTEXT_FILES ?? '').toLowerCase() !== 'deny' && this.config.policy?.plaintextFiles !== 'deny';
   }
 }

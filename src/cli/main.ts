@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { ArchiveCryptError, ExitCode } from '../errors.js';
 import { registerCommands } from './commands/index.js';
+import { configVariable, locateConfig } from '../config/locate.js';
 import { CliContext } from './context.js';
 
 const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
@@ -16,6 +17,7 @@ export function buildProgram(ctx: CliContext): Command {
     .description('Keys, decryption and verification for Vonage Video API (OpenTok) encrypted archives')
     .version(version, '-V, --version')
     .option('--debug', 'print stack traces of errors')
+    .option('--config <file>', `configuration file (JSON, docs/CONFIG.md); default: $${configVariable}`)
     .exitOverride()
     .configureOutput({
       writeOut: (s) => ctx.stdout.write(s),
@@ -23,8 +25,16 @@ export function buildProgram(ctx: CliContext): Command {
       // Usage errors follow the one-line rule too: `archive-crypt: unknown option '--x' (…)`.
       outputError: (s, write) => write(`archive-crypt: ${s.replace(/^error: /, '').trim()} (run with --help for usage)\n`),
     });
-  program.hook('preAction', (cmd) => {
-    ctx.debug = Boolean(cmd.optsWithGlobals<{ debug?: boolean }>().debug);
+  program.hook('preAction', async (cmd) => {
+    const globals = cmd.optsWithGlobals<{ debug?: boolean; config?: string }>();
+    ctx.debug = Boolean(globals.debug);
+    // zod loads only when there is a file to read: `--version` and `--help` never get here.
+    if (locateConfig(globals.config, ctx.env) !== undefined) {
+      const { loadConfig } = await import('../config/load.js');
+      const loaded = await loadConfig(globals.config, ctx.env);
+      ctx.config = loaded.config;
+      ctx.configFile = loaded.file;
+    }
   });
   registerCommands(program, ctx);
   return program;
@@ -74,6 +84,20 @@ export async function run(argv: string[]): Promise<number> {
   if (ctx.interruptedBy !== undefined) return reportInterrupted(ctx);
   if (ctx.stdoutClosed) return reportStdoutClosed(ctx);
   return failed ? reportError(ctx, failure) : ExitCode.ok;
+}
+
+/**
+ * Runs one command line (the arguments after the program name) in `ctx` and resolves to its exit
+ * code. Never throws and never touches the process (no signals, no exit): tests call it with their
+ * own streams.
+ */
+export async function execute(ctx: CliContext, args: readonly string[]): Promise<number> {
+  try {
+    await buildProgram(ctx).parseAsync([...args], { from: 'user' });
+    return ExitCode.ok;
+  } catch (error) {
+    return reportError(ctx, error);
+  }
 }
 
 let interruptReported = false;

@@ -15,6 +15,7 @@ export interface PassphraseOptions {
 export type PassphraseProvider = () => Promise<string>;
 
 export function passphraseProvider(ctx: CliContext, opts: PassphraseOptions, prompt = 'Passphrase: '): PassphraseProvider {
+  checkOneSource(opts);
   let cached: Promise<string> | undefined;
   return () => (cached ??= readPassphrase(ctx, opts, { prompt, confirm: false }));
 }
@@ -31,32 +32,50 @@ export async function newPassphrase(ctx: CliContext, opts: PassphraseOptions): P
   return passphrase;
 }
 
+function checkOneSource(opts: PassphraseOptions): void {
+  if (opts.passphraseEnv !== undefined && opts.passphraseFile !== undefined) {
+    throw new UsageError('give --passphrase-env or --passphrase-file, not both');
+  }
+}
+
+/** A value of an environment variable that must be set; `origin` names the option or field that named it. */
+export function requireVariable(ctx: CliContext, variable: string, origin: string): string {
+  const value = ctx.env[variable];
+  if (value === undefined || value === '') throw new UsageError(`environment variable ${variable} (${origin}) is not set or empty`);
+  return value;
+}
+
+/** Reads a passphrase file: its first line, without the line break. */
+export async function readPassphraseFile(path: string, origin: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new UsageError(`cannot read passphrase file ${path} (${origin})`);
+  }
+  const value = text.replace(/\r?\n$/, '');
+  if (value === '') throw new UsageError(`passphrase file ${path} (${origin}) is empty`);
+  return value;
+}
+
+/** Asks on the terminal, or explains which options would give the passphrase without one. */
+export async function promptPassphrase(ctx: CliContext, prompt: string): Promise<string> {
+  if (!ctx.stdin.isTTY || !ctx.stderr.isTTY) {
+    throw new KeyError('a passphrase is needed but there is no terminal to ask: use --passphrase-env VAR or --passphrase-file FILE');
+  }
+  const value = await promptHidden(ctx, prompt);
+  if (value === '') throw new UsageError('empty passphrase');
+  return value;
+}
+
 async function readPassphrase(
   ctx: CliContext,
   opts: PassphraseOptions,
   how: { prompt: string; confirm: boolean },
 ): Promise<string> {
-  if (opts.passphraseEnv !== undefined && opts.passphraseFile !== undefined) {
-    throw new UsageError('give --passphrase-env or --passphrase-file, not both');
-  }
-  if (opts.passphraseEnv !== undefined) {
-    const value = ctx.env[opts.passphraseEnv];
-    if (value === undefined || value === '') {
-      throw new UsageError(`environment variable ${opts.passphraseEnv} (from --passphrase-env) is not set or empty`);
-    }
-    return value;
-  }
-  if (opts.passphraseFile !== undefined) {
-    let text: string;
-    try {
-      text = await readFile(opts.passphraseFile, 'utf8');
-    } catch {
-      throw new UsageError(`cannot read passphrase file ${opts.passphraseFile}`);
-    }
-    const value = text.replace(/\r?\n$/, '');
-    if (value === '') throw new UsageError(`passphrase file ${opts.passphraseFile} is empty`);
-    return value;
-  }
+  checkOneSource(opts);
+  if (opts.passphraseEnv !== undefined) return requireVariable(ctx, opts.passphraseEnv, 'from --passphrase-env');
+  if (opts.passphraseFile !== undefined) return readPassphraseFile(opts.passphraseFile, 'from --passphrase-file');
   if (!ctx.stdin.isTTY || !ctx.stderr.isTTY) {
     throw new KeyError('a passphrase is needed but there is no terminal to ask: use --passphrase-env VAR or --passphrase-file FILE');
   }

@@ -11,6 +11,8 @@ export interface KeyUsed {
   index: number;
   path: string;
   oaepHash: 'sha1' | 'sha256';
+  /** How many keys the keyring held. */
+  of: number;
 }
 
 /** The `--json` document of `decrypt`: the engine's report plus what the CLI knows. */
@@ -47,11 +49,11 @@ const what = { ciphertext: 'the encrypted archive', plaintext: 'the decrypted me
  *   length   ok: 67872 bytes encrypted, 67868 bytes decrypted
  * ```
  */
-export function formatDecryptSummary(report: DecryptJson, keyCount: number): string {
+export function formatDecryptSummary(report: DecryptJson): string {
   const lines = [`${report.ok ? 'verified' : 'FAILED'} ${report.source} → ${report.output}`];
   const row = (name: string, text: string) => lines.push(`  ${name.padEnd(9)}${text}`);
   if (report.archiveId !== undefined) row('archive', report.archiveId);
-  if (report.key) row('key', `${report.key.path} (key ${report.key.index + 1} of ${keyCount}, RSA-OAEP ${report.key.oaepHash === 'sha1' ? 'SHA-1' : 'SHA-256'})`);
+  if (report.key) row('key', `${report.key.path} (key ${report.key.index + 1} of ${report.key.of}, RSA-OAEP ${report.key.oaepHash === 'sha1' ? 'SHA-1' : 'SHA-256'})`);
   const { checks } = report;
   row('length', `${checks.length}: ${report.ciphertextBytes} bytes encrypted, ${report.plaintextBytes} bytes decrypted`);
   row('padding', checks.padding === 'skipped' ? 'kept (--padding none, like openssl -nopad)' : `${checks.padding} (PKCS#7 removed)`);

@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import type { SourceOptions } from '../storage/open.js';
+import { byteSizeValue } from '../config/size.js';
 import type { CliContext } from './context.js';
 
 /** The parsed flags, as commander hands them to the action. */
@@ -47,39 +48,67 @@ export function addStorageOptions(command: Command): Command {
     );
 }
 
-/** Turns the flags into `SourceOptions`; malformed values are UsageErrors naming the flag. */
+/**
+ * Turns the flags into `SourceOptions`, each flag overriding its setting in the config file
+ * (docs/CONFIG.md); malformed values are UsageErrors naming the flag.
+ */
 export function storageOptionsFrom(flags: StorageFlags, ctx: CliContext): SourceOptions {
   // The AWS SDK warns on stderr about future Node versions; the CLI keeps stderr for its own lines.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const { storage, download } = ctx.config;
   const options: SourceOptions = { env: ctx.env, stdin: ctx.stdin };
-  if (flags.s3Endpoint !== undefined || flags.s3Region !== undefined) {
+  const endpoint = flags.s3Endpoint ?? storage?.s3?.endpoint;
+  const region = flags.s3Region ?? storage?.s3?.region;
+  const credentials = s3CredentialsFrom(ctx);
+  if (endpoint !== undefined || region !== undefined || credentials !== undefined) {
     options.s3 = {
-      ...(flags.s3Endpoint !== undefined ? { endpoint: flags.s3Endpoint } : {}),
-      ...(flags.s3Region !== undefined ? { region: flags.s3Region } : {}),
+      ...(endpoint !== undefined ? { endpoint } : {}),
+      ...(region !== undefined ? { region } : {}),
+      ...(credentials !== undefined ? { credentials } : {}),
     };
   }
-  if (flags.azureConnectionStringEnv !== undefined) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(flags.azureConnectionStringEnv)) {
-      throw new UsageError('--azure-connection-string-env takes the name of an environment variable, not the connection string itself');
-    }
-    options.azure = { connectionStringEnv: flags.azureConnectionStringEnv };
+  if (flags.azureConnectionStringEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(flags.azureConnectionStringEnv)) {
+    throw new UsageError('--azure-connection-string-env takes the name of an environment variable, not the connection string itself');
   }
-  if (flags.partSize !== undefined) options.partSize = parseByteSize(flags.partSize, '--part-size', 64 * 1024, 1024 ** 3);
-  if (flags.downloadConcurrency !== undefined) {
-    options.concurrency = parseCount(flags.downloadConcurrency, '--download-concurrency', 1, 64);
+  const connectionStringEnv = flags.azureConnectionStringEnv ?? storage?.azure?.connectionStringEnv;
+  if (connectionStringEnv !== undefined) options.azure = { connectionStringEnv };
+  const partSize = flags.partSize !== undefined ? parseByteSize(flags.partSize, '--part-size', 64 * 1024, 1024 ** 3) : download?.partSize;
+  if (partSize !== undefined) options.partSize = partSize;
+  const concurrency =
+    flags.downloadConcurrency !== undefined ? parseCount(flags.downloadConcurrency, '--download-concurrency', 1, 64) : download?.concurrency;
+  if (concurrency !== undefined) options.concurrency = concurrency;
+  const retries = flags.retries !== undefined ? parseCount(flags.retries, '--retries', 0, 100) : download?.retries;
+  const stallWindowMs =
+    flags.stallTimeout !== undefined ? parseDuration(flags.stallTimeout, '--stall-timeout') : download?.stallTimeout === undefined ? undefined : download.stallTimeout * 1000;
+  if (retries !== undefined || stallWindowMs !== undefined) {
+    options.retry = { ...(retries !== undefined ? { retries } : {}), ...(stallWindowMs !== undefined ? { stallWindowMs } : {}) };
   }
-  if (flags.retries !== undefined) options.retry = { retries: parseCount(flags.retries, '--retries', 0, 100) };
-  if (flags.stallTimeout !== undefined) options.retry = { ...options.retry, stallWindowMs: parseDuration(flags.stallTimeout, '--stall-timeout') };
   return options;
 }
 
-const units: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+/** S3 credentials from the variables the config file names; undefined leaves the AWS SDK's chain. */
+function s3CredentialsFrom(ctx: CliContext): { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined {
+  const s3 = ctx.config.storage?.s3;
+  if (s3?.accessKeyIdEnv === undefined || s3.secretAccessKeyEnv === undefined) return undefined;
+  const read = (variable: string, field: string) => {
+    const value = ctx.env[variable];
+    if (value === undefined || value === '') {
+      throw new UsageError(`environment variable ${variable} (storage.s3.${field} of ${ctx.configFile ?? 'the config file'}) is not set or empty`);
+    }
+    return value;
+  };
+  const sessionToken = s3.sessionTokenEnv === undefined ? undefined : read(s3.sessionTokenEnv, 'sessionTokenEnv');
+  return {
+    accessKeyId: read(s3.accessKeyIdEnv, 'accessKeyIdEnv'),
+    secretAccessKey: read(s3.secretAccessKeyEnv, 'secretAccessKeyEnv'),
+    ...(sessionToken !== undefined ? { sessionToken } : {}),
+  };
+}
 
-/** Parses `8388608`, `8M`, `8MiB`, `512k`, `1GB` (binary multiples: storage part sizes are). */
+/** Parses `8388608`, `8M`, `8MiB`, `512k`, `1GB` for `flag`, between `min` and `max` bytes. */
 export function parseByteSize(text: string, flag: string, min: number, max: number): number {
-  const match = /^(\d+)\s*(?:([kmg])(?:i?b)?)?$/i.exec(text.trim());
-  const value = match ? Number(match[1]) * (units[(match[2] ?? '').toLowerCase()] ?? NaN) : NaN;
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
+  const value = byteSizeValue(text);
+  if (value === undefined || value < min || value > max) {
     throw new UsageError(`${flag} must be a size between ${formatSize(min)} and ${formatSize(max)}, e.g. 8MiB (got "${text}")`);
   }
   return value;

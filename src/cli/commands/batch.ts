@@ -7,17 +7,14 @@ import type { Command } from 'commander';
 import type { BatchItemReport, BatchReport } from '../../engine/archive/batch.js';
 import { BatchError, OutputError, UsageError, exitCodeOf } from '../../errors.js';
 import type { CliContext } from '../context.js';
-import { addStorageOptions, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
+import { addKeyOptions, loadKeyring, planKeyring, type KeyFlags } from '../keyring.js';
+import { addStorageOptions, parseCount, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
 
-interface BatchFlags extends StorageFlags {
-  pkcs11Module?: string;
+interface BatchFlags extends KeyFlags, StorageFlags {
   archives: string;
   from: string;
   outDir?: string;
   verifyOnly?: boolean;
-  key: string[];
-  passphraseEnv?: string;
-  passphraseFile?: string;
   concurrency?: string;
   threads?: string;
   apiKey?: string;
@@ -57,17 +54,14 @@ Exit codes: 0 all ok; otherwise the exit code of the first failed archive (3 key
 
 export function register(program: Command, ctx: CliContext): void {
   addStorageOptions(
-    program
+    addKeyOptions(
+program
       .command('batch')
       .description('decrypt and verify many archives from S3 or Azure, in parallel, resuming after a crash')
       .requiredOption('--archives <file|vonage>', 'Vonage archive list JSON, callback bodies one per line, or "vonage" to ask the API')
       .requiredOption('--from <store>', 's3://bucket or azure://container the archives were uploaded to')
       .option('--out-dir <dir>', 'folder for <id>.ts files (created 0700 if missing)')
-      .option('--verify-only', 'decrypt to nowhere: only run the checks')
-      .option('--key <file>', 'private key; repeat for older keys after a rotation', (v: string, p: string[]) => [...p, v], [])
-      .option('--passphrase-env <VAR>', 'read the key passphrase from this environment variable')
-      .option('--passphrase-file <file>', 'read the key passphrase from this file')
-      .option('--pkcs11-module <path>', 'PKCS#11 module for pkcs11: keys (or module-path= in the URI, or ARCHIVE_CRYPT_PKCS11_MODULE)')
+      .option('--verify-only', 'decrypt to nowhere: only run the checks'))
       .option('--concurrency <n>', 'archives processed at once (default 4)')
       .option('--threads <n>', 'decryption threads shared by all archives, 0 for none (default: cores − 1 above 2 cores, else 0)')
       .option('--api-key <key>', 'the Vonage API key (project id) in the object keys')
@@ -89,25 +83,14 @@ async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
       code: 'ERR_POLICY',
     });
   }
-  const concurrency = flags.concurrency === undefined ? 4 : Number(flags.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
-    throw new UsageError(`--concurrency must be a whole number from 1 to 64 (got "${flags.concurrency}")`);
-  }
-  const threads = flags.threads === undefined ? defaultThreads() : Number(flags.threads);
-  if (!Number.isInteger(threads) || threads < 0 || threads > 64) {
-    throw new UsageError(`--threads must be a whole number from 0 to 64 (got "${flags.threads}")`);
-  }
+  const concurrency = flags.concurrency === undefined ? 4 : parseCount(flags.concurrency, '--concurrency', 1, 64);
+  const threads = flags.threads === undefined ? defaultThreads() : parseCount(flags.threads, '--threads', 0, 64);
   if (flags.deleteAfter && flags.outDir === undefined) throw new UsageError('--delete-after needs --out-dir: with --verify-only the archive would be gone with no copy kept');
   const storage = storageOptionsFrom(flags, ctx);
   const { mkdir } = await import('node:fs/promises');
   const { readBatchArchives } = await import('./vonage-batch.js');
   const { archives, vonage } = await readBatchArchives(ctx, flags);
-  const { loadKeyring } = await import('../keyring.js');
-  const keyring = await loadKeyring(ctx, flags.key, {
-    ...(flags.passphraseEnv !== undefined ? { passphraseEnv: flags.passphraseEnv } : {}),
-    ...(flags.passphraseFile !== undefined ? { passphraseFile: flags.passphraseFile } : {}),
-    ...(flags.pkcs11Module !== undefined ? { pkcs11Module: flags.pkcs11Module } : {}),
-  });
+  const keyring = await loadKeyring(ctx, planKeyring(ctx, flags));
   if (flags.outDir !== undefined) {
     await mkdir(flags.outDir, { recursive: true, mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
       throw new OutputError(`cannot create --out-dir ${flags.outDir} (${error.code ?? 'error'})`, { cause: error });

@@ -8,16 +8,13 @@ import type { OutputSink } from '../../engine/output.js';
 import { ArchiveCryptError, OutputError, UsageError } from '../../errors.js';
 import type { Padding } from '../../format/opentok.js';
 import type { CliContext } from '../context.js';
+import { addKeyOptions, loadKeyring, planKeyring, type KeyFlags } from '../keyring.js';
 import type { SourceOptions } from '../../storage/open.js';
 import { addPasswordOptions, checkPasswordFlags, parseSha256, readPasswordInput, type PasswordFlags } from '../archive-password.js';
 import { addStorageOptions, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
 import { failureJson, formatDecryptSummary, toJsonText, type DecryptJson, type KeyUsed } from '../report.js';
 
-interface DecryptOptions extends StorageFlags, PasswordFlags {
-  key?: string[];
-  passphraseEnv?: string;
-  passphraseFile?: string;
-  pkcs11Module?: string;
+interface DecryptOptions extends KeyFlags, StorageFlags, PasswordFlags {
   output?: string;
   expectSha256?: string;
   padding: Padding;
@@ -73,16 +70,13 @@ Exit codes: 0 ok, 2 usage, 3 key or password unusable, 4 integrity check failed,
 `;
 
 export function register(program: Command, ctx: CliContext): void {
-  const command = program
+  const command = addKeyOptions(
+program
     .command('decrypt')
     .description('decrypt and verify a Vonage encrypted archive (to a file, to stdout, or verify only)')
-    .argument('[source]', 'the encrypted archive: a path, - (stdin), s3://bucket/key, azure://container/blob or https://… (optional with --vonage-archive)')
-    .option('--key <file>', 'private key (PEM, DER or PKCS#12); repeat for older keys after a rotation', collect)
-    .option('--passphrase-env <VAR>', 'read the key passphrase from this environment variable')
-    .option('--passphrase-file <file>', 'read the key passphrase from this file')
-    .option('--pkcs11-module <path>', 'PKCS#11 module for pkcs11: keys (or module-path= in the URI, or ARCHIVE_CRYPT_PKCS11_MODULE)');
+    .argument('[source]', 'the encrypted archive: a path, - (stdin), s3://bucket/key, azure://container/blob or https://… (optional with --vonage-archive)'));
   addPasswordOptions(command)
-    .option('--output <file|->', 'write the media to FILE, s3://… or azure://… (never overwritten, visible only after every check passed) or - for stdout; default: verify only')
+    .option('-o, --output <file|->', 'write the media to FILE, s3://… or azure://… (never overwritten, visible only after every check passed) or - for stdout; default: verify only')
     .option('--expect-sha256 <b64|hex>', 'expected SHA-256 of the encrypted archive or the media (overrides sha256sum of --archive-json)')
     .addOption(new Option('--padding <mode>', 'pkcs7 strips the padding; none keeps it, like openssl enc -d -nopad').choices(['pkcs7', 'none']).default('pkcs7'))
     .option('--no-mpegts-check', 'do not require the media to be MPEG-TS')
@@ -96,9 +90,6 @@ export function register(program: Command, ctx: CliContext): void {
     .action((source: string | undefined, opts: DecryptOptions) => decryptCommand(ctx, source, opts));
 }
 
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
 
 async function decryptCommand(ctx: CliContext, sourceArgument: string | undefined, opts: DecryptOptions): Promise<void> {
   const sourceSpec = sourceArgument ?? (opts.vonageArchive !== undefined ? `Vonage archive ${opts.vonageArchive}` : '');
@@ -109,7 +100,7 @@ async function decryptCommand(ctx: CliContext, sourceArgument: string | undefine
     const report = await decryptVerified(ctx, sourceArgument, opts, extras);
     const result: DecryptJson = { ...report, ...extras };
     if (opts.json) jsonStream.write(toJsonText(result));
-    else if (!opts.quiet) ctx.stderr.write(formatDecryptSummary(result, opts.key?.length ?? 0));
+    else if (!opts.quiet) ctx.stderr.write(formatDecryptSummary(result));
   } catch (error) {
     if (opts.json && error instanceof ArchiveCryptError) {
       const { ArchiveCheckError } = await import('../../engine/archive/decrypt.js');
@@ -139,12 +130,7 @@ async function decryptVerified(
     const sourceSpec = vonage?.source ?? sourceArgument ?? '';
     const input = vonage?.input ?? (await readPasswordInput(opts));
     if (input.archiveId !== undefined) extras.archiveId = input.archiveId;
-    const { loadKeyring } = await import('../keyring.js');
-    const keyring = await loadKeyring(ctx, opts.key, {
-      ...(opts.passphraseEnv !== undefined ? { passphraseEnv: opts.passphraseEnv } : {}),
-      ...(opts.passphraseFile !== undefined ? { passphraseFile: opts.passphraseFile } : {}),
-      ...(opts.pkcs11Module !== undefined ? { pkcs11Module: opts.pkcs11Module } : {}),
-    });
+    const keyring = await loadKeyring(ctx, planKeyring(ctx, opts));
     {
       const { openSource } = await import('../../storage/open.js');
       const { decryptArchive } = await import('../../engine/archive/decrypt.js');
@@ -158,7 +144,7 @@ async function decryptVerified(
           source,
           password: input.password,
           keyring: keyring.handles,
-          onKeyUnwrapped: ({ index, label, oaepHash }) => (extras.key = { index, path: label, oaepHash }),
+          onKeyUnwrapped: ({ index, label, oaepHash }) => (extras.key = { index, path: label, oaepHash, of: keyring.handles.keys.length }),
           sink,
           download: { partSize: storage.partSize, concurrency: storage.concurrency },
           padding: opts.padding,

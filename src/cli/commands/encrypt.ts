@@ -42,7 +42,7 @@ export function register(program: Command, ctx: CliContext): void {
     .description("encrypt media in Vonage's archive format for a certificate (to test a pipeline end to end)")
     .argument('<input>', 'the media to encrypt: a path or - (stdin)')
     .requiredOption('--cert <pem>', 'the X.509 certificate (the one registered with Vonage)')
-    .requiredOption('--output <file|->', 'where the encrypted archive goes: FILE (never overwritten) or - for stdout')
+    .requiredOption('-o, --output <file|->', 'where the encrypted archive goes: FILE (never overwritten) or - for stdout')
     .option('--password-out <file>', 'write the password to FILE (mode 0600) instead of stdout')
     .option('--json', 'print a Vonage-like archive JSON object instead of the bare password')
     .addHelpText('after', EXAMPLE)

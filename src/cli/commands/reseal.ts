@@ -8,19 +8,17 @@ import { UsageError } from '../../errors.js';
 import type { Padding } from '../../format/opentok.js';
 import { addPasswordOptions, checkPasswordFlags, parseSha256, readPasswordInput, type PasswordFlags } from '../archive-password.js';
 import type { CliContext } from '../context.js';
-import { addStorageOptions, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
+import { addRecipientOption, recipientPaths } from '../recipients.js';
+import { addKeyOptions, loadKeyring, planKeyring, type KeyFlags } from '../keyring.js';
+import { addStorageOptions, parseCount, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
 
-interface ResealFlags extends PasswordFlags, StorageFlags {
-  key: string[];
-  passphraseEnv?: string;
-  passphraseFile?: string;
-  pkcs11Module?: string;
-  to: string[];
+interface ResealFlags extends KeyFlags, PasswordFlags, StorageFlags {
+  to?: string[];
   output: string;
   expectSha256?: string;
   padding: Padding;
   mpegtsCheck: boolean;
-  segmentLog2: string;
+  segmentLog2?: string;
   json?: boolean;
   quiet?: boolean;
 }
@@ -42,21 +40,18 @@ Exit codes: 0 ok, 2 usage, 3 key or password unusable, 4 integrity check failed,
 export function register(program: Command, ctx: CliContext): void {
   addStorageOptions(
     addPasswordOptions(
-      program
+      addKeyOptions(
+addRecipientOption(
+program
         .command('reseal')
         .description('decrypt a Vonage archive and seal it for other recipients in one pass, plaintext never on disk')
-        .argument('<source>', 'the Vonage encrypted archive: a path, - (stdin), s3://…, azure://… or https://…')
-        .option('--key <file>', 'your private key; repeat for older keys after a rotation', collect, [])
-        .option('--passphrase-env <VAR>', 'read the key passphrase from this environment variable')
-        .option('--passphrase-file <file>', 'read the key passphrase from this file')
-        .option('--pkcs11-module <path>', 'PKCS#11 module for pkcs11: keys (or module-path= in the URI, or ARCHIVE_CRYPT_PKCS11_MODULE)'),
+        .argument('<source>', 'the Vonage encrypted archive: a path, - (stdin), s3://…, azure://… or https://…')),)
     )
-      .requiredOption('--to <cert>', 'recipient X.509 certificate (PEM); repeat for more recipients', collect, [])
-      .requiredOption('--output <file|->', 'the sealed file: FILE, s3://bucket/key or azure://container/blob (never overwritten, visible only after every check passed), or - for stdout')
+      .requiredOption('-o, --output <file|->', 'the sealed file: FILE, s3://bucket/key or azure://container/blob (never overwritten, visible only after every check passed), or - for stdout')
       .option('--expect-sha256 <b64|hex>', 'expected SHA-256 of the encrypted archive or the media')
       .addOption(new Option('--padding <mode>', 'pkcs7 strips the padding; none keeps it').choices(['pkcs7', 'none']).default('pkcs7'))
       .option('--no-mpegts-check', 'do not require the media to be MPEG-TS')
-      .option('--segment-log2 <n>', 'sealed segment size as a power of two, 10 to 24', '16')
+      .option('--segment-log2 <n>', 'sealed segment size as a power of two, 10 to 24; default 16 (64 KiB)')
       .option('--json', 'print the report as JSON on stderr')
       .option('--quiet', 'no progress bar and no summary; errors only'),
   )
@@ -64,36 +59,25 @@ export function register(program: Command, ctx: CliContext): void {
     .action((source: string, flags: ResealFlags) => resealCommand(ctx, source, flags));
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
 
 async function resealCommand(ctx: CliContext, sourceSpec: string, flags: ResealFlags): Promise<void> {
   checkPasswordFlags(flags);
-  if (flags.to.length === 0) throw new UsageError('give at least one recipient certificate with --to');
-  const log2SegmentSize = Number(flags.segmentLog2);
-  if (!Number.isInteger(log2SegmentSize) || log2SegmentSize < 10 || log2SegmentSize > 24) {
-    throw new UsageError('--segment-log2 must be an integer from 10 to 24');
-  }
+  const recipientFiles = recipientPaths(ctx, flags.to);
+  const log2SegmentSize = flags.segmentLog2 === undefined ? 16 : parseCount(flags.segmentLog2, '--segment-log2', 10, 24);
   if (flags.output === '-' && ctx.stdout.isTTY) throw new UsageError('refusing to write a sealed file to a terminal: redirect --output - or give --output FILE');
   const expectOverride = flags.expectSha256 === undefined ? undefined : parseSha256(flags.expectSha256, '--expect-sha256');
   const storage = storageOptionsFrom(flags, ctx);
 
   const { loadCertificate } = await import('../../keys/load.js');
   const recipients = [];
-  for (const path of flags.to) recipients.push((await loadCertificate(path)).publicKey);
+  for (const path of recipientFiles) recipients.push((await loadCertificate(path)).publicKey);
   const { streamSink } = await import('../../engine/output.js');
   const { openSink } = await import('../../storage/sink.js');
   // The output is claimed before anything is read: a refused output costs nothing.
   const sink = flags.output === '-' ? streamSink(ctx.stdout) : await openSink(flags.output, storage);
   try {
     const input = await readPasswordInput(flags);
-    const { loadKeyring } = await import('../keyring.js');
-    const keyring = await loadKeyring(ctx, flags.key, {
-      ...(flags.passphraseEnv !== undefined ? { passphraseEnv: flags.passphraseEnv } : {}),
-      ...(flags.passphraseFile !== undefined ? { passphraseFile: flags.passphraseFile } : {}),
-      ...(flags.pkcs11Module !== undefined ? { pkcs11Module: flags.pkcs11Module } : {}),
-    });
+    const keyring = await loadKeyring(ctx, planKeyring(ctx, flags));
     const { openSource } = await import('../../storage/open.js');
     const { resealArchive } = await import('../../engine/archive/reseal.js');
     const { startProgress } = await import('../progress.js');

@@ -7,12 +7,13 @@ import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import type { CliContext } from '../context.js';
-import { addStorageOptions, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
+import { addRecipientOption, recipientPaths } from '../recipients.js';
+import { addStorageOptions, parseCount, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
 
 interface SealOptions extends StorageFlags {
-  to: string[];
+  to?: string[];
   output: string;
-  segmentLog2: string;
+  segmentLog2?: string;
   name: boolean;
   quiet?: boolean;
 }
@@ -29,13 +30,13 @@ Examples:
 
 export function register(program: Command, ctx: CliContext): void {
   addStorageOptions(
-    program
+    addRecipientOption(
+program
       .command('seal')
       .description('encrypt and authenticate a file for one or more recipient certificates (sealed format)')
-      .argument('<input>', 'what to seal: a path, - (stdin), s3://…, azure://… or https://…')
-      .requiredOption('--to <cert>', 'recipient X.509 certificate (PEM); repeat for more recipients', collect, [])
-      .requiredOption('--output <file|->', 'where the sealed file goes: FILE, s3://bucket/key or azure://container/blob (never overwritten, visible only once complete) or - for stdout')
-      .option('--segment-log2 <n>', 'segment size as a power of two, 10 (1 KiB) to 24 (16 MiB)', '16')
+      .argument('<input>', 'what to seal: a path, - (stdin), s3://…, azure://… or https://…'))
+      .requiredOption('-o, --output <file|->', 'where the sealed file goes: FILE, s3://bucket/key or azure://container/blob (never overwritten, visible only once complete) or - for stdout')
+      .option('--segment-log2 <n>', 'segment size as a power of two, 10 (1 KiB) to 24 (16 MiB); default 16 (64 KiB)')
       .option('--no-name', 'do not record the input file name in the header')
       .option('--quiet', 'no progress bar and no summary; errors only')
   )
@@ -43,16 +44,10 @@ export function register(program: Command, ctx: CliContext): void {
     .action((input: string, opts: SealOptions) => sealCommand(ctx, input, opts));
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
 
 async function sealCommand(ctx: CliContext, inputSpec: string, opts: SealOptions): Promise<void> {
-  const log2SegmentSize = Number(opts.segmentLog2);
-  if (!Number.isInteger(log2SegmentSize) || log2SegmentSize < 10 || log2SegmentSize > 24) {
-    throw new UsageError('--segment-log2 must be an integer from 10 to 24');
-  }
-  if (opts.to.length === 0) throw new UsageError('give at least one recipient certificate with --to');
+  const log2SegmentSize = opts.segmentLog2 === undefined ? 16 : parseCount(opts.segmentLog2, '--segment-log2', 10, 24);
+  const recipientFiles = recipientPaths(ctx, opts.to);
   if (opts.output === '-' && ctx.stdout.isTTY) throw new UsageError('refusing to write a sealed file to a terminal: redirect --output - or give --output FILE');
 
   const { loadCertificate } = await import('../../keys/load.js');
@@ -63,7 +58,7 @@ async function sealCommand(ctx: CliContext, inputSpec: string, opts: SealOptions
   const { startProgress } = await import('../progress.js');
 
   const certificates = [];
-  for (const path of opts.to) certificates.push(await loadCertificate(path));
+  for (const path of recipientFiles) certificates.push(await loadCertificate(path));
   const context = opts.name && inputSpec !== '-' ? Buffer.from(JSON.stringify({ name: basename(inputSpec) }), 'utf8') : undefined;
   const storage = storageOptionsFrom(opts, ctx);
   const source = await openSource(inputSpec, storage);

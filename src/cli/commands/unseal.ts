@@ -8,13 +8,10 @@ import type { Command } from 'commander';
 import { OutputError, UsageError } from '../../errors.js';
 import type { OutputSink } from '../../engine/output.js';
 import type { CliContext } from '../context.js';
+import { addKeyOptions, loadKeyring, planKeyring, type KeyFlags } from '../keyring.js';
 import { addStorageOptions, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
 
-interface UnsealOptions extends StorageFlags {
-  key: string[];
-  passphraseEnv?: string;
-  passphraseFile?: string;
-  pkcs11Module?: string;
+interface UnsealOptions extends KeyFlags, StorageFlags {
   output?: string;
   quiet?: boolean;
 }
@@ -34,35 +31,24 @@ file, truncation, trailing data), 5 storage, 6 output refused.
 
 export function register(program: Command, ctx: CliContext): void {
   addStorageOptions(
-    program
+    addKeyOptions(
+program
       .command('unseal')
       .description('verify and decrypt a sealed file (to a file, to stdout, or verify only)')
-      .argument('<source>', 'the sealed file: a path, - (stdin), s3://…, azure://… or https://…')
-      .option('--key <file>', 'private key (PEM, DER or PKCS#12); repeat to try several', collect, [])
-      .option('--passphrase-env <VAR>', 'read the key passphrase from this environment variable')
-      .option('--passphrase-file <file>', 'read the key passphrase from this file')
-      .option('--pkcs11-module <path>', 'PKCS#11 module for pkcs11: keys (or module-path= in the URI, or ARCHIVE_CRYPT_PKCS11_MODULE)')
-      .option('--output <file|->', 'write the plaintext to FILE (never overwritten) or - for stdout; default: verify only')
+      .argument('<source>', 'the sealed file: a path, - (stdin), s3://…, azure://… or https://…'))
+      .option('-o, --output <file|->', 'write the plaintext to FILE (never overwritten) or - for stdout; default: verify only')
       .option('--quiet', 'no progress bar and no summary; errors only')
   )
     .addHelpText('after', EXAMPLE)
     .action((source: string, opts: UnsealOptions) => unsealCommand(ctx, source, opts));
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
 
 async function unsealCommand(ctx: CliContext, sourceSpec: string, opts: UnsealOptions): Promise<void> {
   if (opts.output === '-' && ctx.stdout.isTTY) {
     throw new UsageError('refusing to write plaintext to a terminal: pipe --output - into a program or give --output FILE');
   }
-  const { loadKeyring } = await import('../keyring.js');
-  const keyring = await loadKeyring(ctx, opts.key, {
-    ...(opts.passphraseEnv !== undefined ? { passphraseEnv: opts.passphraseEnv } : {}),
-    ...(opts.passphraseFile !== undefined ? { passphraseFile: opts.passphraseFile } : {}),
-    ...(opts.pkcs11Module !== undefined ? { pkcs11Module: opts.pkcs11Module } : {}),
-  });
+  const keyring = await loadKeyring(ctx, planKeyring(ctx, opts));
   const { unsealArchive } = await import('../../engine/sealed/unseal.js');
   const { openSource } = await import('../../storage/open.js');
   const { startProgress } = await import('../progress.js');

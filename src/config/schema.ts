@@ -1,0 +1,102 @@
+/**
+ * The configuration file's schema (docs/CONFIG.md): what operators would otherwise repeat on every
+ * command. It holds names of environment variables and paths, never secrets: a field that would carry
+ * one (an access key, a connection string, a passphrase) does not exist, and an unknown field is an
+ * error, so a secret pasted in by mistake is refused rather than silently kept on disk.
+ *
+ * Each section is its own schema so that the teams owning `vonage` and `service` edit one line each.
+ */
+import * as z from 'zod';
+import { byteSizeValue } from './size.js';
+
+/** An environment variable name: the secret itself lives in the environment, not in the file. */
+const envName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be the name of an environment variable (e.g. KEY_PASS), not the secret itself');
+
+const nonEmpty = z.string().min(1, 'must not be empty');
+
+/** Bytes as a number or a size such as "8MiB" (binary multiples, as storage part sizes are). */
+const byteSize = z
+  .union([z.number(), z.string()])
+  .transform((value, context) => {
+    const bytes = typeof value === 'number' ? value : byteSizeValue(value);
+    if (bytes === undefined || !Number.isSafeInteger(bytes) || bytes < 64 * 1024 || bytes > 1024 ** 3) {
+      context.addIssue({ code: 'custom', message: 'must be a size from 64KiB to 1GiB, as bytes or a string such as "8MiB"' });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+
+export const storageSchema = z.strictObject({
+  s3: z
+    .strictObject({
+      /** S3-compatible endpoint (path-style), e.g. http://127.0.0.1:9000 for MinIO. */
+      endpoint: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://s3.example.com' }).optional(),
+      region: nonEmpty.optional(),
+      /** Variables holding the credentials; without them the AWS SDK's standard chain applies. */
+      accessKeyIdEnv: envName.optional(),
+      secretAccessKeyEnv: envName.optional(),
+      sessionTokenEnv: envName.optional(),
+    })
+    .refine((s3) => (s3.accessKeyIdEnv === undefined) === (s3.secretAccessKeyEnv === undefined), {
+      message: 'give both accessKeyIdEnv and secretAccessKeyEnv, or neither (then the AWS credential chain applies)',
+    })
+    .optional(),
+  azure: z
+    .strictObject({
+      /** Variable holding the connection string (default AZURE_STORAGE_CONNECTION_STRING). */
+      connectionStringEnv: envName.optional(),
+    })
+    .optional(),
+});
+
+/** One key of the keyring: a file or a token object, each with its own passphrase (or PIN) source. */
+export const keySchema = z
+  .strictObject({
+    path: nonEmpty.optional(),
+    /** An RFC 7512 PKCS#11 URI, `pkcs11:token=…;object=…`. */
+    uri: z.string().startsWith('pkcs11:', 'must be a pkcs11: URI (RFC 7512)').optional(),
+    passphraseEnv: envName.optional(),
+    passphraseFile: nonEmpty.optional(),
+  })
+  .refine((key) => (key.path === undefined) !== (key.uri === undefined), { message: 'give either "path" or "uri" (pkcs11:…), not both or neither' })
+  .refine((key) => key.passphraseEnv === undefined || key.passphraseFile === undefined, {
+    message: 'give passphraseEnv or passphraseFile, not both',
+  });
+
+export const policySchema = z.strictObject({
+  /** `deny` refuses to write decrypted media to a named file (stdout and verify-only stay allowed). */
+  plaintextFiles: z.enum(['allow', 'deny']).optional(),
+});
+
+export const downloadSchema = z.strictObject({
+  partSize: byteSize.optional(),
+  concurrency: z.number().int().min(1).max(64).optional(),
+  retries: z.number().int().min(0).max(100).optional(),
+  /** Seconds under 4 KiB/s after which a download fails (exit 5); 0 turns the check off (docs/RELIABILITY.md). */
+  stallTimeout: z.number().min(0).max(86400).optional(),
+});
+
+// ── Sections owned by other teams ────────────────────────────────────────────────────────────────
+// vonage: the REST client's settings (owned by the vonage engineer, src/vonage/); replace the
+// placeholder with its schema. service: serve/worker settings (owned by the service engineer,
+// src/service/). Until then each accepts any object so that files written for them still load.
+export const vonageSchema = z.looseObject({});
+export const serviceSchema = z.looseObject({});
+
+export const configSchema = z.strictObject({
+  /** Lets editors validate the file; ignored here. */
+  $schema: z.string().optional(),
+  storage: storageSchema.optional(),
+  keyring: z.array(keySchema).min(1, 'must list at least one key (or leave "keyring" out)').optional(),
+  /** Certificates `seal` and `reseal` encrypt to when no `--to` is given. */
+  recipients: z.array(nonEmpty).min(1, 'must list at least one certificate (or leave "recipients" out)').optional(),
+  policy: policySchema.optional(),
+  download: downloadSchema.optional(),
+  vonage: vonageSchema.optional(),
+  service: serviceSchema.optional(),
+});
+
+export type ArchiveCryptConfig = z.output<typeof configSchema>;
+export type KeyConfig = z.infer<typeof keySchema>;
