@@ -2,14 +2,17 @@
  * Archives decrypted with keys on a real PKCS#11 token (SoftHSM2): a key made by openssl and imported
  * with softhsm2-util (the private key file then deleted) opens an archive that openssl encrypted to
  * its certificate; a keyring of a file key and a token key (rotation); a batch of archives unwrapped
- * concurrently on the one token session; reseal and the sealed format's SHA-256 OAEP refusal.
+ * concurrently on the one token session; the service's job processing on a token keyring; reseal and
+ * the sealed format's SHA-256 OAEP refusal.
  */
 import { createCipheriv, createHash } from 'node:crypto';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createArchivePassword } from '../src/format/opentok.js';
+import { openKeyring } from '../src/keys/keyring.js';
 import { loadCertificate } from '../src/keys/load.js';
+import { processArchive } from '../src/service/process-archive.js';
 import { openssl, runCli, tempDir } from './helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
 import { createBucket, putS3Object, s3Env, uniqueName } from './support/emulators.js';
@@ -120,6 +123,31 @@ describe('batch with a key on a token', () => {
     expect(result.stderr).toMatch(/4 decrypted, 0 verified, 0 skipped, 0 failed of 4 archives/);
     expect(result.code).toBe(0);
     for (const { id } of items) expect((await readFile(join(outDir, `${id}.ts`))).equals(media)).toBe(true);
+  });
+});
+
+describe('the service worker with a key on a token', () => {
+  it('processes concurrent jobs with one keyring of a token key, as the worker opens it', async () => {
+    const store = join(dir, 'store');
+    const { publicKey } = await loadCertificate(tokenCert);
+    const jobs = [];
+    for (const archiveId of ['w-one', 'w-two', 'w-three']) {
+      const { password, key, iv } = createArchivePassword(publicKey);
+      const cipher = createCipheriv('aes-256-cbc', key, iv);
+      await mkdir(join(store, 'p1', archiveId), { recursive: true });
+      await writeFile(join(store, 'p1', archiveId, 'archive.mp4'), Buffer.concat([cipher.update(media), cipher.final()]));
+      jobs.push({ project: 'p1', archiveId, password });
+    }
+    // What src/cli/commands/worker.ts does with service.keys: one keyring for the process, closed at the end.
+    const keyring = await openKeyring([tokenKey], { pkcs11: { env: { ARCHIVE_CRYPT_PKCS11_MODULE: hsm.module }, pin: () => Promise.resolve(PIN) } });
+    const destination = join(dir, 'service-out');
+    try {
+      const outcomes = await Promise.all(jobs.map((job) => processArchive(job, { action: 'decrypt', source: store, destination, recipients: [], keyring, storage: {} })));
+      expect(outcomes.map((o) => o.result)).toEqual(['done', 'done', 'done']);
+    } finally {
+      await keyring.close();
+    }
+    for (const job of jobs) expect((await readFile(join(destination, 'p1', job.archiveId, 'archive.ts'))).equals(media)).toBe(true);
   });
 });
 
