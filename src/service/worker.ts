@@ -47,7 +47,11 @@ export function startArchiveWorker(options: ArchiveWorkerOptions): ArchiveWorker
     running.set(id, controller);
     logger.info({ event: 'job', outcome: 'started', jobId: id, archiveId: job.data.archiveId, attempt: job.attemptsMade + 1 });
     try {
-      return { ...(await processArchive(job.data, { ...options.process, signal: controller.signal })), jobId: id };
+      const outcome = { ...(await processArchive(job.data, { ...options.process, signal: controller.signal })), jobId: id };
+      // Logged here, not on BullMQ's 'completed' event: this line means the work was done (or found
+      // done), even if the completion cannot be recorded because the lock was lost meanwhile.
+      logger.info({ event: 'job', outcome: outcome.result === 'already-done' ? 'already-done' : 'completed', jobId: id, archiveId: job.data.archiveId, project: job.data.project, action: outcome.action, output: outcome.output, bytes: outcome.bytes, seconds: Number(outcome.seconds.toFixed(3)), attempt: job.attemptsMade + 1 });
+      return outcome;
     } catch (error) {
       if (controller.signal.aborted && handingBack) {
         // Shutdown after the grace period: back to the queue at once, not counted as an attempt.
@@ -76,9 +80,6 @@ export function startArchiveWorker(options: ArchiveWorkerOptions): ArchiveWorker
   });
 
   // One line per job outcome; never the password or any key material (job.data is not logged).
-  worker.on('completed', (job, outcome) => {
-    logger.info({ event: 'job', outcome: outcome.result === 'already-done' ? 'already-done' : 'completed', jobId: job.id, archiveId: job.data.archiveId, project: job.data.project, action: outcome.action, output: outcome.output, bytes: outcome.bytes, seconds: Number(outcome.seconds.toFixed(3)), attempt: job.attemptsMade });
-  });
   worker.on('failed', (job, error) => {
     if (!job || error instanceof DelayedError || error.name === 'DelayedError') return;
     const final = error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
