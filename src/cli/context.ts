@@ -27,6 +27,11 @@ export class CliContext {
   interruptedBy: NodeJS.Signals | undefined;
   /** Set when the program reading stdout went away (EPIPE): the run stops and exits 6. */
   stdoutClosed = false;
+  /**
+   * Set by long-running commands (serve, worker): a stop signal is their normal end. They wind down
+   * within their own grace period (docs/SERVICE.md) and the run exits 0 instead of 128 + n.
+   */
+  stopEndsNormally = false;
   /** Output files committed during this run (what "was kept" when only the report failed). */
   readonly committedOutputs: string[] = [];
   private readonly controller = new AbortController();

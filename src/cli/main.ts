@@ -53,6 +53,8 @@ export async function run(argv: string[]): Promise<number> {
     if (ctx.interruptedBy !== undefined) process.exit(reportInterrupted(ctx));
     ctx.interruptedBy = signal;
     ctx.abort();
+    // serve and worker stop on their own, after their configured grace period (docs/SERVICE.md).
+    if (ctx.stopEndsNormally) return;
     // Work that does not watch the signal (a key being generated) must not keep the process.
     setTimeout(() => process.exit(reportInterrupted(ctx)), stopGraceMs).unref();
   };
@@ -81,7 +83,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   await flush(ctx.stdout);
   for (const signal of stopSignals) process.off(signal, onSignal);
-  if (ctx.interruptedBy !== undefined) return reportInterrupted(ctx);
+  if (ctx.interruptedBy !== undefined && !(ctx.stopEndsNormally && !failed)) return reportInterrupted(ctx);
   if (ctx.stdoutClosed) return reportStdoutClosed(ctx);
   return failed ? reportError(ctx, failure) : ExitCode.ok;
 }

@@ -7,7 +7,7 @@
 import type { KeyObject } from 'node:crypto';
 import { lstat, mkdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { nullSink, type OutputSink } from '../engine/output.js';
+import { nullSink, type OutputSink } from '../storage/output-sink.js';
 import type { DecryptReport } from '../engine/archive/decrypt.js';
 import { IntegrityError, StorageError } from '../errors.js';
 import type { Keyring } from '../keys/keyring.js';

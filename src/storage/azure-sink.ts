@@ -6,7 +6,7 @@
  */
 import type { BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import { randomBytes } from 'node:crypto';
-import type { OutputSink } from '../engine/output.js';
+import type { OutputSink } from './output-sink.js';
 import { ArchiveCryptError, StorageError } from '../errors.js';
 import { AzureSource, classifyAzureError } from './azure.js';
 import type { FailureHints } from './failure.js';

@@ -6,7 +6,7 @@
  */
 import { Upload } from '@aws-sdk/lib-storage';
 import { PassThrough } from 'node:stream';
-import type { OutputSink } from '../engine/output.js';
+import type { OutputSink } from './output-sink.js';
 import { ArchiveCryptError, StorageError } from '../errors.js';
 import { assertObjectAbsent, type ObjectSinkOptions } from './sink.js';
 import { classifyS3Error, S3Source, type S3Connection } from './s3.js';

@@ -3,7 +3,7 @@
  * `azure://container/blob` (a block list). Every one keeps the `OutputSink` contract: nothing is
  * visible at the name before `commit()`, which callers reach only after the last check passed.
  */
-import type { OutputSink } from '../engine/output.js';
+import type { OutputSink } from './output-sink.js';
 import { OutputError, StorageError, UsageError } from '../errors.js';
 import { azureCredentials, type SourceOptions } from './open.js';
 import { resolveRetryPolicy } from './retry.js';
@@ -59,7 +59,7 @@ export async function openSink(spec: string, options: SinkOptions = {}): Promise
       );
     }
     case 'file': {
-      const { openFileSink } = await import('../engine/output.js');
+      const { openFileSink } = await import('./file-sink.js');
       return openFileSink(location.path, options.mode !== undefined ? { mode: options.mode } : {});
     }
     default:

@@ -34,6 +34,7 @@ export function register(program: Command, ctx: CliContext): void {
 }
 
 async function serveCommand(ctx: CliContext, flags: ServeFlags): Promise<void> {
+  ctx.stopEndsNormally = true;
   const config = await loadServiceConfig(flags, { listen: flags.listen });
   const secret = ctx.env[config.callbackSecretEnv] || undefined;
   if (secret === undefined && !config.allowUnsigned) {
