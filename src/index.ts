@@ -48,4 +48,4 @@ export { sealArchive, type SealArchiveOptions, type SealReport } from './engine/
 export { unsealArchive, type UnsealArchiveOptions, type UnsealReport } from './engine/sealed/unseal.js';
 export { VonageClient, MAX_PAGE_SIZE, type VonageClientOptions, type ArchiveJson, type ArchiveListJson, type StorageTarget } from './vonage/client.js';
 export { authorizationHeader, defaultApiUrls, type VonageCredentials } from './vonage/token.js';
-export { resolveVonageCredentials, parseVonageSettings, type VonageSettings, type ResolvedVonage } from './vonage/credentials.js';
+export { resolveVonageCredentials, type VonageSettings, type ResolvedVonage } from './vonage/credentials.js';

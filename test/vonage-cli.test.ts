@@ -116,6 +116,21 @@ describe('vonage archives / archive / delete (legacy project credentials)', () =
     expectNoSecrets(result.stderr, result.stdout);
   });
 
+  it('takes the credentials from the config file\'s vonage section (secrets by name), and refuses a literal secret there', async () => {
+    stub.archives = [item(1)];
+    const config = join(dir, 'archive-crypt.json');
+    await writeFile(config, JSON.stringify({ vonage: { apiKey, apiSecretEnv: 'MY_VONAGE_SECRET', apiUrl: stub.url } }));
+    const result = await cli(['--config', config, 'vonage', 'archives', '--json'], { MY_VONAGE_SECRET: apiSecret });
+    expect(result.code).toBe(0);
+    expect((JSON.parse(result.stdout) as { items: { id: string }[] }).items.map((a) => a.id)).toEqual([item(1).id]);
+    const leaked = join(dir, 'leaked.json');
+    await writeFile(leaked, JSON.stringify({ vonage: { apiKey, apiSecret } }));
+    const refused = await cli(['--config', leaked, 'vonage', 'archives'], {});
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/unknown field vonage.apiSecret \(the file holds paths and variable names, never secrets/);
+    expectNoSecrets(refused.stderr);
+  });
+
   it('a 403 is exit 5 with what to check', async () => {
     stub.failNext(403, { message: 'project suspended' });
     const denied = await cli(['vonage', 'archives'], env);

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KeyError, UsageError } from '../src/errors.js';
-import { parseVonageSettings, resolveVonageCredentials } from '../src/vonage/credentials.js';
+import { resolveVonageCredentials } from '../src/vonage/credentials.js';
 import { tempDir } from './helpers.js';
 
 let dir: string;
@@ -54,21 +54,5 @@ describe('Vonage credentials', () => {
 
   it('refuses a secret file others can read', async () => {
     await expect(resolveVonageCredentials({}, { apiKey: '1', apiSecretFile: looseSecretFile })).rejects.toThrow(/accessible by group or others .*chmod 600/);
-  });
-
-  it.each([
-    ['a literal secret', { apiKey: '1', apiSecret: 's' }, /vonage.apiSecret would put a secret in the file: name it with vonage.apiSecretEnv or vonage.apiSecretFile/],
-    ['a literal private key', { privateKey: '-----BEGIN' }, /vonage.privateKey would put a secret in the file/],
-    ['an unknown setting', { apiKeys: '1' }, /unknown setting vonage.apiKeys/],
-    ['a number', { apiKey: 47000000 }, /vonage.apiKey must be a non-empty string/],
-    ['not an object', 'x', /"vonage" must be an object/],
-  ])('the config section refuses %s', (_name, section, message) => {
-    expect(() => parseVonageSettings(section, 'archive-crypt.json')).toThrow(UsageError);
-    expect(() => parseVonageSettings(section, 'archive-crypt.json')).toThrow(message);
-  });
-
-  it('the config section keeps the known settings', () => {
-    expect(parseVonageSettings({ apiKey: ' 47000000 ', apiSecretEnv: 'S', apiUrl: 'https://x' })).toEqual({ apiKey: '47000000', apiSecretEnv: 'S', apiUrl: 'https://x' });
-    expect(parseVonageSettings(undefined)).toEqual({});
   });
 });

@@ -75,5 +75,10 @@ function resolvePaths(config: ArchiveCryptConfig, folder: string): ArchiveCryptC
     ...(key.passphraseFile !== undefined ? { passphraseFile: resolve(folder, key.passphraseFile) } : {}),
   }));
   const recipients = config.recipients?.map((path) => resolve(folder, path));
-  return { ...config, ...(keyring ? { keyring } : {}), ...(recipients ? { recipients } : {}) };
+  const vonage = config.vonage && {
+    ...config.vonage,
+    ...(config.vonage.apiSecretFile !== undefined ? { apiSecretFile: resolve(folder, config.vonage.apiSecretFile) } : {}),
+    ...(config.vonage.privateKeyFile !== undefined ? { privateKeyFile: resolve(folder, config.vonage.privateKeyFile) } : {}),
+  };
+  return { ...config, ...(keyring ? { keyring } : {}), ...(recipients ? { recipients } : {}), ...(vonage ? { vonage } : {}) };
 }

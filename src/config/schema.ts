@@ -82,7 +82,16 @@ export const downloadSchema = z.strictObject({
 // vonage: the REST client's settings (owned by the vonage engineer, src/vonage/); replace the
 // placeholder with its schema. service: serve/worker settings (owned by the service engineer,
 // src/service/). Until then each accepts any object so that files written for them still load.
-export const vonageSchema = z.looseObject({});
+export const vonageSchema = z.strictObject({
+  /** Legacy OpenTok project: the API key; the secret is in `apiSecretEnv` or `apiSecretFile`. */
+  apiKey: nonEmpty.optional(),
+  apiSecretEnv: envName.optional(),
+  apiSecretFile: nonEmpty.optional(),
+  /** Vonage application: the id, and its private key file (mode 0600). */
+  applicationId: nonEmpty.optional(),
+  privateKeyFile: nonEmpty.optional(),
+  apiUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://api.opentok.com' }).optional(),
+});
 export const serviceSchema = z.looseObject({});
 
 export const configSchema = z.strictObject({

@@ -23,33 +23,6 @@ export interface VonageSettings {
   apiUrl?: string;
 }
 
-const settingNames = ['apiKey', 'apiSecretEnv', 'apiSecretFile', 'applicationId', 'privateKeyFile', 'apiUrl'] as const;
-
-/**
- * Checks the `vonage` section of a config file. Secrets themselves are refused: the file names the
- * environment variable or file that holds each one.
- *
- * @example
- * ```ts
- * const settings = parseVonageSettings(config.vonage, 'archive-crypt.json');
- * const { credentials } = await resolveVonageCredentials(process.env, settings);
- * ```
- */
-export function parseVonageSettings(section: unknown, where = 'the config file'): VonageSettings {
-  if (section === undefined) return {};
-  if (typeof section !== 'object' || section === null || Array.isArray(section)) throw new UsageError(`${where}: "vonage" must be an object`);
-  const settings: VonageSettings = {};
-  for (const [name, value] of Object.entries(section)) {
-    if (name === 'apiSecret' || name === 'privateKey') {
-      throw new UsageError(`${where}: vonage.${name} would put a secret in the file: name it with vonage.${name === 'apiSecret' ? 'apiSecretEnv or vonage.apiSecretFile' : 'privateKeyFile'}`);
-    }
-    if (!(settingNames as readonly string[]).includes(name)) throw new UsageError(`${where}: unknown setting vonage.${name} (known: ${settingNames.join(', ')})`);
-    if (typeof value !== 'string' || value.trim() === '') throw new UsageError(`${where}: vonage.${name} must be a non-empty string`);
-    settings[name as (typeof settingNames)[number]] = value.trim();
-  }
-  return settings;
-}
-
 export interface ResolvedVonage {
   credentials: VonageCredentials;
   apiUrl?: string;

@@ -103,13 +103,13 @@ export function addApiUrl(command: Command): Command {
 }
 
 /**
- * A client from the environment's credentials, else the config file's `vonage` section (checked with
- * `parseVonageSettings`); `--api-url` wins over both.
+ * A client from the environment's credentials, else the config file's `vonage` section (see
+ * docs/CONFIG.md); `--api-url` wins over both.
  */
 export async function connectVonage(ctx: CliContext, flags: VonageApiFlags, settings?: VonageSettings): Promise<VonageClient> {
   const { resolveVonageCredentials } = await import('../../vonage/credentials.js');
   const { VonageClient } = await import('../../vonage/client.js');
-  const resolved = await resolveVonageCredentials(ctx.env, settings);
+  const resolved = await resolveVonageCredentials(ctx.env, settings ?? ctx.config.vonage);
   const apiUrl = flags.apiUrl ?? resolved.apiUrl;
   return new VonageClient({ credentials: resolved.credentials, credentialHint: resolved.hint, ...(apiUrl !== undefined ? { apiUrl } : {}) });
 }
