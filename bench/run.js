@@ -214,6 +214,7 @@ async function compare(label, bytes, candidates, { rounds = runs, cleanup = () =
     rows.push(row);
     console.log(formatRow(row));
   }
+  writeResults(); // after every case, so that an interrupted run still leaves its rows
   // Where the time goes, while the case's servers are still up: one profiled run per missed row.
   if (profiling) {
     for (const row of rows.slice(-candidates.length)) {
@@ -245,6 +246,7 @@ async function profile(row, command, cleanup) {
   } finally {
     cleanup();
   }
+  writeResults();
 }
 
 /** @param {Row} r */
@@ -271,9 +273,13 @@ function backendOf(env) {
   }
 }
 
-/** One core's HMAC-SHA256 rate (bytes/s), from the 65536-byte column of `openssl speed`. */
+/**
+ * One core's HMAC-SHA256 rate (bytes/s), from the 65536-byte column of `openssl speed`. `-elapsed`:
+ * without it openssl divides by CPU time, which on a loaded machine is the unloaded rate while every
+ * other row is wall time under load.
+ */
 function hmacRate() {
-  const out = spawnSync('openssl', ['speed', '-hmac', 'sha256', '-seconds', '1', '-bytes', '65536'], { encoding: 'utf8' }).stdout;
+  const out = spawnSync('openssl', ['speed', '-elapsed', '-hmac', 'sha256', '-seconds', '1', '-bytes', '65536'], { encoding: 'utf8' }).stdout;
   const match = /^hmac\(sha256\)\s+([\d.]+)k/m.exec(out);
   if (!match) throw new Error(`cannot parse openssl speed output: ${out}`);
   return Number(match[1]) * 1000;
@@ -407,7 +413,7 @@ async function sealedCase() {
     { name: fallbackLabel('unseal --output - > /dev/null'), command: unseal(fallback), target: atLeast(before.unseal, ' (before)') },
   ]);
   notes.push(
-    `Sealed rows: the baseline's time is the case's bytes (seal: the ${input.bytes}-byte input; unseal: the ${sealedBytes}-byte sealed file) at the HMAC-SHA256 rate \`openssl speed -hmac sha256 -seconds 1 -bytes 65536\` measured in each round (${rates.map((r) => (r / 1e9).toFixed(2)).join(', ')} GB/s); segments of 64 KiB (the default).`,
+    `Sealed rows: the baseline's time is the case's bytes (seal: the ${input.bytes}-byte input; unseal: the ${sealedBytes}-byte sealed file) at the HMAC-SHA256 rate \`openssl speed -elapsed -hmac sha256 -seconds 1 -bytes 65536\` measured in each round (${rates.map((r) => (r / 1e9).toFixed(2)).join(', ')} GB/s); segments of 64 KiB (the default).`,
   );
 }
 
@@ -477,6 +483,7 @@ async function batchCase(store) {
 // ---------------------------------------------------------------- report
 
 writeResults();
+console.log(`\nwrote ${process.env.BENCH_OUT ?? 'bench/RESULTS.md'}`);
 
 function writeResults() {
   const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
@@ -535,6 +542,9 @@ ${profiles.join('\n')}
 }`;
   const analysis = join(root, 'bench', 'ANALYSIS.md');
   const out = process.env.BENCH_OUT ?? join(root, 'bench', 'RESULTS.md');
-  writeFileSync(out, existsSync(analysis) ? `${text}\n${readFileSync(analysis, 'utf8')}` : text);
-  console.log(`\nwrote ${out}`);
+  // bench/service.js keeps its own section at the end of the file, between markers: carry it over.
+  const previous = existsSync(out) ? readFileSync(out, 'utf8') : '';
+  const service = /<!-- service:begin[\s\S]*<!-- service:end -->\n?/.exec(previous)?.[0];
+  const body = existsSync(analysis) ? `${text}\n${readFileSync(analysis, 'utf8')}` : text;
+  writeFileSync(out, service ? `${body.trimEnd()}\n\n${service}` : body);
 }
