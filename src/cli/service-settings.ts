@@ -2,7 +2,6 @@
  * What the service commands (serve, worker, enqueue, queue) share: the `service` section of the
  * configuration file with flag overrides, the JSON-lines logger, and waiting for Ctrl-C/SIGTERM.
  */
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { UsageError } from '../errors.js';
@@ -11,45 +10,30 @@ import type { SourceOptions } from '../storage/open.js';
 import type { CliContext } from './context.js';
 
 export interface ServiceFlags {
-  config?: string;
   redisUrl?: string;
   queue?: string;
 }
 
+/** The flags every service command shares; the configuration file comes from the global `--config` (or ARCHIVE_CRYPT_CONFIG). */
 export function addServiceOptions(command: Command): Command {
   return command
-    .option('--config <file>', 'configuration file (JSON) whose "service" section configures Redis, the queue and the workers')
     .option('--redis-url <url>', 'Redis, e.g. redis://127.0.0.1:6379 (overrides service.redisUrl; no password here: service.redisPasswordEnv)')
     .option('--queue <name>', 'queue name (overrides service.queueName)');
 }
 
 /**
- * Reads the `service` section of `--config` (absent: the built-in defaults) and applies the flags.
- * @throws UsageError for an unreadable file, bad JSON or a bad setting (named).
+ * The `service` section of the configuration file (docs/SERVICE.md; absent: the built-in defaults)
+ * with the flags applied.
+ * @throws UsageError for a bad setting (named, with the file).
  */
-export async function loadServiceConfig(flags: ServiceFlags, overrides: Record<string, unknown> = {}): Promise<ServiceConfig> {
-  let section: Record<string, unknown> = {};
-  if (flags.config !== undefined) {
-    let text: string;
-    try {
-      text = await readFile(flags.config, 'utf8');
-    } catch (error) {
-      throw new UsageError(`cannot read --config ${flags.config} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      throw new UsageError(`--config ${flags.config} is not JSON`);
-    }
-    const service = (parsed as { service?: unknown } | null)?.service;
-    if (service !== undefined && (typeof service !== 'object' || service === null)) throw new UsageError(`service in ${flags.config} must be an object`);
-    section = { ...(service as Record<string, unknown> | undefined) };
-  }
+export function loadServiceConfig(ctx: CliContext, flags: ServiceFlags, overrides: Record<string, unknown> = {}): ServiceConfig {
+  const raw = (ctx.config as { service?: unknown }).service;
+  if (raw !== undefined && (typeof raw !== 'object' || raw === null)) throw new UsageError(`service in ${ctx.configFile ?? 'the config file'} must be an object`);
+  const section: Record<string, unknown> = { ...(raw as Record<string, unknown> | undefined) };
   if (flags.redisUrl !== undefined) section.redisUrl = flags.redisUrl;
   if (flags.queue !== undefined) section.queueName = flags.queue;
   for (const [name, value] of Object.entries(overrides)) if (value !== undefined) section[name] = value;
-  return parseServiceConfig(section, flags.config !== undefined ? `service (in ${flags.config})` : 'service');
+  return parseServiceConfig(section, ctx.configFile !== undefined ? `service (in ${ctx.configFile})` : 'service');
 }
 
 /** Storage options for the configured source and destination stores. */

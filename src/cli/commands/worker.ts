@@ -38,7 +38,7 @@ export function register(program: Command, ctx: CliContext): void {
 async function workerCommand(ctx: CliContext, flags: WorkerFlags): Promise<void> {
   const concurrency = flags.concurrency === undefined ? undefined : parseWholeNumber(flags.concurrency, '--concurrency', 1, 256);
   ctx.stopEndsNormally = true;
-  const config = await loadServiceConfig(flags, { concurrency });
+  const config = loadServiceConfig(ctx, flags, { concurrency });
   const { assertWorkerConfig } = await import('../../service/config.js');
   assertWorkerConfig(config);
   if (config.action === 'decrypt' && !ctx.plaintextFilesAllowed) {
