@@ -17,6 +17,7 @@ export async function generateCommand(ctx: CliContext, opts: GenerateFlags): Pro
   if (sources > 1) throw new UsageError('give only one of --passphrase-env, --passphrase-file and --no-passphrase');
   assertKeyBits(opts.bits);
   assertValidityDays(opts.days);
+  warnShortValidity(ctx, opts.days);
   const subject = parseSubject(opts.subject);
   if (opts.pkcs12 && !opts.passphrase) throw new UsageError('--pkcs12 needs a passphrase: drop --no-passphrase or --pkcs12');
   // Refuse before asking for a passphrase: the user should not type it twice for nothing.
@@ -48,6 +49,7 @@ async function generateOnToken(ctx: CliContext, opts: GenerateFlags, uri: string
   if (opts.pkcs12) throw new UsageError('--pkcs12 cannot be used with --pkcs11: the private key never leaves the token');
   if (!opts.passphrase) throw new UsageError('--no-passphrase does not apply to --pkcs11: the token protects the key');
   assertValidityDays(opts.days);
+  warnShortValidity(ctx, opts.days);
   const subject = parseSubject(opts.subject);
   const { generateTokenKeys } = await import('../../keys/pkcs11-generate.js');
   const result = await generateTokenKeys({ uri, outDir: opts.out, days: opts.days, subject, pkcs11: pkcs11Options(ctx, opts) });
@@ -87,4 +89,11 @@ function writeSummary(
 
 function iso(opensslDate: string): string {
   return new Date(opensslDate).toISOString().replace('.000Z', 'Z');
+}
+
+/** A certificate that lapses within weeks means a rotation soon after set-up: say so, but do as asked. */
+function warnShortValidity(ctx: CliContext, days: number): void {
+  if (days < 30) {
+    ctx.stderr.write(`archive-crypt: warning: --days ${days} makes a certificate that expires in under 30 days; plan the next rotation (keys check warns as expiry nears)\n`);
+  }
 }
