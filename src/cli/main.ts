@@ -25,8 +25,13 @@ export function buildProgram(ctx: CliContext): Command {
       // Usage errors follow the one-line rule too: `archive-crypt: unknown option '--x' (…)`.
       outputError: (s, write) => write(`archive-crypt: ${s.replace(/^error: /, '').trim()} (run with --help for usage)\n`),
     });
-  program.hook('preAction', async (cmd) => {
+  program.hook('preAction', async (cmd, actionCommand) => {
     const globals = cmd.optsWithGlobals<{ debug?: boolean; config?: string }>();
+    // Commander gives a global option to the program even after the command name: a command that
+    // declares its own --config (serve, worker) still gets the value.
+    if (globals.config !== undefined && actionCommand.options.some((option) => option.long === '--config')) {
+      actionCommand.setOptionValue('config', globals.config);
+    }
     ctx.debug = Boolean(globals.debug);
     // zod loads only when there is a file to read: `--version` and `--help` never get here.
     if (locateConfig(globals.config, ctx.env) !== undefined) {
