@@ -150,16 +150,20 @@ describe('keys inspect', () => {
     expect(item.daysLeft).toBeLessThan(0);
   });
 
-  it('describes every block of a PEM bundle and warns about a readable unencrypted key', async () => {
+  it('describes every block of a PEM bundle, warns about an unencrypted key and refuses a readable one', async () => {
     const bundle = (await readFile(path('pkcs1-cert.pem'), 'utf8')) + (await readFile(path('pkcs1.pem'), 'utf8'));
-    await writeFile(path('bundle.pem'), bundle, { mode: 0o644 });
-    await chmod(path('bundle.pem'), 0o644);
+    await writeFile(path('bundle.pem'), bundle, { mode: 0o600 });
+    await chmod(path('bundle.pem'), 0o600);
     const result = await runCli(['keys', 'inspect', path('bundle.pem'), '--json']);
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout) as { items: { kind: string; warnings: string[] }[]; warnings: string[] };
     expect(report.items.map((i) => i.kind)).toEqual(['certificate', 'private-key']);
-    expect(report.warnings.join('\n')).toMatch(/chmod 600/);
     expect(report.items[1]!.warnings.join('\n')).toMatch(/not encrypted/);
+    // The same key-permission rule as every other command: refused, not merely warned about.
+    await chmod(path('bundle.pem'), 0o644);
+    const loose = await runCli(['keys', 'inspect', path('bundle.pem'), '--json']);
+    expect(loose.code).toBe(3);
+    expect(loose.stderr).toMatch(/^archive-crypt: private key \S+ is accessible by group or others \(mode 644\): run chmod 600 \S+\n$/);
   });
 });
 

@@ -5,7 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
-import { ArchiveCryptError, ExitCode } from '../errors.js';
+import { ArchiveCryptError, ExitCode, UsageError } from '../errors.js';
 import { registerCommands } from './commands/index.js';
 import { configVariable, locateConfig } from '../config/locate.js';
 import { CliContext } from './context.js';
@@ -33,6 +33,12 @@ export function buildProgram(ctx: CliContext): Command {
       actionCommand.setOptionValue('config', globals.config);
     }
     ctx.debug = Boolean(globals.debug);
+    // An empty name (an unset shell variable: --output "$OUT") is a usage error for every command.
+    for (const flag of ['output', 'passwordOut', 'out'] as const) {
+      if (actionCommand.opts<Record<string, unknown>>()[flag] === '') {
+        throw new UsageError(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is empty: give a file name${flag === 'output' ? ' or - for stdout' : ''}`);
+      }
+    }
     // zod loads only when there is a file to read: `--version` and `--help` never get here.
     if (locateConfig(globals.config, ctx.env) !== undefined) {
       const { loadConfig } = await import('../config/load.js');

@@ -2,7 +2,8 @@
  * Where passphrases come from: an environment variable, a file, or a hidden prompt on a TTY.
  * Never argv (visible in `ps`), never printed.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { foreignOwner, looseKeyFileMode } from '../keys/load.js';
 import { KeyError, UsageError } from '../errors.js';
 import type { CliContext } from './context.js';
 
@@ -48,12 +49,19 @@ export function requireVariable(ctx: CliContext, variable: string, origin: strin
 /** Reads a passphrase file: its first line, without the line break. */
 export async function readPassphraseFile(path: string, origin: string): Promise<string> {
   let text: string;
+  let info: { mode: number; uid: number };
   try {
+    info = await stat(path);
     text = await readFile(path, 'utf8');
   } catch {
     throw new UsageError(`cannot read passphrase file ${path} (${origin})`);
   }
-  const value = text.replace(/\r?\n$/, '');
+  // The same rule as for the key it unlocks: a secret others can read is not a secret.
+  const loose = looseKeyFileMode(info.mode);
+  if (loose !== undefined) throw new KeyError(`passphrase file ${path} is accessible by group or others (mode ${loose}): run chmod 600 ${path}`);
+  if (foreignOwner(info.uid) !== undefined) throw new KeyError(`passphrase file ${path} belongs to another user: use your own copy`);
+  // The first line only, as `openssl -passin file:` reads it.
+  const value = text.split(/\r?\n/, 1)[0] ?? '';
   if (value === '') throw new UsageError(`passphrase file ${path} (${origin}) is empty`);
   return value;
 }

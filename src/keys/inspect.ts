@@ -4,13 +4,13 @@
  * blocks) or DER.
  */
 import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import forge from 'node-forge';
 import { KeyError } from '../errors.js';
 import { toBinary } from './asn1.js';
 import { VONAGE_MAX_KEY_BITS } from './generate.js';
 import { certificateFingerprint, publicKeyFingerprint } from './fingerprint.js';
-import { looseKeyFileMode, parsePrivateKey, resolvePassphrase, type PassphraseSource } from './load.js';
+import { assertPrivateFileMode, parsePrivateKey, resolvePassphrase, type PassphraseSource } from './load.js';
 import { looksLikePkcs12, readPkcs12 } from './pkcs12.js';
 import type { Pkcs11KeyDescription, Pkcs11KeyHandle, TokenDescription } from './pkcs11.js';
 
@@ -128,10 +128,8 @@ export async function inspectKeyFile(path: string, options: InspectOptions = {})
     const report: KeyFileReport = text.includes('-----BEGIN')
       ? await inspectPem(path, text, options.passphrase, now)
       : await inspectDer(path, bytes, options.passphrase, now);
-    if (report.items.some((item) => item.kind === 'private-key')) {
-      const loose = looseKeyFileMode((await stat(path)).mode);
-      if (loose !== undefined) report.warnings.push(`holds a private key but group or others can access it (mode ${loose}): run chmod 600 ${path}`);
-    }
+    // The rule of every other command (load.ts), not a weaker warning of its own.
+    if (report.items.some((item) => item.kind === 'private-key')) await assertPrivateFileMode(path);
     return report;
   } finally {
     bytes.fill(0);

@@ -100,15 +100,23 @@ export async function resolvePassphrase(passphrase: PassphraseSource | undefined
 
 /** Refuses private key files that group or others can read or write (like ssh). */
 export async function assertPrivateFileMode(path: string): Promise<void> {
-  let mode: number;
+  let info: { mode: number; uid: number };
   try {
-    mode = (await stat(path)).mode;
+    info = await stat(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new KeyError(code === 'ENOENT' ? `private key ${path} not found` : `cannot read private key ${path} (${code ?? 'error'})`);
   }
-  const loose = looseKeyFileMode(mode);
+  const loose = looseKeyFileMode(info.mode);
   if (loose !== undefined) throw new KeyError(`private key ${path} is accessible by group or others (mode ${loose}): run chmod 600 ${path}`);
+  const owner = foreignOwner(info.uid);
+  if (owner !== undefined) throw new KeyError(`private key ${path} belongs to another user (uid ${owner}): use your own copy (chown it or copy it with mode 0600)`);
+}
+
+/** The uid of a file owner other than us or root (refused for private keys and passphrase files, like ssh), else undefined. */
+export function foreignOwner(uid: number): number | undefined {
+  const own = process.getuid?.();
+  return own !== undefined && uid !== own && uid !== 0 ? uid : undefined;
 }
 
 /** The octal mode of a private key file that group or others can access (refused, like ssh does), else undefined. */

@@ -15,12 +15,30 @@
 import { createCipheriv, createDecipheriv, pbkdf2, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
+import { KeyError } from '../errors.js';
 import { children, der, encodeDer, integerOf, octetsOf, oidOf, type Asn1 } from './asn1.js';
 
 const pbkdf2Async = promisify(pbkdf2);
 
 /** PBKDF2 iterations for the keys this toolkit writes. */
 export const KDF_ITERATIONS = 600_000;
+
+/**
+ * The most key-derivation iterations a file we read may ask for. The count is the file's to choose,
+ * so an unbounded one lets a crafted key file keep a command (or the service) busy for days; 10
+ * million is 16 times what we write and takes a few seconds.
+ */
+export const MAX_KDF_ITERATIONS = 10_000_000;
+
+/** `iterations` from a file, or a KeyError (exit 3) when it is beyond MAX_KDF_ITERATIONS or not positive. */
+export function checkedIterations(iterations: number, label: string): number {
+  if (!Number.isSafeInteger(iterations) || iterations < 1 || iterations > MAX_KDF_ITERATIONS) {
+    throw new KeyError(
+      `${label} asks for ${iterations.toLocaleString('en-US')} key-derivation iterations, outside 1 to ${MAX_KDF_ITERATIONS.toLocaleString('en-US')}; refusing it (a damaged or hostile file)`,
+    );
+  }
+  return iterations;
+}
 
 /** A one-line description of how written keys are protected, for messages and docs. */
 export const KEY_PROTECTION = `AES-256-CBC, PBKDF2-HMAC-SHA256 with ${KDF_ITERATIONS.toLocaleString('en-US')} iterations`;
@@ -97,7 +115,7 @@ export async function pbes2Decrypt(algorithm: Asn1, ciphertext: Uint8Array, pass
   if (oidOf(kdfOid) !== oids.pbkdf2) throw new Error('unsupported key derivation (PBKDF2 expected)');
   const [saltNode, iterationsNode, ...rest] = children(kdfParams);
   const salt = octetsOf(saltNode);
-  const iterations = integerOf(iterationsNode);
+  const iterations = checkedIterations(integerOf(iterationsNode), 'the key file');
   // Optional keyLength INTEGER, then optional prf AlgorithmIdentifier (default hmacWithSHA1).
   const prfNode = rest.find((node) => node.type === forge.asn1.Type.SEQUENCE);
   const hash = prfNode ? prfHashes[oidOf(children(prfNode)[0])] : 'sha1';

@@ -13,7 +13,7 @@ import { X509Certificate, createHash, createHmac, createPrivateKey, hash, random
 import forge from 'node-forge';
 import { KeyError } from '../errors.js';
 import { children, decodeDer, der, encodeDer, integerOf, octetsOf, oidOf, type Asn1 } from './asn1.js';
-import { KDF_ITERATIONS, encryptPrivateKeyInfo, oids as pbeOids, pbes2Decrypt } from './pbes2.js';
+import { KDF_ITERATIONS, checkedIterations, encryptPrivateKeyInfo, oids as pbeOids, pbes2Decrypt } from './pbes2.js';
 
 const oids = {
   data: '1.2.840.113549.1.7.1',
@@ -175,7 +175,7 @@ function verifyMac(macData: Asn1, authenticatedSafe: Buffer, label: string, pass
   const macHash = macHashes[hashOid];
   if (!macHash) throw new KeyError(`${label} uses an unsupported PKCS#12 MAC algorithm (${hashOid})`);
   const expected = octetsOf(digestNode);
-  const iterations = iterationsNode ? integerOf(iterationsNode) : 1;
+  const iterations = checkedIterations(iterationsNode ? integerOf(iterationsNode) : 1, label);
   const key = pkcs12Kdf(passphrase, octetsOf(saltNode), 3, iterations, expected.length, macHash.name, macHash.blockSize);
   const actual = createHmac(macHash.name, key).update(authenticatedSafe).digest();
   key.fill(0);

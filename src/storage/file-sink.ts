@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { close, constants, readFileSync, unlinkSync, fdatasync, fchmod, fsync, link, lstat, open, readdir, rename, unlink, write } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { OutputError } from '../errors.js';
+import { OutputError, UsageError } from '../errors.js';
 import { loadNative } from '../native.js';
 import type { OutputSink } from './output-sink.js';
 
@@ -48,7 +48,7 @@ export interface FileSinkOptions {
  * ```
  */
 export async function openFileSink(path: string, options: FileSinkOptions = {}): Promise<OutputSink> {
-  if (path === '') throw new OutputError('the output path is empty; give a file name');
+  if (path === '') throw new UsageError('the output path is empty; give a file name');
   await assertAbsent(path);
   const folder = dirname(path);
   await removeStalePartials(folder);

@@ -69,11 +69,15 @@ async function encryptCommand(ctx: CliContext, inputSpec: string, opts: EncryptO
     const { openSource } = await import('../../storage/open.js');
     const { encryptArchive } = await import('../../engine/archive/encrypt.js');
     const source = await openSource(inputSpec, { stdin: ctx.stdin });
+    // The archive is committed only once its password is durably on disk (the password sink fsyncs
+    // at commit): a full disk or a crash in between must not leave an archive nobody can open.
+    const archiveCommit = archiveSink.deferCommit();
     const result = await encryptArchive({ source, publicKey, sink: archiveSink.sink, signal: ctx.signal }).finally(() => source.close?.());
     if (passwordSink) {
       await passwordSink.write(Buffer.from(`${result.password}\n`));
       await passwordSink.commit();
     }
+    await archiveCommit();
 
     const archive = {
       id: randomUUID(),
@@ -99,9 +103,10 @@ async function encryptCommand(ctx: CliContext, inputSpec: string, opts: EncryptO
   }
 }
 
-/** Wraps a sink to compute the SHA-256 of what passes through (the archive JSON's `sha256sum`). */
-function hashing(inner: OutputSink): { sink: OutputSink; digest: () => string } {
+/** Wraps a sink to compute the SHA-256 of what passes through (the archive JSON's `sha256sum`), committing when told. */
+function hashing(inner: OutputSink): { sink: OutputSink; digest: () => string; deferCommit: () => () => Promise<void> } {
   const hash = createHash('sha256');
+  let deferred = false;
   return {
     sink: {
       name: inner.name,
@@ -109,9 +114,14 @@ function hashing(inner: OutputSink): { sink: OutputSink; digest: () => string } 
         hash.update(chunk);
         await inner.write(chunk);
       },
-      commit: () => inner.commit(),
+      commit: () => (deferred ? Promise.resolve() : inner.commit()),
       abort: () => inner.abort(),
     },
     digest: () => hash.digest('base64'),
+    /** The engine's commit() becomes a no-op; the returned function commits for real. */
+    deferCommit() {
+      deferred = true;
+      return () => inner.commit();
+    },
   };
 }
