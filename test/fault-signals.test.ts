@@ -30,13 +30,13 @@ const writers: Record<string, (output: string) => string[]> = {
   seal: (output) => ['seal', '-', '--to', fx.certPem, '--output', output],
 };
 
-/** Starts `command` into a fresh folder, feeds half the archive and waits until its output holds bytes. */
+/** Starts `command` into a fresh folder, feeds half the archive and waits until its output is open. */
 async function midRun(command: string, name: string, env: NodeJS.ProcessEnv = {}) {
   const work = join(dir, name);
   await mkdir(work);
   const run = startCli((writers[command] ?? (() => []))(join(work, 'out.bin')), { ...passEnv, ...env });
   run.child.stdin.write(archive.subarray(0, 48 * 1024));
-  await waitForOutputOpen(run.child.pid ?? 0, work, run.exited, 1);
+  await waitForOutputOpen(run.child.pid ?? 0, work, run.exited);
   return { work, run };
 }
 
