@@ -6,9 +6,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, waitForPort } from './support/ports.js';
 import { fileURLToPath } from 'node:url';
 import S3rver from 's3rver';
 import { startRedis } from './support/redis.js';
@@ -87,33 +87,8 @@ async function startAzurite(workDirectory: string): Promise<{ child: ChildProces
   const exited = new Promise<never>((_, reject) =>
     child.once('exit', (code) => reject(new Error(`azurite-blob exited with ${code}: ${stderr}`))),
   );
-  await Promise.race([waitForPort(port, 30_000), exited]);
+  await Promise.race([waitForPort(port, 30_000, 'azurite'), exited]);
   return { child, port };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = createConnection({ host: '127.0.0.1', port }, () => {
-        socket.end();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`azurite did not listen on port ${port} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
