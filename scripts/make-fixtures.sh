@@ -4,7 +4,7 @@
 #
 #   test/fixtures/media/sample.ts   a real MPEG-TS file, 3 s of test pattern + tone (needs ffmpeg)
 #   test/fixtures/vonage/           an archive in Vonage's format made ONLY with the openssl command
-#                                   line, following Vonage's own recipe (design.md §1):
+#                                   line, following Vonage's own recipe (docs/ARCHITECTURE.md §2.1):
 #     key.pem        encrypted private key (passphrase in test/fixtures/vonage/README.md)
 #     cert.pem       the self-signed certificate one would register with Vonage
 #     password.txt   base64( RSA-OAEP-SHA-1( 01 01 01 | key[32] | iv[16] ) ), as Vonage returns it

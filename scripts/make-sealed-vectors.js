@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Writes test/vectors/sealed.json: sealed-format test vectors (docs/FORMAT.md), valid files and every
- * failure category of design.md §2, in the spirit of Wycheproof's chunked-encryption vectors.
+ * threat of docs/FORMAT.md §9, in the spirit of Wycheproof's chunked-encryption vectors.
  *
  *   npm run build && node scripts/make-sealed-vectors.js
  *

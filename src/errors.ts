@@ -1,6 +1,6 @@
 /**
  * One error hierarchy for the whole toolkit. Every failure the library expects carries a stable
- * `code` (for programs) and the CLI exit code of design.md §4 (for shells). Messages are one line,
+ * `code` (for programs) and the CLI exit code of docs/ARCHITECTURE.md §5 (for shells). Messages are one line,
  * lowercase-first, say what failed and what to do, and never contain key material.
  *
  * @example
@@ -11,7 +11,7 @@
  * ```
  */
 
-/** Exit codes of the CLI contract (design.md §4). */
+/** Exit codes of the CLI contract (docs/ARCHITECTURE.md §5). */
 export const ExitCode = {
   ok: 0,
   unexpected: 1,

@@ -1,6 +1,6 @@
 /**
  * `seal` and `unseal` through the built CLI: round trips for several recipients and through pipes,
- * the exit codes of design.md §4 for every failure, and no output file left after any failure.
+ * the exit codes of docs/ARCHITECTURE.md §5 for every failure, and no output file left after any failure.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';

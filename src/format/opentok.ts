@@ -1,5 +1,5 @@
 /**
- * Vonage (OpenTok) encrypted archive format, design.md §1:
+ * Vonage (OpenTok) encrypted archive format, docs/ARCHITECTURE.md §2.4–§2.5:
  *
  * - password = base64( RSA-OAEP( version=1 | alg=1 (AES-256) | mode=1 (CBC/PKCS#7) | key[32] | iv[16] ) ),
  *   OAEP with SHA-1/MGF1-SHA-1 and an empty label (SHA-256 accepted as a fallback);
@@ -229,7 +229,7 @@ export interface CbcRange {
 
 /**
  * Splits a ciphertext of `size` bytes into ranges of about `rangeSize` bytes at 16-byte boundaries.
- * CBC decryption of block i needs only ciphertext blocks i−1 and i (design.md §1), so every range
+ * CBC decryption of block i needs only ciphertext blocks i−1 and i (docs/ARCHITECTURE.md §2.5), so every range
  * decrypts independently with IV = the block before it.
  */
 export function planCbcRanges(size: number, rangeSize: number): CbcRange[] {

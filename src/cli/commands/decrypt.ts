@@ -1,5 +1,5 @@
 /**
- * `archive-crypt decrypt`: decrypts and verifies one Vonage encrypted archive (design.md §4, §5).
+ * `archive-crypt decrypt`: decrypts and verifies one Vonage encrypted archive (docs/ARCHITECTURE.md §4, §6).
  * Output goes to a named file (only after every check passed), to stdout, or nowhere (verify only).
  */
 import { Option, type Command } from 'commander';

@@ -1,5 +1,5 @@
 /**
- * The checks run while an archive streams through (design.md §1 "what can be checked"), and the
+ * The checks run while an archive streams through (docs/ARCHITECTURE.md §2.5, "what can be checked"), and the
  * report they fill in. Every check sees the data once, in order, on the main thread; the ones not
  * asked for cost nothing.
  */

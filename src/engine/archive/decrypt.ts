@@ -6,7 +6,7 @@
  * By default the calling thread decrypts alone (`serial.ts`, on par with `openssl enc -d`); with a
  * shared pool (or a parallelThreshold) large archives are split into CBC ranges decrypted by pool
  * threads (`parallel.ts`). A private pool is started only when asked for: a thread costs ≈0.17 s to
- * boot (design.md §7).
+ * boot (docs/ARCHITECTURE.md §7).
  */
 import { cryptoBackend, type CryptoBackendName } from '../../crypto-backend.js';
 import { availableParallelism } from 'node:os';
@@ -79,7 +79,7 @@ export interface DecryptArchiveOptions {
  * Without a pool from the caller the calling thread decrypts alone: measured on the reference machine
  * (2 cores), a private pool did not beat the single loop even at 1 GiB (its thread boots in ≈0.17 s,
  * and Node's per-call output allocation makes each byte cost more on a pool thread); see
- * bench/RESULTS.md. The exception is SHA-256 verification: both digests are needed (design.md §1),
+ * bench/RESULTS.md. The exception is SHA-256 verification: both digests are needed (docs/ARCHITECTURE.md §2.3),
  * and a one-thread pool that decrypts and hashes the plaintext while this thread hashes the
  * ciphertext puts them on two cores (measured ≈30 % faster at 1 GiB). With a pool the caller
  * already runs (batch), anything above a few ranges uses it.

@@ -1,7 +1,7 @@
 /**
  * The many-thread pipeline for large archives. The ciphertext is read in ranges into a ring of slots
  * in one SharedArrayBuffer; each range is decrypted in place by a pool thread (IV = the ciphertext
- * block before it, design.md §1) or, when no thread is free — while the threads still boot, for
+ * block before it, docs/ARCHITECTURE.md §2.5) or, when no thread is free — while the threads still boot, for
  * instance — by the main thread itself, so decryption starts at once. The main thread hashes the
  * ciphertext as it is read and hands the plaintext to the checks and the sink strictly in order; a
  * slot is reused only after the sink has let go of it, so memory stays at the size of the ring.

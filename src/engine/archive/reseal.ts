@@ -1,5 +1,5 @@
 /**
- * Reseal: a Vonage archive decrypted and sealed for other recipients in one pass (design.md §5). The
+ * Reseal: a Vonage archive decrypted and sealed for other recipients in one pass (docs/ARCHITECTURE.md §6). The
  * plaintext exists only in memory, segment by segment, between the CBC decryptor and the sealer; the
  * sealed output is committed only after every check of the Vonage archive passed.
  */

@@ -1,6 +1,6 @@
 /**
  * Runs inside a pool thread (piscina loads this file): decrypts one CBC range of the shared ring in
- * place, or verifies and decrypts (`unseal`) or seals (`seal`) a run of sealed-format segments. Each range is independent — its IV is the ciphertext block before it (design.md §1) — so
+ * place, or verifies and decrypts (`unseal`) or seals (`seal`) a run of sealed-format segments. Each range is independent — its IV is the ciphertext block before it (docs/ARCHITECTURE.md §2.5) — so
  * ranges of one archive can run on any thread in any order; the main thread writes them in order.
  */
 import { firstBadSyncByte } from '../../format/mpegts.js';
