@@ -7,7 +7,7 @@ import { BlobClient, BlobServiceClient, type BlobGetPropertiesResponse, type Con
 import { StorageError } from '../errors.js';
 import { classifyStatus, type FailureHints } from './failure.js';
 import { RemoteSource, type RangeAnswer } from './remote.js';
-import { classifyNetworkError, withRetries, type Failure, type RetryPolicy } from './retry.js';
+import { classifyNetworkError, networkErrorCode, withRetries, type Failure, type RetryPolicy } from './retry.js';
 import type { ListedObject, ObjectStore, Source, SourceInfo } from './source.js';
 
 const pipelineOptions: StoragePipelineOptions = { retryOptions: { maxTries: 1 } };
@@ -49,11 +49,27 @@ export function classifyAzureError(error: unknown, name: string, hints: FailureH
   if (e.name === 'AbortError' || e.message?.startsWith('Data corruption failure: received less data')) {
     return { transient: true, error: new StorageError(`${name}: the connection dropped during the download`, { cause: error }) };
   }
+  if (error instanceof UnreadableAnswer) {
+    return { transient: true, error: new StorageError(`${name}: the store's answer could not be read (${error.message})`, { cause: error }) };
+  }
   if (e.name !== 'RestError' || e.statusCode === undefined) {
     return { transient: false, error: error instanceof Error ? error : new Error(String(error)) };
   }
   // HEAD answers carry no body, so the service's code arrives only in the x-ms-error-code header.
   return classifyStatus(e.statusCode, e.details?.errorCode ?? e.code, name, hints, error);
+}
+
+/**
+ * The SDK's download refuses some malformed answers with a plain Error before any body (a missing
+ * Content-Length, as a proxy that truncates produces). Such an answer says nothing permanent about
+ * the blob: it is retried like a dropped connection, and named as what it is when retries run out.
+ */
+class UnreadableAnswer extends Error {}
+
+function unreadableOr(error: unknown): unknown {
+  const e = error as { name?: string };
+  if (!(error instanceof Error) || e.name === 'RestError' || e.name === 'AbortError' || networkErrorCode(error) !== undefined) return error;
+  return new UnreadableAnswer(error.message, { cause: error });
 }
 
 /** One blob. `stat()` pins the ETag; every ranged download sends it as If-Match. */
@@ -76,12 +92,16 @@ export class AzureSource extends RemoteSource {
   }
 
   protected async requestRange(from: number, to: number, info: SourceInfo, signal: AbortSignal): Promise<RangeAnswer> {
-    const answer = await this.blob.download(from, to - from, {
-      abortSignal: signal,
-      ...(info.etag ? { conditions: { ifMatch: info.etag } } : {}),
-      // The SDK would resume by itself; ours resumes the same way for every provider.
-      maxRetryRequests: 0,
-    });
+    const answer = await this.blob
+      .download(from, to - from, {
+        abortSignal: signal,
+        ...(info.etag ? { conditions: { ifMatch: info.etag } } : {}),
+        // The SDK would resume by itself; ours resumes the same way for every provider.
+        maxRetryRequests: 0,
+      })
+      .catch((error: unknown) => {
+        throw unreadableOr(error);
+      });
     const body = answer.readableStreamBody as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
     return {
       status: answer._response.status,
