@@ -47,6 +47,11 @@ export interface CertificateReport {
   key: KeyDescription;
   /** SHA-256 of the certificate DER, as `openssl x509 -fingerprint -sha256`. */
   fingerprintSha256: string;
+  /**
+   * The `"certificate"` value of Vonage's storage request (docs/ARCHITECTURE.md §2.2): base64 of the
+   * certificate's PEM text, whatever the file held (PEM, DER, PKCS#12, a token).
+   */
+  vonageCertificate: string;
   vonage: VonageVerdict;
   warnings: string[];
 }
@@ -260,19 +265,19 @@ function describeCertificate(certificate: X509Certificate, now: Date): Certifica
   const daysLeft = Math.floor((notAfter.getTime() - now.getTime()) / DAY);
   const key = describeKey(certificate.publicKey);
   const warnings = keyWarnings(key);
-  const validNow = notBefore <= now && now <= notAfter;
-  if (now > notAfter) warnings.push(`expired on ${isoSeconds(notAfter)}`);
-  else if (now < notBefore) warnings.push(`not valid before ${isoSeconds(notBefore)}`);
-  else if (daysLeft < EXPIRY_WARNING_DAYS) warnings.push(`expires in ${daysLeft} day${daysLeft === 1 ? '' : 's'} (${isoSeconds(notAfter)})`);
+  const validity = certificateValidity(certificate, now);
+  if (validity.warning !== undefined) warnings.push(validity.warning);
   const subject = oneLine(certificate.subject);
   const issuer = oneLine(certificate.issuer);
   const keyVerdictNow = keyVerdict(key);
   const vonage: VonageVerdict =
     keyVerdictNow.accepted !== true
       ? keyVerdictNow
-      : validNow
-        ? { accepted: true, reason: `RSA ${key.bits} bits, valid until ${isoSeconds(notAfter)}` }
-        : { accepted: false, reason: now > notAfter ? 'the certificate has expired' : 'the certificate is not valid yet' };
+      : validity.state === 'expired'
+        ? { accepted: false, reason: 'the certificate has expired' }
+        : validity.state === 'not-yet-valid'
+          ? { accepted: false, reason: 'the certificate is not valid yet' }
+          : { accepted: true, reason: `RSA ${key.bits} bits, valid until ${isoSeconds(notAfter)}` };
   return {
     kind: 'certificate',
     subject,
@@ -284,9 +289,32 @@ function describeCertificate(certificate: X509Certificate, now: Date): Certifica
     daysLeft,
     key,
     fingerprintSha256: certificateFingerprint(certificate),
+    vonageCertificate: Buffer.from(certificate.toString()).toString('base64'),
     vonage,
     warnings,
   };
+}
+
+export interface CertificateValidity {
+  state: 'valid' | 'expiring' | 'expired' | 'not-yet-valid';
+  /** Whole days until notAfter (negative when expired). */
+  daysLeft: number;
+  /** What to tell the user, when anything: `expired on …`, `not valid before …`, `expires in N days (…)`. */
+  warning?: string;
+}
+
+/**
+ * Where a certificate stands in its validity period at `now`; `expiring` within
+ * EXPIRY_WARNING_DAYS. One rule for `keys inspect` and `keys check`.
+ */
+export function certificateValidity(certificate: X509Certificate, now = new Date()): CertificateValidity {
+  const notBefore = new Date(certificate.validFrom);
+  const notAfter = new Date(certificate.validTo);
+  const daysLeft = Math.floor((notAfter.getTime() - now.getTime()) / DAY);
+  if (now > notAfter) return { state: 'expired', daysLeft, warning: `expired on ${isoSeconds(notAfter)}` };
+  if (now < notBefore) return { state: 'not-yet-valid', daysLeft, warning: `not valid before ${isoSeconds(notBefore)}` };
+  if (daysLeft < EXPIRY_WARNING_DAYS) return { state: 'expiring', daysLeft, warning: `expires in ${daysLeft} day${daysLeft === 1 ? '' : 's'} (${isoSeconds(notAfter)})` };
+  return { state: 'valid', daysLeft };
 }
 
 function describePrivateKey(encoding: PrivateKeyReport['encoding'], encrypted: boolean, key: KeyObject | 'rsa' | null): PrivateKeyReport {

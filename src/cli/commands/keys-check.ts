@@ -1,7 +1,8 @@
-/** `keys check`: does this private key belong to this certificate? */
-import { constants, publicEncrypt, randomBytes } from 'node:crypto';
+/** `keys check`: does this private key belong to this certificate, and is the certificate still good? */
+import { constants, publicEncrypt, randomBytes, type X509Certificate } from 'node:crypto';
 import { KeyError } from '../../errors.js';
 import { keyMatchesCertificate, publicKeyFingerprint } from '../../keys/fingerprint.js';
+import { certificateValidity } from '../../keys/inspect.js';
 import { loadCertificate, loadPrivateKey } from '../../keys/load.js';
 import { isPkcs11Uri } from '../../keys/pkcs11-uri.js';
 import type { CliContext } from '../context.js';
@@ -27,9 +28,27 @@ export async function checkCommand(ctx: CliContext, opts: CheckFlags): Promise<v
       await key.close();
     }
     ctx.stdout.write(`${opts.key} matches ${opts.cert} and unwraps on the token (public key SHA-256 ${publicKeyFingerprint(publicKey)})\n`);
+    warnValidity(ctx, opts.cert, certificate);
     return;
   }
   const { key } = await loadPrivateKey(opts.key, passphraseProvider(ctx, opts));
   if (!keyMatchesCertificate(key, certificate)) throw new KeyError(`${opts.key} does not belong to ${opts.cert} (${fingerprints(key)})`);
   ctx.stdout.write(`${opts.key} matches ${opts.cert} (public key SHA-256 ${publicKeyFingerprint(publicKey)})\n`);
+  warnValidity(ctx, opts.cert, certificate);
+}
+
+/**
+ * The pair still decrypts the archives made for it, so a certificate past (or near) its end is a
+ * warning, not a failure: it is time to register a new one with Vonage, keeping this key for the
+ * archives already made.
+ */
+function warnValidity(ctx: CliContext, path: string, certificate: X509Certificate): void {
+  const { state, warning } = certificateValidity(certificate);
+  const advice = {
+    valid: '',
+    expiring: 'plan the rotation: keys generate, then vonage storage set (keep this key for older archives)',
+    expired: 'Vonage will not take it; register a new one (keys generate, then vonage storage set) and keep this key for older archives',
+    'not-yet-valid': 'check the clock of the machine that made it',
+  }[state];
+  if (warning !== undefined) ctx.stderr.write(`archive-crypt: warning: ${path} ${warning}: ${advice}\n`);
 }

@@ -1,5 +1,6 @@
 /** `keys inspect`: a readable (or JSON) description of a key file. */
 import { inspectKeyFile, inspectTokenKey, type InspectedItem, type KeyDescription, type KeyFileReport, type TokenKeyFacts, type VonageVerdict } from '../../keys/inspect.js';
+import { KeyError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import { passphraseProvider } from '../passphrase.js';
 import { isPkcs11Uri } from '../../keys/pkcs11-uri.js';
@@ -9,19 +10,38 @@ import type { InspectFlags } from './keys.js';
 export async function inspectCommand(ctx: CliContext, file: string, opts: InspectFlags): Promise<void> {
   if (isPkcs11Uri(file)) {
     const key = await openCliPkcs11Key(ctx, file, opts);
+    let report: KeyFileReport;
     try {
-      const report = await inspectTokenKey(key);
-      ctx.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+      report = await inspectTokenKey(key);
     } finally {
       await key.close();
     }
+    writeReport(ctx, report, opts);
     return;
   }
   // Only ask for (or read) a passphrase when the user offered one: inspecting an encrypted key
   // without it still tells what the file is.
   const offered = opts.passphraseEnv !== undefined || opts.passphraseFile !== undefined;
-  const report = await inspectKeyFile(file, offered ? { passphrase: passphraseProvider(ctx, opts) } : {});
+  writeReport(ctx, await inspectKeyFile(file, offered ? { passphrase: passphraseProvider(ctx, opts) } : {}), opts);
+}
+
+/** The report first, always; then, with --strict, the verdict as the exit code. */
+function writeReport(ctx: CliContext, report: KeyFileReport, opts: InspectFlags): void {
   ctx.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+  if (opts.strict) {
+    const refusal = strictRefusal(report);
+    if (refusal !== undefined) throw new KeyError(refusal);
+  }
+}
+
+/** Why `--strict` fails for this report, or undefined when every certificate is one Vonage takes now. */
+export function strictRefusal(report: KeyFileReport): string | undefined {
+  const certificates = report.items.filter((item) => item.kind === 'certificate');
+  if (certificates.length === 0) return `${report.file} holds no certificate: Vonage needs the X.509 certificate (keys generate writes archive-certificate.pem)`;
+  const refused = certificates.find((item) => item.vonage.accepted !== true);
+  if (refused === undefined) return undefined;
+  const which = certificates.length > 1 ? ` (certificate ${refused.subject})` : '';
+  return `Vonage would not accept ${report.file}${which}: ${refused.vonage.reason}`;
 }
 
 /** The text form: one paragraph per item, warnings last in each. */
@@ -46,6 +66,8 @@ function formatItem(item: InspectedItem): string[] {
         field('valid', `${item.notBefore} to ${item.notAfter} (${item.daysLeft >= 0 ? `${item.daysLeft} days left` : 'expired'})`),
         field('key', keyText(item.key)),
         field('SHA-256', item.fingerprintSha256),
+        // Alone on its line to the end, so a double-click or `awk '{print $3}'` takes all of it.
+        field('Vonage cert', item.vonageCertificate),
       );
       break;
     case 'private-key': {

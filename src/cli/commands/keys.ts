@@ -90,6 +90,7 @@ Example:
     .description('show what a certificate, private key, CSR or PKCS#12 file holds and whether Vonage accepts it')
     .argument('<file>', 'PEM or DER file, a .p12 bundle, or a pkcs11: URI of a key on a token')
     .option('--json', 'print one JSON object')
+    .option('--strict', 'exit 3 unless the file holds a certificate Vonage accepts now (RSA of 2048 bits at most, not expired, already valid)')
     .option('--pkcs11-module <path>', pkcs11ModuleHelp)
     .option('--passphrase-env <var>', 'passphrase for an encrypted key or .p12, from this environment variable')
     .option('--passphrase-file <file>', 'passphrase for an encrypted key or .p12, from the first line of this file')
@@ -97,9 +98,13 @@ Example:
       'after',
       `
 Encrypted keys are described without their size unless a passphrase option is given.
+Each certificate is shown with its Vonage "certificate" value ("Vonage cert": base64 of its PEM; "vonageCertificate"
+in --json), ready for the PUT …/archive/storage request, whether the file is PEM, DER or PKCS#12.
+Without --strict a certificate Vonage would refuse is reported and the exit code is 0.
 
 Example:
   $ archive-crypt keys inspect keys/archive-certificate.pem
+  $ archive-crypt keys inspect ca-signed.p12 --passphrase-env P12_PASSPHRASE --strict
   $ archive-crypt keys inspect keys/archive-private-key.pem --passphrase-env ARCHIVE_KEY_PASSPHRASE --json
   $ archive-crypt keys inspect "pkcs11:token=archive;object=archive-2026" --passphrase-env TOKEN_PIN`,
     )
@@ -149,6 +154,7 @@ export interface CsrFlags extends PassphraseFlags {
 
 export interface InspectFlags extends PassphraseFlags {
   json?: boolean;
+  strict?: boolean;
 }
 
 export interface CheckFlags extends PassphraseFlags {

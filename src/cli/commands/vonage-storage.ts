@@ -15,10 +15,10 @@ Sends PUT /v2/project/<id>/archive/storage with {"type","config","fallback","cer
 and …/amazon-s3-encryption). The storage secrets are read from the environment variables you name, never
 from the command line; --dry-run prints the request with every secret masked and sends nothing.
 
---certificate FILE sends base64 of the whole PEM file. It is refused before anything is sent when Vonage
-would reject it (the \`keys inspect\` rules: RSA of at most 2048 bits, valid now) or when the file also
-holds a private key. --no-certificate sends "certificate": null, which turns archive encryption off: it
-asks for confirmation unless --yes.
+--certificate FILE (PEM or DER) sends base64 of the certificate's PEM, the value \`keys inspect\`
+shows. It is refused before anything is sent when Vonage would reject it (the \`keys inspect\` rules:
+RSA of at most 2048 bits, valid now) or when the file also holds a private key. --no-certificate sends
+"certificate": null, which turns archive encryption off: it asks for confirmation unless --yes.
 
 --fallback none (the default) keeps Vonage from keeping an archive whose upload failed on its own cloud,
 where it would sit for up to 72 hours outside your storage and its rules; "opentok" allows that fallback
@@ -96,7 +96,7 @@ export function register(vonage: Command, ctx: CliContext): void {
       .option('--azure-account <name>', 'Azure storage account Vonage uploads to')
       .option('--azure-container <name>', 'Azure container')
       .option('--azure-account-key-env <VAR>', 'environment variable holding the storage account key')
-      .option('--certificate <file>', 'PEM certificate Vonage encrypts archives with')
+      .option('--certificate <file>', 'certificate (PEM or DER) Vonage encrypts archives with')
       .option('--no-certificate', 'turn archive encryption off ("certificate": null)')
       .addOption(new Option('--fallback <where>', 'if an upload fails: none (default) or opentok (Vonage keeps it 72 h)').choices(['none', 'opentok']).default('none'))
       .option('--no-key-check', 'do not try (one read-only S3 request) whether the keys for Vonage can list the bucket')
@@ -174,7 +174,7 @@ async function storageTarget(ctx: CliContext, flags: SetFlags): Promise<StorageT
   return { type: 'azure', config, fallback: flags.fallback, certificate: await certificate() };
 }
 
-/** base64 of the whole PEM file, once the `keys inspect` rules say Vonage will take it. */
+/** base64 of the certificate's PEM (what `keys inspect` shows), once its rules say Vonage will take it. */
 async function certificateValue(path: string): Promise<string> {
   const { inspectKeyFile } = await import('../../keys/inspect.js');
   const report = await inspectKeyFile(path);
@@ -184,11 +184,10 @@ async function certificateValue(path: string): Promise<string> {
   }
   const certificates = report.items.filter((item) => item.kind === 'certificate');
   const certificate = certificates[0];
-  if (certificate === undefined || report.container !== 'pem') throw new KeyError(`${path} holds no PEM certificate: Vonage needs a PEM X.509 certificate`);
+  if (certificate === undefined) throw new KeyError(`${path} holds no certificate: Vonage needs an X.509 certificate (PEM or DER)`);
   if (certificates.length > 1) throw new KeyError(`${path} holds ${certificates.length} certificates: give the one Vonage should encrypt with`);
   if (certificate.vonage.accepted !== true) throw new KeyError(`Vonage would reject ${path}: ${certificate.vonage.reason}`);
-  const { readFile } = await import('node:fs/promises');
-  return (await readFile(path)).toString('base64');
+  return certificate.vonageCertificate;
 }
 
 function masked(target: StorageTarget): StorageTarget {
