@@ -43,9 +43,19 @@ export async function setup(project: TestProject): Promise<() => Promise<void>> 
   const s3Directory = await mkdtemp(join(tmpdir(), 'archive-crypt-s3rver-'));
   const azuriteDirectory = await mkdtemp(join(tmpdir(), 'archive-crypt-azurite-'));
   const s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, resetOnClose: true, directory: s3Directory });
-  const { port: s3Port } = await s3.run();
-  const azurite = await startAzurite(azuriteDirectory);
-  const redis = await startRedis();
+  // Started side by side: azurite alone takes seconds to boot, and no test runs before all three are up.
+  const [s3Started, azuriteStarted, redisStarted] = await Promise.allSettled([s3.run(), startAzurite(azuriteDirectory), startRedis()]);
+  if (s3Started.status === 'rejected' || azuriteStarted.status === 'rejected' || redisStarted.status === 'rejected') {
+    if (azuriteStarted.status === 'fulfilled') azuriteStarted.value.child.kill('SIGTERM');
+    if (redisStarted.status === 'fulfilled') await redisStarted.value.close();
+    if (s3Started.status === 'fulfilled') await s3.close();
+    await rm(s3Directory, { recursive: true, force: true });
+    await rm(azuriteDirectory, { recursive: true, force: true });
+    throw [s3Started, azuriteStarted, redisStarted].find((started) => started.status === 'rejected')?.reason;
+  }
+  const { port: s3Port } = s3Started.value;
+  const azurite = azuriteStarted.value;
+  const redis = redisStarted.value;
   project.provide('redisUrl', redis.url);
 
   const azureBlobEndpoint = `http://127.0.0.1:${azurite.port}/${azuriteAccount.name}`;
