@@ -6,17 +6,17 @@
  * segment and aborted on any failure.
  */
 import { randomBytes, type KeyObject, type X509Certificate } from 'node:crypto';
-import { AbortError, ArchiveCryptError, UsageError } from '../../errors.js';
+import { AbortError, UsageError } from '../../errors.js';
 import { sealHeader, TAG_LENGTH, type SegmentKeys } from '../../format/sealed.js';
+import { sealSegmentRun } from '../../format/sealed-runs.js';
 import { wrapFileKey } from '../../keys/recipients.js';
 import type { Source } from '../../storage/source.js';
+import type { CryptoBackendName } from '../../crypto-backend.js';
 import type { OutputSink } from '../output.js';
-import { DecryptPool } from '../threads/pool.js';
-import { openCiphertextReader } from '../reader.js';
-import { DEFAULT_TASK_SIZE, SERIAL_TASK_SIZE, ringPool, ringThreshold, runRing } from '../threads/ring.js';
-import { contextsFromState, freeContexts, KEY_STATE_LENGTH, writeKeyState } from './sealed-batch.js';
-import { sealSegmentRun } from '../../format/sealed-runs.js';
-import { cryptoBackend, type CryptoBackendName } from '../../crypto-backend.js';
+import type { DecryptPool } from '../threads/pool.js';
+import { runRing } from '../threads/ring.js';
+import { withKeyState } from './key-state.js';
+import { runSealedPipeline } from './pipeline.js';
 
 export interface SealArchiveOptions {
   source: Source;
@@ -68,61 +68,46 @@ export interface SealReport {
  *   happen. The sink is aborted in every failure.
  */
 export async function sealArchive(options: SealArchiveOptions): Promise<SealReport> {
-  const { source, sink, signal } = options;
-  const backend = cryptoBackend(options.crypto);
-  let privatePool: DecryptPool | undefined;
-  try {
-    const threshold = ringThreshold(options);
+  const prepare = () => {
     if (options.recipients.length === 0) throw new UsageError('options.recipients must name at least one recipient');
-    const { header, keys, recipients } = newHeader(options);
-    if (signal?.aborted) throw cancelled();
-    const total = (await source.stat(signal)).size;
-    const { pool, owned } = ringPool(threshold, total, options.pool);
-    privatePool = owned;
+    return newHeader(options);
+  };
+  return runSealedPipeline(options, prepare, cancelled, async (pipeline, { header, keys, recipients }) => {
+    const { backend, total, reader } = pipeline;
+    const taskSize = pipeline.choosePool();
+    const { pool } = pipeline;
     const segmentSize = keys.segmentSize;
-    const perRun = Math.max(1, Math.floor((options.taskSize ?? (pool ? DEFAULT_TASK_SIZE : SERIAL_TASK_SIZE)) / segmentSize));
+    const perRun = Math.max(1, Math.floor(taskSize / segmentSize));
     // A slot holds a run's plaintext after 32 bytes of room per segment, and its sealed bytes from the start.
     const room = perRun * TAG_LENGTH;
     const runPlaintext = perRun * segmentSize;
-    // The keys are shared with the threads once per file and zeroed when it is done; the KeyObjects
-    // of this thread hold their own copies.
-    const state = new SharedArrayBuffer(KEY_STATE_LENGTH);
-    const stateBytes = new Uint8Array(state);
-    writeKeyState(stateBytes, keys);
-    keys.encryptionKey.fill(0);
-    keys.macKey.fill(0);
-    const mainKeys = contextsFromState(stateBytes, backend.name);
-    const reader = await openCiphertextReader(source, { signal });
-    let body;
-    try {
-      await sink.write(header);
-      const asStep = (sealedBytes: number) => ({ outputBytes: sealedBytes, segments: 0, result: undefined });
-      body = await runRing({
+    const asStep = (sealedBytes: number, bytesRead?: number) => ({ outputBytes: sealedBytes, segments: 0, result: undefined, bytesRead });
+    await options.sink.write(header);
+    const body = await withKeyState(keys, backend.name, (state, mainKeys) =>
+      runRing({
         reader,
-        sink,
-        signal,
+        sink: options.sink,
+        signal: options.signal,
         pool,
         slotBytes: room + runPlaintext,
         readOffset: room,
         readBytes: runPlaintext,
+        positional: pipeline.positional(0),
         segmentsIn: (length, final) => (final ? Math.floor(length / segmentSize) + 1 : perRun),
         local: (run) =>
           asStep(sealSegmentRun(mainKeys, new Uint8Array(run.data, run.offset, room + run.length), room, run.length, run.firstIndex, segmentSize, run.final)),
-        remote: async (threads, run) => asStep(await threads.seal({ state, ...run, plaintextOffset: room, segmentSize, backend: backend.name })),
+        remote: async (threads, run) => {
+          const result = await threads.seal({ state, ...run, plaintextOffset: room, segmentSize, backend: backend.name });
+          return asStep(result.sealedBytes, result.bytesRead);
+        },
         failure: () => undefined,
         onRead: (bytes) => options.onProgress?.(bytes, total),
         cancelled: () => cancelled(),
-      });
-    } finally {
-      stateBytes.fill(0);
-      freeContexts(mainKeys);
-      await reader.close();
-    }
-    if (signal?.aborted) throw cancelled();
-    await sink.commit();
+      }),
+    );
     return {
-      source: source.name,
-      output: sink.name,
+      source: options.source.name,
+      output: options.sink.name,
       plaintextBytes: body.inputBytes,
       sealedBytes: header.length + body.outputBytes,
       segments: Math.floor(body.inputBytes / segmentSize) + 1,
@@ -130,14 +115,7 @@ export async function sealArchive(options: SealArchiveOptions): Promise<SealRepo
       parallel: pool !== undefined,
       crypto: backend.name,
     };
-  } catch (error) {
-    await sink.abort();
-    if (error instanceof ArchiveCryptError) throw error;
-    if ((error as Error).name === 'AbortError') throw cancelled(error);
-    throw error;
-  } finally {
-    await privatePool?.destroy();
-  }
+  });
 }
 
 function newHeader(options: SealArchiveOptions): { header: Buffer; keys: SegmentKeys; recipients: string[] } {

@@ -8,19 +8,20 @@
  * lookahead and no known size (stdin). The sink is committed after the final segment verified and
  * aborted on any failure. Memory is the ring: (pool tasks + 4) runs of `taskSize` bytes.
  */
-import { AbortError, ArchiveCryptError, IntegrityError, UsageError } from '../../errors.js';
+import { AbortError, IntegrityError, UsageError } from '../../errors.js';
 import { openHeader, parseHeader, segmentCount, TAG_LENGTH, type SealedHeader, type SegmentKeys } from '../../format/sealed.js';
+import { openSegmentRun } from '../../format/sealed-runs.js';
 import { unwrapFileKey } from '../../keys/recipients.js';
 import { createKeyring, type Keyring } from '../../keys/keyring.js';
 import type { Source } from '../../storage/source.js';
+import type { CryptoBackendName } from '../../crypto-backend.js';
 import type { UnsealBatchResult } from '../threads/messages.js';
 import type { OutputSink } from '../output.js';
-import { DecryptPool } from '../threads/pool.js';
-import { openCiphertextReader, type CiphertextReader } from '../reader.js';
-import { DEFAULT_TASK_SIZE, SERIAL_TASK_SIZE, ringPool, ringThreshold, runRing } from '../threads/ring.js';
-import { batchFailure, contextsFromState, freeContexts, KEY_STATE_LENGTH, writeKeyState } from './sealed-batch.js';
-import { openSegmentRun } from '../../format/sealed-runs.js';
-import { cryptoBackend, type CryptoBackendName } from '../../crypto-backend.js';
+import type { DecryptPool } from '../threads/pool.js';
+import type { CiphertextReader } from '../reader.js';
+import { runRing } from '../threads/ring.js';
+import { batchFailure, withKeyState } from './key-state.js';
+import { runSealedPipeline } from './pipeline.js';
 
 export interface UnsealArchiveOptions {
   source: Source;
@@ -77,61 +78,44 @@ export interface UnsealReport {
  *   happen. The sink is aborted in every case; streamed output holds only verified segments.
  */
 export async function unsealArchive(options: UnsealArchiveOptions): Promise<UnsealReport> {
-  const { source, sink, signal } = options;
-  const backend = cryptoBackend(options.crypto);
-  let privatePool: DecryptPool | undefined;
-  try {
-    const threshold = ringThreshold(options);
+  const prepare = () => {
     if ((options.keyring === undefined) === (options.fileKey === undefined)) throw new UsageError('give options.keyring or options.fileKey (one of them)');
-    if (signal?.aborted) throw cancelled();
-    const total = (await source.stat(signal)).size;
-    const reader = await openCiphertextReader(source, { signal });
-    try {
-      const header = await readHeader(reader);
-      const keys = await openWithKey(header, options);
-      const layout = { headerLength: header.bytes.length, segmentSize: header.segmentSize };
-      // With a known size an impossible length (truncated or extended) fails before the body is read;
-      // it comes after the header tag, which vouches for the header length and segment size.
-      if (total !== undefined) segmentCount(total, layout);
-      const { pool, owned } = ringPool(threshold, total, options.pool);
-      privatePool = owned;
-      const body = await unsealBody({
-        reader,
-        keys,
-        sink,
-        signal,
-        pool,
-        taskSize: options.taskSize ?? (pool ? DEFAULT_TASK_SIZE : SERIAL_TASK_SIZE),
-        onProgress: options.onProgress,
-        headerLength: layout.headerLength,
-        total,
-        backend: backend.name,
-      });
-      if (signal?.aborted) throw cancelled();
-      await sink.commit();
-      return {
-        source: source.name,
-        output: sink.name,
-        sealedBytes: layout.headerLength + body.sealedBytes,
-        plaintextBytes: body.plaintextBytes,
-        segments: body.segments,
-        segmentSize: header.segmentSize,
-        context: header.context,
-        recipients: header.recipients.map((r) => Buffer.from(r.keyId).toString('hex')),
-        parallel: pool !== undefined,
-        crypto: backend.name,
-      };
-    } finally {
-      await reader.close();
-    }
-  } catch (error) {
-    await sink.abort();
-    if (error instanceof ArchiveCryptError) throw error;
-    if ((error as Error).name === 'AbortError') throw cancelled(error);
-    throw error;
-  } finally {
-    await privatePool?.destroy();
-  }
+  };
+  return runSealedPipeline(options, prepare, cancelled, async (pipeline) => {
+    const { backend, total, reader } = pipeline;
+    const header = await readHeader(reader);
+    const keys = await openWithKey(header, options);
+    const layout = { headerLength: header.bytes.length, segmentSize: header.segmentSize };
+    // With a known size an impossible length (truncated or extended) fails before the body is read;
+    // it comes after the header tag, which vouches for the header length and segment size.
+    if (total !== undefined) segmentCount(total, layout);
+    const taskSize = pipeline.choosePool();
+    const body = await unsealBody({
+      reader,
+      keys,
+      sink: options.sink,
+      signal: options.signal,
+      pool: pipeline.pool,
+      taskSize,
+      onProgress: options.onProgress,
+      headerLength: layout.headerLength,
+      total,
+      positional: pipeline.positional(layout.headerLength),
+      backend: backend.name,
+    });
+    return {
+      source: options.source.name,
+      output: options.sink.name,
+      sealedBytes: layout.headerLength + body.sealedBytes,
+      plaintextBytes: body.plaintextBytes,
+      segments: body.segments,
+      segmentSize: header.segmentSize,
+      context: header.context,
+      recipients: header.recipients.map((r) => Buffer.from(r.keyId).toString('hex')),
+      parallel: pipeline.pool !== undefined,
+      crypto: backend.name,
+    };
+  });
 }
 
 function cancelled(cause?: unknown): AbortError {
@@ -178,6 +162,7 @@ interface BodyInput {
   onProgress: ((bytes: number, total: number | undefined) => void) | undefined;
   headerLength: number;
   total: number | undefined;
+  positional: { fd: number; start: number; length: number } | undefined;
   backend: CryptoBackendName;
 }
 
@@ -186,17 +171,9 @@ async function unsealBody(input: BodyInput): Promise<{ sealedBytes: number; plai
   const { keys, pool } = input;
   const full = keys.segmentSize + TAG_LENGTH;
   const runBytes = Math.max(1, Math.floor(input.taskSize / full)) * full;
-  // The keys are shared with the threads once per file and zeroed when it is done.
-  const state = new SharedArrayBuffer(KEY_STATE_LENGTH);
-  const stateBytes = new Uint8Array(state);
-  writeKeyState(stateBytes, keys);
-  // From here on the shared state and this thread's contexts hold the only copies.
-  keys.encryptionKey.fill(0);
-  keys.macKey.fill(0);
-  const mainKeys = contextsFromState(stateBytes, input.backend);
-  const asStep = (result: UnsealBatchResult) => ({ outputBytes: result.plaintextBytes, segments: result.segments, result });
-  try {
-    const { inputBytes, outputBytes, segments } = await runRing({
+  const asStep = (result: UnsealBatchResult) => ({ outputBytes: result.plaintextBytes, segments: result.segments, result, bytesRead: result.bytesRead });
+  const { inputBytes, outputBytes, segments } = await withKeyState(keys, input.backend, (state, mainKeys) =>
+    runRing({
       reader: input.reader,
       sink: input.sink,
       signal: input.signal,
@@ -204,6 +181,7 @@ async function unsealBody(input: BodyInput): Promise<{ sealedBytes: number; plai
       slotBytes: runBytes,
       readOffset: 0,
       readBytes: runBytes,
+      positional: input.positional,
       segmentsIn: (length, final) => (final ? Math.floor(length / full) + 1 : length / full),
       local: (run) => asStep(openSegmentRun(mainKeys, new Uint8Array(run.data, run.offset, run.length), run.firstIndex, keys.segmentSize, run.final)),
       remote: async (threads, run) => asStep(await threads.unseal({ state, ...run, segmentSize: keys.segmentSize, backend: input.backend })),
@@ -211,11 +189,7 @@ async function unsealBody(input: BodyInput): Promise<{ sealedBytes: number; plai
       failure: (step) => (step.result.failure === undefined ? undefined : batchFailure(step.result)),
       onRead: (bytes) => input.onProgress?.(input.headerLength + bytes, input.total),
       cancelled: () => cancelled(),
-    });
-    return { sealedBytes: inputBytes, plaintextBytes: outputBytes, segments };
-  } finally {
-    stateBytes.fill(0);
-    freeContexts(mainKeys);
-  }
+    }),
+  );
+  return { sealedBytes: inputBytes, plaintextBytes: outputBytes, segments };
 }
-

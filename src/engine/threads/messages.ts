@@ -13,6 +13,7 @@
 import type { CryptoBackendName } from '../../crypto-backend.js';
 import type { OpenedRun } from '../../format/sealed-runs.js';
 import type { RangeRead } from '../archive/range-read.js';
+import type { RunRead } from './run-read.js';
 
 /** Decrypt `length` bytes at `offset` of `data` in place with AES-256-CBC, no padding removal. */
 export interface DecryptRangeTask {
@@ -75,6 +76,8 @@ export interface UnsealBatchTask {
   segmentSize: number;
   /** True when the run ends the file: its last segment is the final one (shorter, flagged last). */
   final: boolean;
+  /** Set when the thread reads the run's `length` bytes itself, by position, into `offset` of `data`. */
+  read?: RunRead | undefined;
 }
 
 /**
@@ -96,6 +99,8 @@ export interface SealRunTask {
   segmentSize: number;
   /** True when the run ends the input: its last segment is the final, shorter (possibly empty) one. */
   final: boolean;
+  /** Set when the thread reads the run's plaintext itself, by position, to `plaintextOffset`. */
+  read?: RunRead | undefined;
 }
 
 export type WorkerTask = DecryptRangeTask | DigestTask | PingTask | UnsealBatchTask | SealRunTask;
@@ -107,5 +112,14 @@ export interface DecryptRangeResult {
   firstBadSync: number;
 }
 
-/** Reply to an `UnsealBatchTask` (also what the main thread gets when it opens a run itself). */
-export type UnsealBatchResult = OpenedRun;
+/**
+ * Reply to an `UnsealBatchTask` (also what the main thread gets when it opens a run itself); with
+ * `read`, the bytes the thread read (fewer than `length`: the file shrank, and nothing was opened).
+ */
+export type UnsealBatchResult = OpenedRun & { bytesRead?: number | undefined };
+
+/** Reply to a `SealRunTask`: sealed bytes written from `offset`; with `read`, as for unseal. */
+export interface SealRunResult {
+  sealedBytes: number;
+  bytesRead?: number | undefined;
+}

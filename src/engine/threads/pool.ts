@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Piscina } from 'piscina';
 import { UsageError } from '../../errors.js';
-import type { DecryptRangeResult, DecryptRangeTask, DigestTask, PingTask, SealRunTask, UnsealBatchResult, UnsealBatchTask } from './messages.js';
+import type { DecryptRangeResult, DecryptRangeTask, DigestTask, PingTask, SealRunResult, SealRunTask, UnsealBatchResult, UnsealBatchTask } from './messages.js';
 
 export interface DecryptPoolOptions {
   /** Worker threads (default: cores − 1, at least 1; the main thread decrypts too). */
@@ -141,8 +141,8 @@ export class DecryptPool {
   }
 
   /** Seals a run of plaintext of the shared ring in place; resolves with the sealed bytes written. */
-  async seal(task: Omit<SealRunTask, 'kind'>): Promise<number> {
-    return (await this.runCounted({ kind: 'seal', ...task } satisfies SealRunTask)) as number;
+  async seal(task: Omit<SealRunTask, 'kind'>): Promise<SealRunResult> {
+    return (await this.runCounted({ kind: 'seal', ...task } satisfies SealRunTask)) as SealRunResult;
   }
 
   private async runCounted(task: DecryptRangeTask | UnsealBatchTask | SealRunTask): Promise<unknown> {

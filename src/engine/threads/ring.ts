@@ -8,10 +8,14 @@
  * the size of the ring: (pool tasks + read-ahead + 2) slots.
  */
 import { availableParallelism } from 'node:os';
-import { UsageError } from '../../errors.js';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { StorageError, UsageError } from '../../errors.js';
 import type { OutputSink } from '../output.js';
 import { DecryptPool } from './pool.js';
 import type { CiphertextReader } from '../reader.js';
+import { readAt, type RunRead } from './run-read.js';
+
+export type { RunRead } from './run-read.js';
 
 /** Runs being read ahead of the one being handed out. */
 const READ_AHEAD = 2;
@@ -64,6 +68,8 @@ export interface RingRun {
   firstIndex: number;
   /** True when the run ends the input. */
   final: boolean;
+  /** Positional input: where the run's `length` bytes are, for the thread that reads them. */
+  read?: RunRead | undefined;
 }
 
 export interface RingStep<R> {
@@ -71,6 +77,8 @@ export interface RingStep<R> {
   outputBytes: number;
   segments: number;
   result: R;
+  /** Positional input, run on a pool thread: the bytes that thread read (short: the file shrank). */
+  bytesRead?: number | undefined;
 }
 
 export interface RingInput<R> {
@@ -91,6 +99,12 @@ export interface RingInput<R> {
   remote(pool: DecryptPool, run: RingRun): Promise<RingStep<R>>;
   /** An error to throw once the run's output (if any) was released, or undefined. */
   failure(step: RingStep<R>): Error | undefined;
+  /**
+   * A local file of a known size (`length` bytes from `start`): then no read goes through `reader`;
+   * each run is read by position by the thread that transforms it (pool thread or this one), so the
+   * copies out of the page cache are shared between the cores like the crypto.
+   */
+  positional?: { fd: number; start: number; length: number } | undefined;
   /** Called after each read with the input bytes read so far. */
   onRead?: ((bytes: number) => void) | undefined;
   cancelled(): Error;
@@ -99,6 +113,9 @@ export interface RingInput<R> {
 /** A run in flight: its step, once known, is released in order. */
 interface RunInFlight<R> {
   slot: number;
+  /** Input bytes of the run, and where a pool thread reads them (positional input). */
+  length: number;
+  read: RunRead | undefined;
   step: RingStep<R> | undefined;
   done: Promise<void> | undefined;
 }
@@ -110,7 +127,7 @@ export async function runRing<R>(input: RingInput<R>): Promise<{ inputBytes: num
   const slots = (pool ? pool.threads * pool.tasksPerThread : 0) + READ_AHEAD + 2;
   const ring = new SharedArrayBuffer(slots * slotBytes);
   const free = Array.from({ length: slots }, (_, i) => slots - 1 - i);
-  const reads: { slot: number; filled: Promise<number> }[] = [];
+  const reads: { slot: number; filled: Promise<number>; read: RunRead | undefined }[] = [];
   const inFlight: RunInFlight<R>[] = [];
   let nextIndex = 0;
   let inputBytes = 0;
@@ -123,6 +140,7 @@ export async function runRing<R>(input: RingInput<R>): Promise<{ inputBytes: num
     if (!run) return;
     await run.done;
     const step = run.step as RingStep<R>;
+    if (step.bytesRead !== undefined && step.bytesRead < run.length) throw shrank(run.read);
     if (step.outputBytes > 0) {
       const output = new Uint8Array(ring, run.slot * slotBytes, step.outputBytes);
       await (sink.writeAndRelease ? sink.writeAndRelease(output) : sink.write(Buffer.from(output)));
@@ -135,12 +153,23 @@ export async function runRing<R>(input: RingInput<R>): Promise<{ inputBytes: num
   };
 
   // Reads run ahead into free slots, so that neither this thread nor the pool waits for the disk.
+  // Positional input is only planned here: the thread that takes the run reads it.
+  const positional = input.positional;
+  let planned = 0;
+  let planEnded = false;
   const readAhead = () => {
-    while (!finalSeen && reads.length < READ_AHEAD && free.length > 0) {
+    while (!finalSeen && !planEnded && reads.length < READ_AHEAD && free.length > 0) {
       const slot = free.pop() as number;
+      if (positional) {
+        const n = Math.max(0, Math.min(input.readBytes, positional.length - planned));
+        reads.push({ slot, filled: Promise.resolve(n), read: { fd: positional.fd, position: positional.start + planned } });
+        planned += n;
+        planEnded = n < input.readBytes;
+        continue;
+      }
       const filled = reader.fill(new Uint8Array(ring, slot * slotBytes + input.readOffset, input.readBytes));
       filled.catch(() => undefined); // surfaces when its turn comes
-      reads.push({ slot, filled });
+      reads.push({ slot, filled, read: undefined });
     }
   };
 
@@ -178,9 +207,10 @@ export async function runRing<R>(input: RingInput<R>): Promise<{ inputBytes: num
       const final = n < input.readBytes;
       finalSeen = final;
       inputBytes += n;
-      const run: RingRun = { data: ring, offset: next.slot * slotBytes, length: n, firstIndex: nextIndex, final };
+      const run: RingRun = { data: ring, offset: next.slot * slotBytes, length: n, firstIndex: nextIndex, final, read: next.read };
       nextIndex += input.segmentsIn(n, final);
-      const inFlightRun: RunInFlight<R> = { slot: next.slot, step: undefined, done: undefined };
+      const inFlightRun: RunInFlight<R> = { slot: next.slot, length: n, read: next.read, step: undefined, done: undefined };
+      let worked = false;
       if (pool && pool.capacity > 0) {
         inFlightRun.done = input.remote(pool, run).then((step) => {
           inFlightRun.step = step;
@@ -188,11 +218,16 @@ export async function runRing<R>(input: RingInput<R>): Promise<{ inputBytes: num
         // A failure surfaces when the run is released; until then keep it from counting as unhandled.
         inFlightRun.done.catch(() => undefined);
       } else {
+        if (next.read && readAt(next.read.fd, new Uint8Array(ring, run.offset + input.readOffset, n), next.read.position) < n) throw shrank(next.read);
         inFlightRun.step = input.local(run);
+        worked = true;
       }
       inFlight.push(inFlightRun);
       input.onRead?.(inputBytes);
       while (inFlight[0]?.step) await releaseOldest();
+      // Positional reads never wait, so after a run of its own this thread yields once to the event
+      // loop: that is where the pool's answers arrive (else the pool idles until the ring is full).
+      if (worked && pool && positional) await nextTurn();
     }
     while (inFlight.length > 0) await releaseOldest();
     return { inputBytes, outputBytes, segments };
@@ -202,6 +237,11 @@ export async function runRing<R>(input: RingInput<R>): Promise<{ inputBytes: num
     // into this ring, which nothing uses any more.
     await Promise.allSettled(inFlight.flatMap((run) => (run.done ? [run.done] : [])));
   }
+}
+
+/** The size was known when the runs were planned: a shorter file changed while it was read. */
+function shrank(read: RunRead | undefined): StorageError {
+  return new StorageError(`the input file shrank while it was read (near byte ${read?.position ?? 0}); run again once it is complete`);
 }
 
 /** Resolves as `promise` does, or rejects with `cancelled()` as soon as `signal` aborts. */

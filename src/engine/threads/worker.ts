@@ -5,8 +5,9 @@
  */
 import { firstBadSyncByte } from '../../format/mpegts.js';
 import { createHash, type Hash } from 'node:crypto';
-import type { DecryptRangeResult, DigestTask, SealRunTask, UnsealBatchResult, UnsealBatchTask, WorkerTask } from './messages.js';
-import { contextsFromState, freeContexts } from '../sealed/sealed-batch.js';
+import type { DecryptRangeResult, DigestTask, SealRunResult, SealRunTask, UnsealBatchResult, UnsealBatchTask, WorkerTask } from './messages.js';
+import { readAt } from './run-read.js';
+import { contextsFromState, freeContexts } from '../sealed/key-state.js';
 import { openSegmentRun, sealSegmentRun, type SegmentContexts } from '../../format/sealed-runs.js';
 import { cryptoBackend } from '../../crypto-backend.js';
 import { readRangeAt } from '../archive/range-read.js';
@@ -18,7 +19,7 @@ const CHECK_SLICE = 256 * 1024;
 /** Plaintext hashes in progress, by session; the last 16 bytes wait in `tail` (they may be padding). */
 const sessions = new Map<number, { hash: Hash; tail: Buffer; tailLength: number }>();
 
-export default function run(task: WorkerTask): DecryptRangeResult | UnsealBatchResult | number | Uint8Array | 'ready' {
+export default function run(task: WorkerTask): DecryptRangeResult | UnsealBatchResult | SealRunResult | Uint8Array | 'ready' {
   if (task.kind === 'ping') return 'ready';
   if (task.kind === 'digest') return digest(task);
   if (task.kind === 'unseal') return unseal(task);
@@ -62,15 +63,20 @@ function contextsFor(task: UnsealBatchTask | SealRunTask): SegmentContexts {
   return current.contexts;
 }
 
-/** Sealed segments (docs/FORMAT.md): verified, then decrypted in place (format/sealed-runs.ts). */
+/** Sealed segments (docs/FORMAT.md): read by position when asked, verified, then decrypted in place (format/sealed-runs.ts). */
 function unseal(task: UnsealBatchTask): UnsealBatchResult {
-  return openSegmentRun(contextsFor(task), new Uint8Array(task.data, task.offset, task.length), task.firstIndex, task.segmentSize, task.final);
+  const data = new Uint8Array(task.data, task.offset, task.length);
+  const bytesRead = task.read ? readAt(task.read.fd, data, task.read.position) : undefined;
+  if (bytesRead !== undefined && bytesRead < task.length) return { plaintextBytes: 0, segments: 0, failedIndex: -1, failure: undefined, failedLast: false, bytesRead };
+  return { ...openSegmentRun(contextsFor(task), data, task.firstIndex, task.segmentSize, task.final), bytesRead };
 }
 
-/** Plaintext sealed in place; answers the sealed bytes written. */
-function seal(task: SealRunTask): number {
+/** Plaintext (read by position when asked) sealed in place; answers the sealed bytes written. */
+function seal(task: SealRunTask): SealRunResult {
   const data = new Uint8Array(task.data, task.offset, task.plaintextOffset + task.length);
-  return sealSegmentRun(contextsFor(task), data, task.plaintextOffset, task.length, task.firstIndex, task.segmentSize, task.final);
+  const bytesRead = task.read ? readAt(task.read.fd, data.subarray(task.plaintextOffset), task.read.position) : undefined;
+  if (bytesRead !== undefined && bytesRead < task.length) return { sealedBytes: 0, bytesRead };
+  return { sealedBytes: sealSegmentRun(contextsFor(task), data, task.plaintextOffset, task.length, task.firstIndex, task.segmentSize, task.final), bytesRead };
 }
 
 function openSession(id: number): { hash: Hash; tail: Buffer; tailLength: number } {

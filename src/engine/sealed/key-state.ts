@@ -1,10 +1,10 @@
 /**
  * The sealed pipelines' key state: the segment keys travel to a thread once per file, in a small
  * SharedArrayBuffer the main thread zeroes when the file is done, and each thread keys its contexts
- * from it once (format/sealed-runs.ts does the work).
+ * from it once (format/sealed-runs.ts does the work). Small on purpose: pool threads load it.
  */
 import { cryptoBackend, type CryptoBackendName } from '../../crypto-backend.js';
-import { segmentError } from '../../format/sealed.js';
+import { segmentError, type SegmentKeys } from '../../format/sealed.js';
 import type { OpenedRun, SegmentContexts } from '../../format/sealed-runs.js';
 
 /** Bytes of the shared key state: encryption key, MAC key, header tag. */
@@ -31,6 +31,30 @@ export function freeContexts(contexts: SegmentContexts): void {
   contexts.cipher.free();
   contexts.mac.free();
   contexts.headerTag.fill(0);
+}
+
+/**
+ * Runs `work` with the file's keys moved into a shared state (for pool tasks) and this thread's
+ * contexts (for runs of its own). `keys` are zeroed at once — from then on the state and the
+ * contexts hold the only copies — and both are wiped when `work` settles.
+ */
+export async function withKeyState<T>(
+  keys: SegmentKeys,
+  backend: CryptoBackendName,
+  work: (state: SharedArrayBuffer, contexts: SegmentContexts) => Promise<T>,
+): Promise<T> {
+  const state = new SharedArrayBuffer(KEY_STATE_LENGTH);
+  const stateBytes = new Uint8Array(state);
+  writeKeyState(stateBytes, keys);
+  keys.encryptionKey.fill(0);
+  keys.macKey.fill(0);
+  const contexts = contextsFromState(stateBytes, backend);
+  try {
+    return await work(state, contexts);
+  } finally {
+    stateBytes.fill(0);
+    freeContexts(contexts);
+  }
 }
 
 /** The IntegrityError for a failed run, worded as the streaming unsealer words it. */
