@@ -229,7 +229,8 @@ describe('decrypt --json on failure', () => {
     expect(result.code).toBe(4);
     expect(JSON.parse(result.stdout)).toMatchObject({
       ok: false,
-      error: expect.stringMatching(/invalid PKCS#7 padding/) as unknown,
+      error: { message: expect.stringMatching(/invalid PKCS#7 padding/) as unknown, code: 'ERR_INTEGRITY' },
+      exitCode: 4,
       checks: { length: 'ok', padding: 'failed' },
       key: { index: 0 },
     });
@@ -239,7 +240,7 @@ describe('decrypt --json on failure', () => {
   it('prints ok:false with the error code when the key is unusable', async () => {
     const result = await runCli(['decrypt', fx.archive, '--key', otherKey, '--password', password, '--json']);
     expect(result.code).toBe(3);
-    expect(JSON.parse(result.stdout)).toMatchObject({ ok: false, code: 'ERR_PASSWORD', exitCode: 3, error: expect.stringMatching(/does not open/) as unknown });
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: false, exitCode: 3, error: { code: 'ERR_PASSWORD', message: expect.stringMatching(/does not open/) as unknown } });
   });
 });
 

@@ -141,7 +141,7 @@ describe('decrypt: --archive-json shapes', () => {
     const path = await jsonFile('bad-size.json', { ...archiveJson, size: 1234 });
     const result = await decrypt([fx.archive, '--archive-json', path, '--json']);
     expect(result.code).toBe(4);
-    expect(JSON.parse(result.stdout)).toMatchObject({ ok: false, error: expect.stringMatching(/size mismatch/) as unknown, checks: { size: { status: 'failed', expected: 1234 } } });
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: false, error: { message: expect.stringMatching(/size mismatch/) as unknown, code: 'ERR_INTEGRITY' }, exitCode: 4, checks: { size: { status: 'failed', expected: 1234 } } });
   });
 });
 

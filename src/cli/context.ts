@@ -5,6 +5,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import type { ArchiveCryptConfig } from '../config/load.js';
+import type { ReportChannel } from './output.js';
 
 /** The streams and environment a context is made of; anything left out is the process's own. */
 export interface CliStreams {
@@ -32,6 +33,8 @@ export class CliContext {
    * within their own grace period (docs/SERVICE.md) and the run exits 0 instead of 128 + n.
    */
   stopEndsNormally = false;
+  /** Where the report of a command with `--json`/`--report` goes (src/cli/output.ts); set before its action. */
+  report: ReportChannel | undefined;
   /** Output files committed during this run (what "was kept" when only the report failed). */
   readonly committedOutputs: string[] = [];
   private readonly controller = new AbortController();

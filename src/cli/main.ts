@@ -9,6 +9,7 @@ import { ArchiveCryptError, ExitCode, UsageError } from '../errors.js';
 import { registerCommands } from './commands/index.js';
 import { configVariable, locateConfig } from '../config/locate.js';
 import { CliContext } from './context.js';
+import { ReportChannel, reportFlagsFromArgs, type ReportFlags } from './output.js';
 
 const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -33,6 +34,11 @@ export function buildProgram(ctx: CliContext): Command {
       actionCommand.setOptionValue('config', globals.config);
     }
     ctx.debug = Boolean(globals.debug);
+    // From here on a reporting command ends in one JSON document, whatever fails (output.ts).
+    const flags = actionCommand.opts<ReportFlags & { output?: unknown }>();
+    if (actionCommand.options.some((option) => option.long === '--json' || option.long === '--report')) {
+      ctx.report = new ReportChannel(ctx, { ...(flags.json === true ? { json: true } : {}), ...(typeof flags.report === 'string' ? { report: flags.report } : {}) }, flags.output === '-');
+    }
     // An empty name (an unset shell variable: --output "$OUT") is a usage error for every command.
     for (const flag of ['output', 'passwordOut', 'out'] as const) {
       if (actionCommand.opts<Record<string, unknown>>()[flag] === '') {
@@ -89,6 +95,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (error) {
     failure = error;
     failed = true;
+    await reportFailure(ctx, error, argv.slice(2));
   } finally {
     stopWatchingSinks();
   }
@@ -109,9 +116,34 @@ export async function execute(ctx: CliContext, args: readonly string[]): Promise
     await buildProgram(ctx).parseAsync([...args], { from: 'user' });
     return ExitCode.ok;
   } catch (error) {
+    await reportFailure(ctx, error, args);
     return reportError(ctx, error);
   }
 }
+
+/**
+ * The failure document of a reporting command that did not write its own (output.ts): a bad flag
+ * commander refused before any action ran, the config file, a failure outside the pipeline.
+ */
+async function reportFailure(ctx: CliContext, error: unknown, args: readonly string[]): Promise<void> {
+  if (error instanceof CommanderError && (helpOrVersion.has(error.code) || (error.code === 'commander.help' && error.exitCode === 0))) return;
+  let channel = ctx.report;
+  if (channel === undefined) {
+    const { flags, mediaOnStdout } = reportFlagsFromArgs(args);
+    if (flags.json !== true && flags.report === undefined) return;
+    channel = new ReportChannel(ctx, flags, mediaOnStdout);
+  }
+  if (channel.done) return;
+  try {
+    await channel.failure(error);
+  } catch (reportFailed) {
+    // The run's own failure is what the exit code and the error line are about.
+    ctx.stderr.write(`archive-crypt: warning: ${reportFailed instanceof Error ? reportFailed.message : String(reportFailed)}\n`);
+  }
+}
+
+/** Commander "errors" that are a normal end: help or the version was asked for. */
+const helpOrVersion = new Set(['commander.helpDisplayed', 'commander.version']);
 
 let interruptReported = false;
 
@@ -148,7 +180,7 @@ async function flush(stream: NodeJS.WriteStream): Promise<void> {
 export function reportError(ctx: CliContext, error: unknown): number {
   if (error instanceof CommanderError) {
     // Help and version are "errors" to commander; commander already printed its own message.
-    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return ExitCode.ok;
+    if (helpOrVersion.has(error.code)) return ExitCode.ok;
     // Help printed because a subcommand was missing (`archive-crypt keys`) is a usage error.
     if (error.code === 'commander.help') return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     return ExitCode.usage;

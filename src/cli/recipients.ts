@@ -1,4 +1,5 @@
 /** The recipients of `seal` and `reseal`: every `--to`, else the config file's `recipients` (docs/CONFIG.md). */
+import type { KeyObject } from 'node:crypto';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import type { CliContext } from './context.js';
@@ -19,4 +20,12 @@ export function recipientPaths(ctx: CliContext, to: readonly string[] | undefine
     throw new UsageError('give at least one recipient certificate with --to CERT (or "recipients" in the config file)');
   }
   return paths;
+}
+
+/** The recipients' public keys, in order; a certificate that cannot be read is a KeyError (exit 3). */
+export async function loadRecipients(paths: readonly string[]): Promise<KeyObject[]> {
+  const { loadCertificate } = await import('../keys/load.js');
+  const keys: KeyObject[] = [];
+  for (const path of paths) keys.push((await loadCertificate(path)).publicKey);
+  return keys;
 }

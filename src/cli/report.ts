@@ -1,9 +1,8 @@
 /**
- * How command results are shown: a short human summary on stderr (stdout may carry the media), or
- * one JSON document for programs with `--json`.
+ * The human summaries of the archive commands (stderr; stdout may carry the media). Where the JSON
+ * goes is output.ts's job.
  */
 import type { DecryptReport } from '../engine/archive/decrypt.js';
-import type { ArchiveCryptError } from '../errors.js';
 
 /** Which key opened the password, added to the engine's report by the CLI. */
 export interface KeyUsed {
@@ -15,27 +14,11 @@ export interface KeyUsed {
   of: number;
 }
 
-/** The `--json` document of `decrypt`: the engine's report plus what the CLI knows. */
-export type DecryptJson = DecryptReport & { archiveId?: string; key?: KeyUsed };
-
-/** The `--json` document when the run failed before any check could run (key, usage, storage). */
-export interface FailureJson {
-  source: string;
-  output: string;
-  ok: false;
-  error: string;
-  code: string;
-  exitCode: number;
-}
-
-export function failureJson(source: string, output: string, error: ArchiveCryptError): FailureJson {
-  return { source, output, ok: false, error: error.message, code: error.code, exitCode: error.exitCode };
-}
-
-/** Pretty JSON with a final newline. */
-export function toJsonText(value: unknown): string {
-  return `${JSON.stringify(value, null, 2)}\n`;
-}
+/**
+ * The `--json` document of `decrypt`: the engine's report plus what the CLI knows; `output` is null
+ * for a verify-only run.
+ */
+export type DecryptJson = Omit<DecryptReport, 'output'> & { output: string | null; archiveId?: string; key?: KeyUsed };
 
 const what = { ciphertext: 'the encrypted archive', plaintext: 'the decrypted media' } as const;
 
@@ -50,7 +33,7 @@ const what = { ciphertext: 'the encrypted archive', plaintext: 'the decrypted me
  * ```
  */
 export function formatDecryptSummary(report: DecryptJson): string {
-  const lines = [`${report.ok ? 'verified' : 'FAILED'} ${report.source} → ${report.output}`];
+  const lines = [`${report.ok ? 'verified' : 'FAILED'} ${report.source} → ${report.output ?? 'nowhere (verify only)'}`];
   const row = (name: string, text: string) => lines.push(`  ${name.padEnd(9)}${text}`);
   if (report.archiveId !== undefined) row('archive', report.archiveId);
   if (report.key) row('key', `${report.key.path} (key ${report.key.index + 1} of ${report.key.of}, RSA-OAEP ${report.key.oaepHash === 'sha1' ? 'SHA-1' : 'SHA-256'})`);

@@ -4,22 +4,23 @@
  */
 import { Option, type Command } from 'commander';
 import type { DecryptReport } from '../../engine/archive/decrypt.js';
-import type { OutputSink } from '../../engine/output.js';
-import { ArchiveCryptError, OutputError, UsageError } from '../../errors.js';
+import type { OutputSink } from '../../storage/output-sink.js';
+import { UsageError } from '../../errors.js';
 import type { Padding } from '../../format/opentok.js';
 import type { CliContext } from '../context.js';
-import { addKeyOptions, loadKeyring, planKeyring, type KeyFlags } from '../keyring.js';
+import { addKeyOptions, loadKeyring, planKeyring, type KeyFlags, type KeyPlan, type LoadedKeyring } from '../keyring.js';
 import type { SourceOptions } from '../../storage/open.js';
-import { addPasswordOptions, checkPasswordFlags, parseSha256, readPasswordInput, type PasswordFlags } from '../archive-password.js';
+import { addPasswordOptions, checkPasswordFlags, parseSha256, readPasswordInput, type PasswordFlags, type PasswordInput } from '../archive-password.js';
+import { addReportOptions, type ReportFlags } from '../output.js';
+import { checkPlaintextPolicy, refuseExistingOutput, runPipeline } from '../pipeline.js';
 import { addStorageOptions, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
-import { failureJson, formatDecryptSummary, toJsonText, type DecryptJson, type KeyUsed } from '../report.js';
+import { formatDecryptSummary, type DecryptJson, type KeyUsed } from '../report.js';
 
-interface DecryptOptions extends KeyFlags, StorageFlags, PasswordFlags {
+interface DecryptOptions extends KeyFlags, StorageFlags, PasswordFlags, ReportFlags {
   output?: string;
   expectSha256?: string;
   padding: Padding;
   mpegtsCheck: boolean;
-  json?: boolean;
   quiet?: boolean;
   deleteAfter?: boolean;
   apiUrl?: string;
@@ -80,64 +81,65 @@ program
     .option('--expect-sha256 <b64|hex>', 'expected SHA-256 of the encrypted archive or the media (overrides sha256sum of --archive-json)')
     .addOption(new Option('--padding <mode>', 'pkcs7 strips the padding; none keeps it, like openssl enc -d -nopad').choices(['pkcs7', 'none']).default('pkcs7'))
     .option('--no-mpegts-check', 'do not require the media to be MPEG-TS')
-    .option('--json', 'print the report as JSON on stdout (on stderr with --output -)')
     .option('--quiet', 'no progress bar and no summary; errors only')
     .option('--vonage-archive <id>', 'fetch the archive JSON (password, sha256sum, size) from the Vonage API; without <source>, read its fallback-storage url')
     .option('--delete-after', 'with --vonage-archive and --output FILE: delete the archive from Vonage\'s fallback storage once verified')
     .option('--api-url <url>', 'Vonage Video API base URL for --vonage-archive (env VONAGE_VIDEO_API_URL)');
-  addStorageOptions(command)
+  addReportOptions(addStorageOptions(command))
     .addHelpText('after', EXAMPLE)
     .action((source: string | undefined, opts: DecryptOptions) => decryptCommand(ctx, source, opts));
 }
 
 
-async function decryptCommand(ctx: CliContext, sourceArgument: string | undefined, opts: DecryptOptions): Promise<void> {
-  const sourceSpec = sourceArgument ?? (opts.vonageArchive !== undefined ? `Vonage archive ${opts.vonageArchive}` : '');
-  const jsonStream = opts.output === '-' ? ctx.stderr : ctx.stdout;
-  const outputLabel = opts.output === undefined ? 'nowhere (verify only)' : opts.output === '-' ? 'stdout' : opts.output;
-  const extras: { archiveId?: string; key?: KeyUsed } = {};
-  try {
-    const report = await decryptVerified(ctx, sourceArgument, opts, extras);
-    const result: DecryptJson = { ...report, ...extras };
-    if (opts.json) jsonStream.write(toJsonText(result));
-    else if (!opts.quiet) ctx.stderr.write(formatDecryptSummary(result));
-  } catch (error) {
-    if (opts.json && error instanceof ArchiveCryptError) {
-      const { ArchiveCheckError } = await import('../../engine/archive/decrypt.js');
-      jsonStream.write(
-        toJsonText(error instanceof ArchiveCheckError ? { ...error.report, ...extras } : { ...failureJson(sourceSpec, outputLabel, error), ...extras }),
-      );
-    }
-    throw error;
-  }
+/** What `check` settled before any key is opened or any output is claimed. */
+interface DecryptPlan {
+  sourceSpec: string;
+  storage: SourceOptions;
+  expectOverride: Buffer | undefined;
+  /** From --password, --password-file or --archive-json; with --vonage-archive, fetched in `run`. */
+  input: PasswordInput | undefined;
+  keys: KeyPlan;
 }
 
-async function decryptVerified(
-  ctx: CliContext,
-  sourceArgument: string | undefined,
-  opts: DecryptOptions,
-  extras: { archiveId?: string; key?: KeyUsed },
-): Promise<DecryptReport> {
-  checkUsage(ctx, opts);
-  if (sourceArgument === undefined && opts.vonageArchive === undefined) throw new UsageError('missing <source>: give the archive (path, -, s3://…) or --vonage-archive ID');
-  const storage = storageOptionsFrom(opts, ctx);
-  const expectOverride = opts.expectSha256 === undefined ? undefined : parseSha256(opts.expectSha256, '--expect-sha256');
-  // The output is claimed before anything is read: a refused output costs nothing and reveals nothing.
-  const sink = await openOutput(ctx, opts.output, storage);
-  try {
-    const { fetchVonageArchive } = await import('./vonage-decrypt.js');
-    const vonage = opts.vonageArchive === undefined ? undefined : await fetchVonageArchive(ctx, opts, sourceArgument);
-    const sourceSpec = vonage?.source ?? sourceArgument ?? '';
-    const input = vonage?.input ?? (await readPasswordInput(opts));
-    if (input.archiveId !== undefined) extras.archiveId = input.archiveId;
-    const keyring = await loadKeyring(ctx, planKeyring(ctx, opts));
-    {
+async function decryptCommand(ctx: CliContext, sourceArgument: string | undefined, opts: DecryptOptions): Promise<void> {
+  const extras: { archiveId?: string; key?: KeyUsed } = {};
+  const outputLabel = opts.output === undefined ? null : opts.output === '-' ? 'stdout' : opts.output;
+  await runPipeline<DecryptPlan, LoadedKeyring, OutputSink, DecryptReport>(ctx, {
+    progressLabel: 'decrypting',
+    quiet: opts.quiet === true,
+    readsStdin: sourceArgument === '-',
+    async check() {
+      checkPasswordFlags(opts);
+      if (sourceArgument === undefined && opts.vonageArchive === undefined) throw new UsageError('missing <source>: give the archive (path, -, s3://…) or --vonage-archive ID');
+      if (opts.output === '-' && ctx.stdout.isTTY) {
+        throw new UsageError('refusing to write media to a terminal: pipe --output - into a player (| ffplay -) or give --output FILE');
+      }
+      if (opts.deleteAfter && (opts.output === undefined || opts.output === '-')) {
+        throw new UsageError('--delete-after needs --output FILE: the archive is deleted only once a verified copy is on disk');
+      }
+      const storage = storageOptionsFrom(opts, ctx);
+      const expectOverride = opts.expectSha256 === undefined ? undefined : parseSha256(opts.expectSha256, '--expect-sha256');
+      const keys = planKeyring(ctx, opts);
+      checkPlaintextPolicy(ctx, opts.output);
+      await refuseExistingOutput(opts.output);
+      const input = opts.vonageArchive === undefined ? await readPasswordInput(opts) : undefined;
+      if (input?.archiveId !== undefined) extras.archiveId = input.archiveId;
+      const sourceSpec = sourceArgument ?? `Vonage archive ${opts.vonageArchive ?? ''}`;
+      return { sourceSpec, storage, expectOverride, input, keys };
+    },
+    describe: (plan) => ({ source: plan.sourceSpec, output: outputLabel }),
+    keys: (plan) => loadKeyring(ctx, plan.keys),
+    outputs: async (plan, _keys, claim) => claim(await openOutput(ctx, opts.output, plan.storage)),
+    async run({ plan, keys: keyring, outputs: sink, progress }) {
+      const vonage = opts.vonageArchive === undefined ? undefined : await (await import('./vonage-decrypt.js')).fetchVonageArchive(ctx, opts, sourceArgument);
+      const input = vonage?.input ?? plan.input;
+      // checkPasswordFlags let exactly one source through: --vonage-archive, or one read by `check`.
+      if (input === undefined) throw new UsageError('no archive password: give --password, --password-file or --archive-json');
+      if (input.archiveId !== undefined) extras.archiveId = input.archiveId;
       const { openSource } = await import('../../storage/open.js');
       const { decryptArchive } = await import('../../engine/archive/decrypt.js');
-      const { startProgress } = await import('../progress.js');
-      const source = await openSource(sourceSpec, storage);
-      const progress = await startProgress(ctx, 'decrypting', opts.quiet || opts.json);
-      const expectSha256 = expectOverride ?? input.expectSha256;
+      const source = await openSource(vonage?.source ?? plan.sourceSpec, plan.storage);
+      const expectSha256 = plan.expectOverride ?? input.expectSha256;
       let report: DecryptReport;
       try {
         report = await decryptArchive({
@@ -146,7 +148,7 @@ async function decryptVerified(
           keyring: keyring.handles,
           onKeyUnwrapped: ({ index, label, oaepHash }) => (extras.key = { index, path: label, oaepHash, of: keyring.handles.keys.length }),
           sink,
-          download: { partSize: storage.partSize, concurrency: storage.concurrency },
+          download: { partSize: plan.storage.partSize, concurrency: plan.storage.concurrency },
           padding: opts.padding,
           checkMpegTs: opts.mpegtsCheck,
           ...(expectSha256 ? { expectSha256 } : {}),
@@ -155,37 +157,27 @@ async function decryptVerified(
           onProgress: (bytes, total) => progress.update(bytes, total),
         });
       } finally {
-        progress.stop();
         await source.close?.();
       }
       // Only reached once the output is committed: the media is safe before Vonage's copy goes.
       await vonage?.afterVerified();
       return report;
-    }
-  } catch (error) {
-    await sink.abort();
-    throw error;
-  }
-}
-
-function checkUsage(ctx: CliContext, opts: DecryptOptions): void {
-  checkPasswordFlags(opts);
-  if (opts.output === '-' && ctx.stdout.isTTY) {
-    throw new UsageError('refusing to write media to a terminal: pipe --output - into a player (| ffplay -) or give --output FILE');
-  }
+    },
+    report(report) {
+      const result: DecryptJson = { ...report, output: outputLabel, ...extras };
+      return { json: { ...result }, text: formatDecryptSummary(result) };
+    },
+    async failure(error) {
+      const { ArchiveCheckError } = await import('../../engine/archive/decrypt.js');
+      return error instanceof ArchiveCheckError ? { ...error.report, output: outputLabel, ...extras } : { ...extras };
+    },
+  });
 }
 
 async function openOutput(ctx: CliContext, output: string | undefined, storage: SourceOptions): Promise<OutputSink> {
-  const { nullSink, streamSink } = await import('../../engine/output.js');
+  const { nullSink, streamSink } = await import('../../storage/output-sink.js');
   if (output === undefined) return nullSink();
   if (output === '-') return streamSink(ctx.stdout);
-  if (!ctx.plaintextFilesAllowed) {
-    throw new OutputError(
-      `plaintext files are not allowed here (ARCHIVE_CRYPT_PLAINTEXT_FILES=deny): stream with --output - or verify without --output`,
-      { code: 'ERR_POLICY' },
-    );
-  }
-  // Object-store outputs count as plaintext files too: the media would be at rest unencrypted.
   const { openSink } = await import('../../storage/sink.js');
   return openSink(output, storage);
 }

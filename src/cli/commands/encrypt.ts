@@ -3,18 +3,20 @@
  * CBC/PKCS#7, password = RSA-OAEP-SHA-1 for the certificate), so that a pipeline can be tested end to
  * end without a Vonage project. Its output is ciphertext: the plaintext-file policy does not apply.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomUUID, type KeyObject } from 'node:crypto';
 import type { Command } from 'commander';
-import type { OutputSink } from '../../engine/output.js';
+import type { EncryptResult } from '../../engine/archive/encrypt.js';
+import type { OutputSink } from '../../storage/output-sink.js';
 import { UsageError } from '../../errors.js';
 import type { CliContext } from '../context.js';
-import { toJsonText } from '../report.js';
+import { addReportOptions, type ReportFlags } from '../output.js';
+import { refuseExistingOutput, runPipeline } from '../pipeline.js';
+import { loadRecipients } from '../recipients.js';
 
-interface EncryptOptions {
+interface EncryptOptions extends ReportFlags {
   cert: string;
   output: string;
   passwordOut?: string;
-  json?: boolean;
 }
 
 const EXAMPLE = `
@@ -37,70 +39,80 @@ Examples:
 `;
 
 export function register(program: Command, ctx: CliContext): void {
-  program
+  const command = program
     .command('encrypt')
     .description("encrypt media in Vonage's archive format for a certificate (to test a pipeline end to end)")
     .argument('<input>', 'the media to encrypt: a path or - (stdin)')
     .requiredOption('--cert <pem>', 'the X.509 certificate (the one registered with Vonage)')
     .requiredOption('-o, --output <file|->', 'where the encrypted archive goes: FILE (never overwritten) or - for stdout')
-    .option('--password-out <file>', 'write the password to FILE (mode 0600) instead of stdout')
-    .option('--json', 'print a Vonage-like archive JSON object instead of the bare password')
+    .option('--password-out <file>', 'write the password to FILE (mode 0600) instead of stdout');
+  addReportOptions(command)
     .addHelpText('after', EXAMPLE)
     .action((input: string, opts: EncryptOptions) => encryptCommand(ctx, input, opts));
 }
 
+interface EncryptOutputs {
+  archive: ReturnType<typeof hashing>;
+  password: OutputSink | undefined;
+}
+
 async function encryptCommand(ctx: CliContext, inputSpec: string, opts: EncryptOptions): Promise<void> {
-  if (opts.output === '-' && opts.passwordOut === undefined) {
-    throw new UsageError('with --output - the archive fills stdout: give --password-out FILE for the password');
-  }
-  if (opts.output === '-' && ctx.stdout.isTTY) throw new UsageError('refusing to write an archive to a terminal: redirect --output - or give --output FILE');
-  const { loadCertificate } = await import('../../keys/load.js');
-  const { openFileSink, streamSink } = await import('../../engine/output.js');
-  const { publicKey } = await loadCertificate(opts.cert);
-
-  const sinks: OutputSink[] = [];
-  try {
-    // Both outputs are claimed before reading: an existing file is refused before any work is done.
-    const passwordSink = opts.passwordOut === undefined ? undefined : await openFileSink(opts.passwordOut);
-    if (passwordSink) sinks.push(passwordSink);
-    const archiveSink = hashing(opts.output === '-' ? streamSink(ctx.stdout) : await openFileSink(opts.output));
-    sinks.push(archiveSink.sink);
-
-    const { openSource } = await import('../../storage/open.js');
-    const { encryptArchive } = await import('../../engine/archive/encrypt.js');
-    const source = await openSource(inputSpec, { stdin: ctx.stdin });
-    // The archive is committed only once its password is durably on disk (the password sink fsyncs
-    // at commit): a full disk or a crash in between must not leave an archive nobody can open.
-    const archiveCommit = archiveSink.deferCommit();
-    const result = await encryptArchive({ source, publicKey, sink: archiveSink.sink, signal: ctx.signal }).finally(() => source.close?.());
-    if (passwordSink) {
-      await passwordSink.write(Buffer.from(`${result.password}\n`));
-      await passwordSink.commit();
-    }
-    await archiveCommit();
-
-    const archive = {
-      id: randomUUID(),
-      status: 'uploaded',
-      size: result.ciphertextBytes,
-      sha256sum: archiveSink.digest(),
-      ...(passwordSink ? {} : { password: result.password }),
-      plaintextBytes: result.plaintextBytes,
-      output: opts.output === '-' ? 'stdout' : opts.output,
-      ...(opts.passwordOut !== undefined ? { passwordFile: opts.passwordOut } : {}),
-    };
-    if (opts.json) (opts.output === '-' ? ctx.stderr : ctx.stdout).write(toJsonText(archive));
-    else {
-      if (!passwordSink) ctx.stdout.write(`${result.password}\n`);
-      ctx.stderr.write(
-        `encrypted ${inputSpec === '-' ? 'stdin' : inputSpec} (${result.plaintextBytes} bytes) → ${archive.output} (${result.ciphertextBytes} bytes)` +
-          `${opts.passwordOut !== undefined ? `; password in ${opts.passwordOut}` : ''}\n`,
-      );
-    }
-  } catch (error) {
-    for (const sink of sinks) await sink.abort();
-    throw error;
-  }
+  const outputLabel = opts.output === '-' ? 'stdout' : opts.output;
+  await runPipeline<undefined, KeyObject[], EncryptOutputs, EncryptResult & { sha256sum: string }>(ctx, {
+    readsStdin: inputSpec === '-',
+    async check() {
+      if (opts.output === '-' && opts.passwordOut === undefined) {
+        throw new UsageError('with --output - the archive fills stdout: give --password-out FILE for the password');
+      }
+      if (opts.output === '-' && ctx.stdout.isTTY) throw new UsageError('refusing to write an archive to a terminal: redirect --output - or give --output FILE');
+      await refuseExistingOutput(opts.passwordOut);
+      await refuseExistingOutput(opts.output);
+      return undefined;
+    },
+    describe: () => ({ source: inputSpec === '-' ? 'stdin' : inputSpec, output: outputLabel }),
+    keys: () => loadRecipients([opts.cert]),
+    async outputs(_plan, _keys, claim) {
+      const { openFileSink } = await import('../../storage/file-sink.js');
+      const { streamSink } = await import('../../storage/output-sink.js');
+      // Both outputs are claimed before reading: an existing file is refused before any work is done.
+      const password = opts.passwordOut === undefined ? undefined : claim(await openFileSink(opts.passwordOut));
+      const archive = hashing(claim(opts.output === '-' ? streamSink(ctx.stdout) : await openFileSink(opts.output)));
+      return { archive, password };
+    },
+    async run({ keys: [publicKey], outputs }) {
+      const { openSource } = await import('../../storage/open.js');
+      const { encryptArchive } = await import('../../engine/archive/encrypt.js');
+      const source = await openSource(inputSpec, { stdin: ctx.stdin });
+      // The archive is committed only once its password is durably on disk (the password sink fsyncs
+      // at commit): a full disk or a crash in between must not leave an archive nobody can open.
+      const archiveCommit = outputs.archive.deferCommit();
+      const result = await encryptArchive({ source, publicKey: publicKey as KeyObject, sink: outputs.archive.sink, signal: ctx.signal }).finally(() => source.close?.());
+      if (outputs.password) {
+        await outputs.password.write(Buffer.from(`${result.password}\n`));
+        await outputs.password.commit();
+      }
+      await archiveCommit();
+      // Without --json the bare password is what stdout is for (encrypt … > password.txt).
+      if (!outputs.password && ctx.report?.json !== true) ctx.stdout.write(`${result.password}\n`);
+      return { ...result, sha256sum: outputs.archive.digest() };
+    },
+    report: (result) => ({
+      // A Vonage-like archive object: decrypt --archive-json accepts it as it is.
+      json: {
+        id: randomUUID(),
+        status: 'uploaded',
+        size: result.ciphertextBytes,
+        sha256sum: result.sha256sum,
+        ...(opts.passwordOut === undefined ? { password: result.password } : {}),
+        plaintextBytes: result.plaintextBytes,
+        output: outputLabel,
+        ...(opts.passwordOut !== undefined ? { passwordFile: opts.passwordOut } : {}),
+      },
+      text:
+        `encrypted ${inputSpec === '-' ? 'stdin' : inputSpec} (${result.plaintextBytes} bytes) → ${outputLabel} (${result.ciphertextBytes} bytes)` +
+        `${opts.passwordOut !== undefined ? `; password in ${opts.passwordOut}` : ''}`,
+    }),
+  });
 }
 
 /** Wraps a sink to compute the SHA-256 of what passes through (the archive JSON's `sha256sum`), committing when told. */

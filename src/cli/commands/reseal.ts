@@ -3,23 +3,28 @@
  * pass. The plaintext never touches a disk; the output is sealed (authenticated) ciphertext, so the
  * plaintext-file policy does not apply to it.
  */
+import type { KeyObject } from 'node:crypto';
 import { Option, type Command } from 'commander';
+import type { ResealReport } from '../../engine/archive/reseal.js';
 import { UsageError } from '../../errors.js';
 import type { Padding } from '../../format/opentok.js';
-import { addPasswordOptions, checkPasswordFlags, parseSha256, readPasswordInput, type PasswordFlags } from '../archive-password.js';
+import type { SourceOptions } from '../../storage/open.js';
+import type { OutputSink } from '../../storage/output-sink.js';
+import { addPasswordOptions, checkPasswordFlags, parseSha256, readPasswordInput, type PasswordFlags, type PasswordInput } from '../archive-password.js';
 import type { CliContext } from '../context.js';
-import { addRecipientOption, recipientPaths } from '../recipients.js';
-import { addKeyOptions, loadKeyring, planKeyring, type KeyFlags } from '../keyring.js';
+import { addReportOptions, type ReportFlags } from '../output.js';
+import { refuseExistingOutput, runPipeline } from '../pipeline.js';
+import { addRecipientOption, loadRecipients, recipientPaths } from '../recipients.js';
+import { addKeyOptions, loadKeyring, planKeyring, type KeyFlags, type KeyPlan, type LoadedKeyring } from '../keyring.js';
 import { addStorageOptions, parseCount, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
 
-interface ResealFlags extends KeyFlags, PasswordFlags, StorageFlags {
+interface ResealFlags extends KeyFlags, PasswordFlags, StorageFlags, ReportFlags {
   to?: string[];
   output: string;
   expectSha256?: string;
   padding: Padding;
   mpegtsCheck: boolean;
   segmentLog2?: string;
-  json?: boolean;
   quiet?: boolean;
 }
 
@@ -38,7 +43,7 @@ Exit codes: 0 ok, 2 usage, 3 key or password unusable, 4 integrity check failed,
 `;
 
 export function register(program: Command, ctx: CliContext): void {
-  addStorageOptions(
+  addReportOptions(addStorageOptions(
     addPasswordOptions(
       addKeyOptions(
 addRecipientOption(
@@ -52,71 +57,97 @@ program
       .addOption(new Option('--padding <mode>', 'pkcs7 strips the padding; none keeps it').choices(['pkcs7', 'none']).default('pkcs7'))
       .option('--no-mpegts-check', 'do not require the media to be MPEG-TS')
       .option('--segment-log2 <n>', 'sealed segment size as a power of two, 10 to 24; default 16 (64 KiB)')
-      .option('--json', 'print the report as JSON on stderr')
       .option('--quiet', 'no progress bar and no summary; errors only'),
-  )
+  ))
     .addHelpText('after', EXAMPLE)
     .action((source: string, flags: ResealFlags) => resealCommand(ctx, source, flags));
 }
 
 
-async function resealCommand(ctx: CliContext, sourceSpec: string, flags: ResealFlags): Promise<void> {
-  checkPasswordFlags(flags);
-  const recipientFiles = recipientPaths(ctx, flags.to);
-  const log2SegmentSize = flags.segmentLog2 === undefined ? 16 : parseCount(flags.segmentLog2, '--segment-log2', 10, 24);
-  if (flags.output === '-' && ctx.stdout.isTTY) throw new UsageError('refusing to write a sealed file to a terminal: redirect --output - or give --output FILE');
-  const expectOverride = flags.expectSha256 === undefined ? undefined : parseSha256(flags.expectSha256, '--expect-sha256');
-  const storage = storageOptionsFrom(flags, ctx);
+interface ResealPlan {
+  recipientFiles: readonly string[];
+  log2SegmentSize: number;
+  expectOverride: Buffer | undefined;
+  storage: SourceOptions;
+  input: PasswordInput;
+  keys: KeyPlan;
+}
 
-  const { loadCertificate } = await import('../../keys/load.js');
-  const recipients = [];
-  for (const path of recipientFiles) recipients.push((await loadCertificate(path)).publicKey);
-  const { streamSink } = await import('../../engine/output.js');
-  const { openSink } = await import('../../storage/sink.js');
-  // The output is claimed before anything is read: a refused output costs nothing.
-  const sink = flags.output === '-' ? streamSink(ctx.stdout) : await openSink(flags.output, storage);
-  try {
-    const input = await readPasswordInput(flags);
-    const keyring = await loadKeyring(ctx, planKeyring(ctx, flags));
-    const { openSource } = await import('../../storage/open.js');
-    const { resealArchive } = await import('../../engine/archive/reseal.js');
-    const { startProgress } = await import('../progress.js');
-    const source = await openSource(sourceSpec, storage);
-    const progress = await startProgress(ctx, 'resealing', flags.quiet || flags.json);
-    const expectSha256 = expectOverride ?? input.expectSha256;
-    try {
-      const report = await resealArchive({
-        source,
-        password: input.password,
-        keyring: keyring.handles,
-        sink,
-        recipients,
-        download: { partSize: storage.partSize, concurrency: storage.concurrency },
-        log2SegmentSize,
-        context: { ...(input.archiveId !== undefined ? { archiveId: input.archiveId } : {}), source: source.name },
-        padding: flags.padding,
-        checkMpegTs: flags.mpegtsCheck,
-        ...(expectSha256 ? { expectSha256 } : {}),
-        ...(input.expectSize !== undefined ? { expectSize: input.expectSize } : {}),
-        signal: ctx.signal,
-        onProgress: (bytes, total) => progress.update(bytes, total),
-      });
-      progress.stop();
-      if (flags.json) ctx.stderr.write(`${JSON.stringify({ ...report, archiveId: input.archiveId }, null, 2)}\n`);
-      else if (!flags.quiet) {
-        const { checks } = report;
-        ctx.stderr.write(
-          `resealed ${report.source} → ${flags.output === '-' ? 'stdout' : flags.output} for key ids ${report.recipients.join(', ')}\n` +
-            `  checks  length ${checks.length}, padding ${checks.padding}, MPEG-TS ${checks.mpegts.status} (${checks.mpegts.packets} packets), ` +
-            `sha256 ${checks.sha256.status}${checks.sha256.matched ? ` (${checks.sha256.matched})` : ''}, size ${checks.size.status}\n`,
-        );
+/** The recipients' public keys and the keyring: both are what the run needs before any output. */
+interface ResealKeys {
+  recipients: KeyObject[];
+  keyring: LoadedKeyring;
+  close(): Promise<void>;
+}
+
+async function resealCommand(ctx: CliContext, sourceSpec: string, flags: ResealFlags): Promise<void> {
+  const outputLabel = flags.output === '-' ? 'stdout' : flags.output;
+  await runPipeline<ResealPlan, ResealKeys, OutputSink, ResealReport>(ctx, {
+    progressLabel: 'resealing',
+    quiet: flags.quiet === true,
+    readsStdin: sourceSpec === '-',
+    async check() {
+      checkPasswordFlags(flags);
+      const recipientFiles = recipientPaths(ctx, flags.to);
+      const log2SegmentSize = flags.segmentLog2 === undefined ? 16 : parseCount(flags.segmentLog2, '--segment-log2', 10, 24);
+      if (flags.output === '-' && ctx.stdout.isTTY) throw new UsageError('refusing to write a sealed file to a terminal: redirect --output - or give --output FILE');
+      const expectOverride = flags.expectSha256 === undefined ? undefined : parseSha256(flags.expectSha256, '--expect-sha256');
+      const storage = storageOptionsFrom(flags, ctx);
+      const keys = planKeyring(ctx, flags);
+      await refuseExistingOutput(flags.output);
+      return { recipientFiles, log2SegmentSize, expectOverride, storage, keys, input: await readPasswordInput(flags) };
+    },
+    describe: (plan) => ({ source: sourceSpec, output: outputLabel, ...(plan.input.archiveId !== undefined ? { archiveId: plan.input.archiveId } : {}) }),
+    async keys(plan) {
+      const recipients = await loadRecipients(plan.recipientFiles);
+      const keyring = await loadKeyring(ctx, plan.keys);
+      return { recipients, keyring, close: () => keyring.handles.close() };
+    },
+    async outputs(plan, _keys, claim) {
+      if (flags.output === '-') return claim((await import('../../storage/output-sink.js')).streamSink(ctx.stdout));
+      const { openSink } = await import('../../storage/sink.js');
+      return claim(await openSink(flags.output, plan.storage));
+    },
+    async run({ plan, keys, outputs: sink, progress }) {
+      const { openSource } = await import('../../storage/open.js');
+      const { resealArchive } = await import('../../engine/archive/reseal.js');
+      const { input, storage } = plan;
+      const source = await openSource(sourceSpec, storage);
+      const expectSha256 = plan.expectOverride ?? input.expectSha256;
+      try {
+        return await resealArchive({
+          source,
+          password: input.password,
+          keyring: keys.keyring.handles,
+          sink,
+          recipients: keys.recipients,
+          download: { partSize: storage.partSize, concurrency: storage.concurrency },
+          log2SegmentSize: plan.log2SegmentSize,
+          context: { ...(input.archiveId !== undefined ? { archiveId: input.archiveId } : {}), source: source.name },
+          padding: flags.padding,
+          checkMpegTs: flags.mpegtsCheck,
+          ...(expectSha256 ? { expectSha256 } : {}),
+          ...(input.expectSize !== undefined ? { expectSize: input.expectSize } : {}),
+          signal: ctx.signal,
+          onProgress: (bytes, total) => progress.update(bytes, total),
+        });
+      } finally {
+        await source.close?.();
       }
-    } finally {
-      progress.stop();
-      await source.close?.();
-    }
-  } catch (error) {
-    await sink.abort();
-    throw error;
-  }
+    },
+    report(report, plan) {
+      const { checks } = report;
+      return {
+        json: { ...report, output: outputLabel, ...(plan.input.archiveId !== undefined ? { archiveId: plan.input.archiveId } : {}) },
+        text:
+          `resealed ${report.source} → ${outputLabel} for key ids ${report.recipients.join(', ')}\n` +
+          `  checks  length ${checks.length}, padding ${checks.padding}, MPEG-TS ${checks.mpegts.status} (${checks.mpegts.packets} packets), ` +
+          `sha256 ${checks.sha256.status}${checks.sha256.matched ? ` (${checks.sha256.matched})` : ''}, size ${checks.size.status}`,
+      };
+    },
+    async failure(error) {
+      const { ArchiveCheckError } = await import('../../engine/archive/decrypt.js');
+      return error instanceof ArchiveCheckError ? { ...error.report, output: outputLabel } : undefined;
+    },
+  });
 }

@@ -3,14 +3,20 @@
  * recipient certificates with `sealArchive`: the input flows through memory run by run; the output is
  * ciphertext, so the plaintext-file policy does not apply.
  */
+import type { KeyObject } from 'node:crypto';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
+import type { SealReport } from '../../engine/sealed/seal.js';
 import { UsageError } from '../../errors.js';
+import type { SourceOptions } from '../../storage/open.js';
+import type { OutputSink } from '../../storage/output-sink.js';
 import type { CliContext } from '../context.js';
-import { addRecipientOption, recipientPaths } from '../recipients.js';
+import { addReportOptions, type ReportFlags } from '../output.js';
+import { refuseExistingOutput, runPipeline } from '../pipeline.js';
+import { addRecipientOption, loadRecipients, recipientPaths } from '../recipients.js';
 import { addStorageOptions, parseCount, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
 
-interface SealOptions extends StorageFlags {
+interface SealOptions extends StorageFlags, ReportFlags {
   to?: string[];
   output: string;
   segmentLog2?: string;
@@ -29,7 +35,7 @@ Examples:
 `;
 
 export function register(program: Command, ctx: CliContext): void {
-  addStorageOptions(
+  addReportOptions(addStorageOptions(
     addRecipientOption(
 program
       .command('seal')
@@ -39,56 +45,61 @@ program
       .option('--segment-log2 <n>', 'segment size as a power of two, 10 (1 KiB) to 24 (16 MiB); default 16 (64 KiB)')
       .option('--no-name', 'do not record the input file name in the header')
       .option('--quiet', 'no progress bar and no summary; errors only')
-  )
+  ))
     .addHelpText('after', EXAMPLE)
     .action((input: string, opts: SealOptions) => sealCommand(ctx, input, opts));
 }
 
 
+interface SealPlan {
+  log2SegmentSize: number;
+  recipientFiles: readonly string[];
+  storage: SourceOptions;
+}
+
 async function sealCommand(ctx: CliContext, inputSpec: string, opts: SealOptions): Promise<void> {
-  const log2SegmentSize = opts.segmentLog2 === undefined ? 16 : parseCount(opts.segmentLog2, '--segment-log2', 10, 24);
-  const recipientFiles = recipientPaths(ctx, opts.to);
-  if (opts.output === '-' && ctx.stdout.isTTY) throw new UsageError('refusing to write a sealed file to a terminal: redirect --output - or give --output FILE');
-
-  const { loadCertificate } = await import('../../keys/load.js');
-  const { sealArchive } = await import('../../engine/sealed/seal.js');
-  const { openSource } = await import('../../storage/open.js');
-  const { streamSink } = await import('../../engine/output.js');
-  const { openSink } = await import('../../storage/sink.js');
-  const { startProgress } = await import('../progress.js');
-
-  const certificates = [];
-  for (const path of recipientFiles) certificates.push(await loadCertificate(path));
-  const context = opts.name && inputSpec !== '-' ? Buffer.from(JSON.stringify({ name: basename(inputSpec) }), 'utf8') : undefined;
-  const storage = storageOptionsFrom(opts, ctx);
-  const source = await openSource(inputSpec, storage);
-  let report;
-  try {
-    // The output is claimed before anything is read: a refused output costs nothing.
-    const sink = opts.output === '-' ? streamSink(ctx.stdout) : await openSink(opts.output, storage);
-    const progress = await startProgress(ctx, 'sealing', opts.quiet);
-    try {
-      report = await sealArchive({
-        source,
-        recipients: certificates.map((c) => c.publicKey),
-        sink,
-        log2SegmentSize,
-        ...(context ? { context } : {}),
-        signal: ctx.signal,
-        onProgress: (bytes, total) => progress.update(bytes, total),
-      });
-    } finally {
-      progress.stop();
-    }
-  } catch (error) {
-    // A read of an open pipe that never delivers again would keep the process alive after Ctrl-C.
-    if (ctx.signal.aborted && inputSpec === '-') ctx.stdin.destroy();
-    throw error;
-  } finally {
-    await source.close?.();
-  }
-  ctx.info(
-    `sealed ${report.source} → ${opts.output === '-' ? 'stdout' : opts.output}: ${report.plaintextBytes} bytes in ${report.segments} segments for key ids ${report.recipients.join(', ')}`,
-    opts.quiet,
-  );
+  const outputLabel = opts.output === '-' ? 'stdout' : opts.output;
+  await runPipeline<SealPlan, KeyObject[], OutputSink, SealReport>(ctx, {
+    progressLabel: 'sealing',
+    quiet: opts.quiet === true,
+    readsStdin: inputSpec === '-',
+    async check() {
+      const log2SegmentSize = opts.segmentLog2 === undefined ? 16 : parseCount(opts.segmentLog2, '--segment-log2', 10, 24);
+      const recipientFiles = recipientPaths(ctx, opts.to);
+      if (opts.output === '-' && ctx.stdout.isTTY) throw new UsageError('refusing to write a sealed file to a terminal: redirect --output - or give --output FILE');
+      const storage = storageOptionsFrom(opts, ctx);
+      await refuseExistingOutput(opts.output);
+      return { log2SegmentSize, recipientFiles, storage };
+    },
+    describe: () => ({ source: inputSpec, output: outputLabel }),
+    keys: (plan) => loadRecipients(plan.recipientFiles),
+    async outputs(plan, _keys, claim) {
+      if (opts.output === '-') return claim((await import('../../storage/output-sink.js')).streamSink(ctx.stdout));
+      const { openSink } = await import('../../storage/sink.js');
+      return claim(await openSink(opts.output, plan.storage));
+    },
+    async run({ plan, keys: recipients, outputs: sink, progress }) {
+      const { sealArchive } = await import('../../engine/sealed/seal.js');
+      const { openSource } = await import('../../storage/open.js');
+      const context = opts.name && inputSpec !== '-' ? Buffer.from(JSON.stringify({ name: basename(inputSpec) }), 'utf8') : undefined;
+      const source = await openSource(inputSpec, plan.storage);
+      try {
+        return await sealArchive({
+          source,
+          recipients,
+          sink,
+          log2SegmentSize: plan.log2SegmentSize,
+          ...(context ? { context } : {}),
+          signal: ctx.signal,
+          onProgress: (bytes, total) => progress.update(bytes, total),
+        });
+      } finally {
+        await source.close?.();
+      }
+    },
+    report: (report) => ({
+      json: { ...report, output: outputLabel },
+      text: `sealed ${report.source} → ${outputLabel}: ${report.plaintextBytes} bytes in ${report.segments} segments for key ids ${report.recipients.join(', ')}`,
+    }),
+  });
 }

@@ -5,13 +5,17 @@
  * have gone out before a later failure, and the exit code says so.
  */
 import type { Command } from 'commander';
-import { OutputError, UsageError } from '../../errors.js';
-import type { OutputSink } from '../../engine/output.js';
+import type { UnsealReport } from '../../engine/sealed/unseal.js';
+import { UsageError } from '../../errors.js';
+import type { SourceOptions } from '../../storage/open.js';
+import type { OutputSink } from '../../storage/output-sink.js';
 import type { CliContext } from '../context.js';
-import { addKeyOptions, loadKeyring, planKeyring, type KeyFlags } from '../keyring.js';
+import { addKeyOptions, loadKeyring, planKeyring, type KeyFlags, type KeyPlan, type LoadedKeyring } from '../keyring.js';
+import { addReportOptions, type ReportFlags } from '../output.js';
+import { checkPlaintextPolicy, refuseExistingOutput, runPipeline } from '../pipeline.js';
 import { addStorageOptions, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
 
-interface UnsealOptions extends KeyFlags, StorageFlags {
+interface UnsealOptions extends KeyFlags, StorageFlags, ReportFlags {
   output?: string;
   quiet?: boolean;
 }
@@ -22,7 +26,7 @@ refused (exit 6).
 
 Examples:
   $ archive-crypt unseal meeting.sealed --key archive-private-key.pem --passphrase-env KEY_PASS --output meeting.ts
-  unsealed meeting.sealed → meeting.ts: 67868 bytes, 2 segments verified (key archive-private-key.pem)
+  unsealed meeting.sealed → meeting.ts: 67868 bytes, 2 segments verified (sealed from meeting.ts)
   $ archive-crypt unseal s3://vault/meeting.sealed --key key.pem --passphrase-env KEY_PASS --output - | ffplay -
 
 Exit codes: 0 ok, 2 usage, 3 no key matches or key unusable, 4 integrity check failed (any change to the
@@ -30,7 +34,7 @@ file, truncation, trailing data), 5 storage, 6 output refused.
 `;
 
 export function register(program: Command, ctx: CliContext): void {
-  addStorageOptions(
+  addReportOptions(addStorageOptions(
     addKeyOptions(
 program
       .command('unseal')
@@ -38,61 +42,67 @@ program
       .argument('<source>', 'the sealed file: a path, - (stdin), s3://…, azure://… or https://…'))
       .option('-o, --output <file|->', 'write the plaintext to FILE (never overwritten) or - for stdout; default: verify only')
       .option('--quiet', 'no progress bar and no summary; errors only')
-  )
+  ))
     .addHelpText('after', EXAMPLE)
     .action((source: string, opts: UnsealOptions) => unsealCommand(ctx, source, opts));
 }
 
 
-async function unsealCommand(ctx: CliContext, sourceSpec: string, opts: UnsealOptions): Promise<void> {
-  if (opts.output === '-' && ctx.stdout.isTTY) {
-    throw new UsageError('refusing to write plaintext to a terminal: pipe --output - into a program or give --output FILE');
-  }
-  const keyring = await loadKeyring(ctx, planKeyring(ctx, opts));
-  const { unsealArchive } = await import('../../engine/sealed/unseal.js');
-  const { openSource } = await import('../../storage/open.js');
-  const { startProgress } = await import('../progress.js');
+interface UnsealPlan {
+  storage: SourceOptions;
+  keys: KeyPlan;
+}
 
-  const sink = await openOutput(ctx, opts.output);
-  const progress = await startProgress(ctx, 'unsealing', opts.quiet);
-  let report;
-  try {
-    const source = await openSource(sourceSpec, storageOptionsFrom(opts, ctx));
-    try {
-      report = await unsealArchive({
-        source,
-        keyring: keyring.handles,
-        sink,
-        signal: ctx.signal,
-        onProgress: (bytes, total) => progress.update(bytes, total),
-      });
-    } finally {
-      await source.close?.();
-    }
-  } catch (error) {
-    await sink.abort();
-    // A read of an open pipe that never delivers again would keep the process alive after Ctrl-C.
-    if (ctx.signal.aborted && sourceSpec === '-') ctx.stdin.destroy();
-    throw error;
-  } finally {
-    progress.stop();
-  }
-  const name = contextName(report.context);
-  ctx.info(
-    `unsealed ${report.source} → ${report.output}: ${report.plaintextBytes} bytes, ${report.segments} segments verified${name ? ` (sealed from ${name})` : ''}`,
-    opts.quiet,
-  );
+async function unsealCommand(ctx: CliContext, sourceSpec: string, opts: UnsealOptions): Promise<void> {
+  const outputLabel = opts.output === undefined ? null : opts.output === '-' ? 'stdout' : opts.output;
+  await runPipeline<UnsealPlan, LoadedKeyring, OutputSink, UnsealReport>(ctx, {
+    progressLabel: 'unsealing',
+    quiet: opts.quiet === true,
+    readsStdin: sourceSpec === '-',
+    async check() {
+      if (opts.output === '-' && ctx.stdout.isTTY) {
+        throw new UsageError('refusing to write plaintext to a terminal: pipe --output - into a program or give --output FILE');
+      }
+      const plan = { storage: storageOptionsFrom(opts, ctx), keys: planKeyring(ctx, opts) };
+      checkPlaintextPolicy(ctx, opts.output);
+      await refuseExistingOutput(opts.output);
+      return plan;
+    },
+    describe: () => ({ source: sourceSpec, output: outputLabel }),
+    keys: (plan) => loadKeyring(ctx, plan.keys),
+    outputs: async (_plan, _keys, claim) => claim(await openOutput(ctx, opts.output)),
+    async run({ plan, keys: keyring, outputs: sink, progress }) {
+      const { unsealArchive } = await import('../../engine/sealed/unseal.js');
+      const { openSource } = await import('../../storage/open.js');
+      const source = await openSource(sourceSpec, plan.storage);
+      try {
+        return await unsealArchive({
+          source,
+          keyring: keyring.handles,
+          sink,
+          signal: ctx.signal,
+          onProgress: (bytes, total) => progress.update(bytes, total),
+        });
+      } finally {
+        await source.close?.();
+      }
+    },
+    report(report) {
+      const name = contextName(report.context);
+      const { context, ...rest } = report;
+      return {
+        json: { ...rest, output: outputLabel, context: context.length === 0 ? null : context.toString('utf8') },
+        text: `unsealed ${report.source} → ${outputLabel ?? 'nowhere (verify only)'}: ${report.plaintextBytes} bytes, ${report.segments} segments verified${name ? ` (sealed from ${name})` : ''}`,
+      };
+    },
+  });
 }
 
 async function openOutput(ctx: CliContext, output: string | undefined): Promise<OutputSink> {
-  const { openFileSink, nullSink, streamSink } = await import('../../engine/output.js');
+  const { nullSink, streamSink } = await import('../../storage/output-sink.js');
   if (output === undefined) return nullSink();
   if (output === '-') return streamSink(ctx.stdout);
-  if (!ctx.plaintextFilesAllowed) {
-    throw new OutputError('plaintext files are not allowed here (ARCHIVE_CRYPT_PLAINTEXT_FILES=deny): stream with --output - or verify without --output', {
-      code: 'ERR_POLICY',
-    });
-  }
+  const { openFileSink } = await import('../../storage/file-sink.js');
   return openFileSink(output);
 }
 
