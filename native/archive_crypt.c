@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -357,6 +358,268 @@ static napi_value context_free(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+
+/*
+ * decryptRanges: the Vonage decrypt loop of docs/ENGINE.md ("Threads") in C, so that no JavaScript
+ * runs per range. A window of `count` CBC ranges of `rangeSize` bytes (the last one ends at `end`)
+ * lies at `data`; range i is at file position firstPosition + i·rangeSize. With a file descriptor
+ * each range is read by position (pread) and its IV is the ciphertext block before it (the archive
+ * IV for position 0) — so ranges are independent and two threads can take them from one shared
+ * claim counter (an Int32Array over a SharedArrayBuffer, claimed with an atomic add). Without one
+ * the window is one range already in memory, decrypted in order from `iv`, and may be hashed.
+ * Every range is decrypted in place in cache-sized slices, and its MPEG-TS sync bytes are checked
+ * while the slice is hot. With a callback the job runs as async work on a libuv thread (no worker
+ * thread to boot), else on the calling thread.
+ */
+#define SLICE (256 * 1024)
+#define TS_PACKET 188
+
+enum job_error { JOB_OK = 0, JOB_ERRNO = 1, JOB_SHRANK = 2, JOB_OPENSSL = 3 };
+
+typedef struct {
+  unsigned char key[32];
+  unsigned char iv[16];
+  int fd;
+  unsigned char *data;
+  size_t range_size;
+  uint32_t count;
+  double first_position;
+  double end;
+  int32_t *claims;
+  double sync_base;
+  EVP_MD_CTX *hash;
+  size_t hash_length;
+  /* results */
+  double first_bad;
+  int error;
+  int error_number;
+  double error_at;
+  /* async only */
+  napi_async_work work;
+  napi_ref refs[4];
+  napi_ref callback;
+} range_job;
+
+static int pread_full(int fd, unsigned char *target, size_t length, double position, range_job *job) {
+  size_t filled = 0;
+  while (filled < length) {
+    ssize_t n = pread(fd, target + filled, length - filled, (off_t)position + (off_t)filled);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      job->error = JOB_ERRNO;
+      job->error_number = errno;
+      return 0;
+    }
+    if (n == 0) {
+      job->error = JOB_SHRANK;
+      job->error_at = position + (double)filled;
+      return 0;
+    }
+    filled += (size_t)n;
+  }
+  return 1;
+}
+
+static void check_sync(range_job *job, const unsigned char *bytes, size_t length, double offset) {
+  if (job->sync_base < 0 || job->first_bad >= 0) return;
+  size_t first = (size_t)((TS_PACKET - (uint64_t)offset % TS_PACKET) % TS_PACKET);
+  for (size_t i = first; i < length; i += TS_PACKET) {
+    if (bytes[i] != 0x47) {
+      job->first_bad = offset + (double)i;
+      return;
+    }
+  }
+}
+
+static void run_range_job(range_job *job) {
+  EVP_CIPHER_CTX *cipher = EVP_CIPHER_CTX_new();
+  if (!cipher || !EVP_CipherInit_ex2(cipher, aes_256_cbc, job->key, NULL, 0, NULL) || !EVP_CIPHER_CTX_set_padding(cipher, 0)) {
+    job->error = JOB_OPENSSL;
+    EVP_CIPHER_CTX_free(cipher);
+    return;
+  }
+  unsigned char iv[16];
+  for (uint32_t next = 0;;) {
+    uint32_t i = job->claims ? (uint32_t)__atomic_fetch_add(job->claims, 1, __ATOMIC_SEQ_CST) : next++;
+    if (i >= job->count) break;
+    double position = job->first_position + (double)i * (double)job->range_size;
+    size_t length = job->end - position < (double)job->range_size ? (size_t)(job->end - position) : job->range_size;
+    unsigned char *range = job->data + (size_t)i * job->range_size;
+    memcpy(iv, job->iv, 16);
+    if (job->fd >= 0 && position > 0 && !pread_full(job->fd, iv, 16, position - 16, job)) break;
+    if (!EVP_CipherInit_ex2(cipher, NULL, NULL, iv, 0, NULL)) {
+      job->error = JOB_OPENSSL;
+      break;
+    }
+    for (size_t at = 0; at < length; at += SLICE) {
+      int chunk = (int)(length - at < SLICE ? length - at : SLICE), written = 0;
+      /* Read a slice and decrypt it while it is still in this core's cache. */
+      if (job->fd >= 0 && !pread_full(job->fd, range + at, (size_t)chunk, position + (double)at, job)) break;
+      if (!EVP_CipherUpdate(cipher, range + at, &written, range + at, chunk) || written != chunk) {
+        job->error = JOB_OPENSSL;
+        break;
+      }
+      check_sync(job, range + at, (size_t)chunk, job->sync_base + (double)i * (double)job->range_size + (double)at);
+      if (job->hash && at < job->hash_length) {
+        size_t hashed = job->hash_length - at < (size_t)chunk ? job->hash_length - at : (size_t)chunk;
+        if (!EVP_DigestUpdate(job->hash, range + at, hashed)) job->error = JOB_OPENSSL;
+      }
+      if (job->error) break;
+    }
+    if (job->error) break;
+  }
+  /* One thread's failure stops the others' claims too. */
+  if (job->error && job->claims) __atomic_store_n(job->claims, (int32_t)job->count, __ATOMIC_SEQ_CST);
+  OPENSSL_cleanse(iv, sizeof iv);
+  EVP_CIPHER_CTX_free(cipher);
+}
+
+static napi_value job_error(napi_env env, range_job *job) {
+  napi_value message, error, value;
+  char text[160];
+  if (job->error == JOB_ERRNO) snprintf(text, sizeof text, "read: %s", strerror(job->error_number));
+  else if (job->error == JOB_SHRANK) snprintf(text, sizeof text, "the file ended at byte %.0f, before its planned size", job->error_at);
+  else snprintf(text, sizeof text, "archive-crypt native: decryptRanges failed in OpenSSL");
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message);
+  napi_create_error(env, NULL, message, &error);
+  if (job->error == JOB_ERRNO) {
+    napi_create_int32(env, job->error_number, &value);
+    napi_set_named_property(env, error, "errno", value);
+    napi_create_string_utf8(env, "read", NAPI_AUTO_LENGTH, &value);
+    napi_set_named_property(env, error, "syscall", value);
+  }
+  if (job->error == JOB_SHRANK) {
+    napi_create_double(env, job->error_at, &value);
+    napi_set_named_property(env, error, "shrankAt", value);
+  }
+  return error;
+}
+
+static void free_range_job(napi_env env, range_job *job) {
+  for (size_t i = 0; i < 4; i += 1) {
+    if (job->refs[i]) napi_delete_reference(env, job->refs[i]);
+  }
+  if (job->callback) napi_delete_reference(env, job->callback);
+  if (job->work) napi_delete_async_work(env, job->work);
+  OPENSSL_cleanse(job, sizeof *job);
+  OPENSSL_free(job);
+}
+
+static void execute_range_job(napi_env env, void *data) {
+  (void)env;
+  run_range_job(data);
+}
+
+static void complete_range_job(napi_env env, napi_status status, void *data) {
+  range_job *job = data;
+  napi_value callback, global, args[2];
+  if (napi_get_reference_value(env, job->callback, &callback) == napi_ok && napi_get_global(env, &global) == napi_ok) {
+    if (status != napi_ok) {
+      napi_value message;
+      napi_create_string_utf8(env, "archive-crypt native: decryptRanges was cancelled", NAPI_AUTO_LENGTH, &message);
+      napi_create_error(env, NULL, message, &args[0]);
+      napi_get_undefined(env, &args[1]);
+    } else if (job->error) {
+      args[0] = job_error(env, job);
+      napi_get_undefined(env, &args[1]);
+    } else {
+      napi_get_null(env, &args[0]);
+      napi_create_double(env, job->first_bad, &args[1]);
+    }
+    free_range_job(env, job);
+    napi_call_function(env, global, callback, 2, args, NULL);
+    return;
+  }
+  free_range_job(env, job);
+}
+
+/*
+ * decryptRanges(key, iv, fd, data, rangeSize, count, firstPosition, end, claims, syncBase, hash,
+ * hashLength[, callback]) → first bad sync offset (-1: none), or undefined and callback(error, it).
+ */
+static napi_value decrypt_ranges(napi_env env, napi_callback_info info) {
+  size_t argc = 13;
+  napi_value args[13];
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  if (argc < 12) return throw_type(env, "decryptRanges(key, iv, fd, data, rangeSize, count, firstPosition, end, claims, syncBase, hash, hashLength[, callback])");
+  if (!aes_256_cbc) return throw_openssl(env, "EVP_CIPHER_fetch");
+  unsigned char *key, *iv, *data;
+  size_t key_length, iv_length, data_length;
+  if (!get_bytes(env, args[0], &key, &key_length) || !get_bytes(env, args[1], &iv, &iv_length) || key_length != 32 || iv_length != 16) {
+    return throw_range(env, "key must be 32 bytes and iv 16 bytes");
+  }
+  int32_t fd, count;
+  double range_size, first_position, end, sync_base, hash_length;
+  if (napi_get_value_int32(env, args[2], &fd) != napi_ok || !get_bytes(env, args[3], &data, &data_length) || napi_get_value_double(env, args[4], &range_size) != napi_ok ||
+      napi_get_value_int32(env, args[5], &count) != napi_ok || napi_get_value_double(env, args[6], &first_position) != napi_ok ||
+      napi_get_value_double(env, args[7], &end) != napi_ok || napi_get_value_double(env, args[9], &sync_base) != napi_ok ||
+      napi_get_value_double(env, args[11], &hash_length) != napi_ok) {
+    return throw_type(env, "decryptRanges: fd, rangeSize, count, firstPosition, end, syncBase and hashLength must be numbers, data a byte array");
+  }
+  if (!(range_size >= 16) || (uint64_t)range_size % 16 != 0 || count < 0 || first_position < 0 || (uint64_t)first_position % 16 != 0 ||
+      (count > 0 && !(end > first_position + (double)(count - 1) * range_size && end <= first_position + (double)count * range_size)) ||
+      (uint64_t)end % 16 != 0 || end - first_position > (double)data_length) {
+    return throw_range(env, "decryptRanges: ranges must be whole blocks within data");
+  }
+  napi_valuetype type;
+  int32_t *claims = NULL;
+  if (napi_typeof(env, args[8], &type) != napi_ok) return NULL;
+  if (type != napi_null && type != napi_undefined) {
+    napi_typedarray_type array_type;
+    size_t length;
+    void *pointer;
+    if (napi_get_typedarray_info(env, args[8], &array_type, &length, &pointer, NULL, NULL) != napi_ok || array_type != napi_int32_array || length < 1) {
+      return throw_type(env, "decryptRanges: claims must be an Int32Array");
+    }
+    claims = pointer;
+  }
+  EVP_MD_CTX *hash = NULL;
+  if (napi_typeof(env, args[10], &type) != napi_ok) return NULL;
+  if (type != napi_null && type != napi_undefined) {
+    crypto_context *context = get_context(env, args[10], 0);
+    if (!context) return NULL;
+    if (!context->digest) return throw_type(env, "decryptRanges: hash must be a hash context");
+    hash = context->digest;
+  }
+  if (fd < 0 && count > 1) return throw_range(env, "decryptRanges: without a file, the window is one range");
+  if (hash && (claims || hash_length < 0 || hash_length > end - first_position)) return throw_range(env, "decryptRanges: a hashed window is one thread's, in order");
+  range_job *job = OPENSSL_zalloc(sizeof *job);
+  if (!job) return throw_openssl(env, "OPENSSL_zalloc");
+  memcpy(job->key, key, 32);
+  memcpy(job->iv, iv, 16);
+  job->fd = fd;
+  job->data = data;
+  job->range_size = (size_t)range_size;
+  job->count = (uint32_t)count;
+  job->first_position = first_position;
+  job->end = end;
+  job->claims = claims;
+  job->sync_base = sync_base;
+  job->hash = hash;
+  job->hash_length = hash ? (size_t)hash_length : 0;
+  job->first_bad = -1;
+  if (argc < 13 || napi_typeof(env, args[12], &type) != napi_ok || type != napi_function) {
+    run_range_job(job);
+    napi_value result = NULL;
+    if (job->error) napi_throw(env, job_error(env, job));
+    else napi_create_double(env, job->first_bad, &result);
+    free_range_job(env, job);
+    return result;
+  }
+  /* The data, claims and hash context stay alive until the job completes. */
+  napi_value name;
+  int failed = napi_create_reference(env, args[3], 1, &job->refs[0]) != napi_ok || napi_create_reference(env, args[12], 1, &job->callback) != napi_ok;
+  if (!failed && claims) failed = napi_create_reference(env, args[8], 1, &job->refs[1]) != napi_ok;
+  if (!failed && hash) failed = napi_create_reference(env, args[10], 1, &job->refs[2]) != napi_ok;
+  failed = failed || napi_create_string_utf8(env, "archive-crypt:decryptRanges", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+           napi_create_async_work(env, NULL, name, execute_range_job, complete_range_job, job, &job->work) != napi_ok || napi_queue_async_work(env, job->work) != napi_ok;
+  if (failed) {
+    free_range_job(env, job);
+    napi_throw_error(env, NULL, "archive-crypt native: cannot queue decryptRanges");
+  }
+  return NULL;
+}
+
 static int get_path(napi_env env, napi_value value, char *path, size_t size) {
   size_t length = 0;
   if (napi_get_value_string_utf8(env, value, path, size, &length) != napi_ok) return 0;
@@ -415,6 +678,7 @@ NAPI_MODULE_INIT() {
       {"digestUpdate", NULL, digest_update, NULL, NULL, NULL, napi_enumerable, NULL},
       {"digestFinal", NULL, digest_final, NULL, NULL, NULL, napi_enumerable, NULL},
       {"contextFree", NULL, context_free, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"decryptRanges", NULL, decrypt_ranges, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openTmpfile", NULL, open_tmpfile, NULL, NULL, NULL, napi_enumerable, NULL},
       {"linkTmpfile", NULL, link_tmpfile, NULL, NULL, NULL, napi_enumerable, NULL},
   };

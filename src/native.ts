@@ -29,6 +29,32 @@ export interface NativeBinding {
   /** Frees and cleanses the context now (idempotent); later calls on it throw. */
   contextFree(context: NativeContext): void;
   /**
+   * Decrypts a window of `count` CBC ranges of `rangeSize` bytes in place at `data` (range i at file
+   * position `firstPosition` + i·rangeSize; the window ends at `end`), checking MPEG-TS sync bytes
+   * from absolute plaintext offset `syncBase` (-1: no check). With `fd` ≥ 0 each range is read by
+   * position with the block before it as IV (`iv` for position 0), and the ranges are taken from
+   * the atomic counter `claims[0]` (shared by every thread on the window) when given. Without `fd`
+   * the window is one range already in `data`, decrypted from `iv`; then `hash` (a hash context)
+   * may take its first `hashLength` plaintext bytes. Returns the first bad sync offset (-1: none); with a
+   * callback the job runs on a libuv thread and the callback gets (error, that offset). Errors carry
+   * `errno`/`syscall` (a failed pread) or `shrankAt` (the file ended early).
+   */
+  decryptRanges(
+    key: Uint8Array,
+    iv: Uint8Array,
+    fd: number,
+    data: Uint8Array,
+    rangeSize: number,
+    count: number,
+    firstPosition: number,
+    end: number,
+    claims: Int32Array | null,
+    syncBase: number,
+    hash: NativeContext | null,
+    hashLength: number,
+    callback?: (error: Error | null, firstBadSync: number) => void,
+  ): number;
+  /**
    * An unnamed file (mode 0600) in `directory`, gone if the process dies before `linkTmpfile` names
    * it. Throws a Node-style error (`code` EOPNOTSUPP, EISDIR, ENOENT, …) where unsupported.
    */

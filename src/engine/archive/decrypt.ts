@@ -21,6 +21,8 @@ import { DecryptPool } from '../threads/pool.js';
 import { DEFAULT_THRESHOLD_WITH_POOL } from '../threads/ring.js';
 import { openCiphertextReader, type CiphertextReader } from '../reader.js';
 import { decryptSerial, type PipelineInput } from './serial.js';
+import { decryptFileWindows, decryptStreamWindows } from './windows.js';
+import { loadNative } from '../../native.js';
 
 export { ArchiveCheckError, type CheckStatus, type DecryptReport } from './checks.js';
 
@@ -93,6 +95,12 @@ const DEFAULT_THRESHOLD_WITHOUT_POOL = Number.POSITIVE_INFINITY;
 const DEFAULT_THRESHOLD_NATIVE = 128 * 1024 * 1024;
 const DEFAULT_THRESHOLD_HASHING = 64 * 1024 * 1024;
 const DEFAULT_RANGE_SIZE = 2 * 1024 * 1024;
+/**
+ * On the native core the second thread is a libuv thread running the addon's job (windows.ts):
+ * nothing boots, so two threads pay from a few windows on (measured: bench/ANALYSIS.md).
+ */
+const DEFAULT_THRESHOLD_WINDOWS = 16 * 1024 * 1024;
+const DEFAULT_RANGE_SIZE_WINDOWS = 1024 * 1024;
 
 /**
  * Decrypts and verifies an archive; commits the sink on success, aborts it on any failure.
@@ -109,10 +117,13 @@ export async function decryptArchive(options: DecryptArchiveOptions): Promise<De
   const { source, sink, signal } = options;
   const padding = options.padding ?? 'pkcs7';
   const backend = cryptoBackend(options.crypto);
+  // The native core's own second thread on two cores or more (windows.ts); else the pool or this thread alone.
+  const native = backend.name === 'native' && availableParallelism() > 1 ? loadNative() : undefined;
   const alone = backend.name === 'native' && availableParallelism() > 1 ? DEFAULT_THRESHOLD_NATIVE : DEFAULT_THRESHOLD_WITHOUT_POOL;
   const threshold =
-    options.parallelThreshold ?? (options.pool ? DEFAULT_THRESHOLD_WITH_POOL : options.expectSha256 ? DEFAULT_THRESHOLD_HASHING : alone);
-  const rangeSize = options.rangeSize ?? DEFAULT_RANGE_SIZE;
+    options.parallelThreshold ??
+    (native ? DEFAULT_THRESHOLD_WINDOWS : options.pool ? DEFAULT_THRESHOLD_WITH_POOL : options.expectSha256 ? DEFAULT_THRESHOLD_HASHING : alone);
+  const rangeSize = options.rangeSize ?? (native ? DEFAULT_RANGE_SIZE_WINDOWS : DEFAULT_RANGE_SIZE);
   const checks = new ArchiveChecks(source.name, sink.name, {
     padding,
     checkMpegTs: options.checkMpegTs !== false,
@@ -139,7 +150,13 @@ export async function decryptArchive(options: DecryptArchiveOptions): Promise<De
       const input: PipelineInput = { reader, archiveKey, backend, checks, sink, padding, signal, onProgress: options.onProgress, total };
       const parallel = threshold === 0 || (total !== undefined && total >= threshold);
       checks.report.parallel = parallel;
-      if (parallel) {
+      if (parallel && native && total !== undefined) {
+        const fd = reader.positionalFd;
+        const windows = { ...input, native, rangeSize, size: total };
+        // Threads read their own ranges of a local file unless every ciphertext byte is hashed in order.
+        if (fd !== undefined && !checks.hashing && total > 0 && total % BLOCK_SIZE === 0) await decryptFileWindows({ ...windows, fd });
+        else await decryptStreamWindows(windows);
+      } else if (parallel) {
         // A private pool for hashing has one thread: only then does it run the ranges in order and can
         // hash the plaintext itself.
         const pool = options.pool ?? (privatePool = new DecryptPool(options.expectSha256 ? { threads: 1 } : {}));

@@ -1,0 +1,185 @@
+/**
+ * The two-core pipeline on the native core (docs/ENGINE.md, "Threads"): the archive goes through
+ * two reused windows of `RANGES_PER_WINDOW` CBC ranges each, and the addon's `decryptRanges` does
+ * all the per-range work in C — no JavaScript, no allocation and no message per range. Its second
+ * thread is a libuv thread running the addon's async work: nothing to boot (a worker thread costs
+ * 30–240 ms before its first byte, which is half of openssl's whole run at 1 GiB).
+ *
+ * - A local file whose size is known and whole blocks, nothing hashed (`decryptFileWindows`): the
+ *   main thread and the libuv thread each read ranges of the window by position (the block before a
+ *   range is its IV) and decrypt them in place, taking them from one atomic claim counter, so the
+ *   faster thread simply takes more. While the main thread writes window w in order, the libuv
+ *   thread already works on window w + 1.
+ * - Anything else of a known size — SHA-256 wanted (every ciphertext byte must be hashed in order),
+ *   an object store (`decryptStreamWindows`): the main thread reads window w + 1 (and hashes its
+ *   ciphertext, verifies the store checksum) while the libuv thread decrypts window w in order,
+ *   checks its sync bytes and hashes its plaintext: each digest on its own core.
+ *
+ * Only the last block of the archive carries padding: it is checked and stripped on the main thread
+ * once its window is decrypted. The MPEG-TS sync check runs in C where the plaintext is hot.
+ */
+import { AbortError, StorageError } from '../../errors.js';
+import { BLOCK_SIZE } from '../../format/opentok.js';
+import type { NativeBinding, NativeContext } from '../../native.js';
+import { checkedLength, removedPadding, writeReleasing, type PipelineInput } from './serial.js';
+
+/** Ranges per window: enough that the thread that finishes first rarely waits for the other. */
+export const RANGES_PER_WINDOW = 8;
+
+export interface WindowsInput extends PipelineInput {
+  native: NativeBinding;
+  /** Bytes per range (a multiple of 16). */
+  rangeSize: number;
+  /** The source's size in bytes (known: stdin and pipes take the serial path). */
+  size: number;
+}
+
+type Window = { data: Buffer; claims: Int32Array };
+
+function windows(windowBytes: number): [Window, Window] {
+  // Off-heap memory (never moved by the garbage collector) that the libuv thread works on.
+  const make = (): Window => ({ data: Buffer.from(new SharedArrayBuffer(windowBytes)), claims: new Int32Array(new SharedArrayBuffer(4)) });
+  return [make(), make()];
+}
+
+/** The native error of a job as the engine's: a failed or short read is a storage failure. */
+function storageFailure(error: unknown, path: string): Error {
+  const { errno, shrankAt, message } = error as { errno?: number; shrankAt?: number; message?: string };
+  if (typeof shrankAt === 'number') return new StorageError(`the archive file shrank while it was read (at byte ${shrankAt}); run again once it is complete`, { cause: error });
+  if (typeof errno === 'number') return new StorageError(`${path}: cannot read (${message ?? 'error'})`, { cause: error });
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** Local file, known size (a positive multiple of 16), no hashing: both threads read and decrypt ranges. */
+export async function decryptFileWindows(input: WindowsInput & { fd: number }): Promise<void> {
+  const { native, checks, sink, signal, padding, size, rangeSize, fd } = input;
+  const { key, iv } = input.archiveKey;
+  const windowBytes = rangeSize * RANGES_PER_WINDOW;
+  const count = Math.ceil(size / windowBytes);
+  const pair = windows(windowBytes);
+  const syncing = checks.checkingMpegTs;
+  const jobs: Promise<number>[] = [];
+  const start = (w: number): void => {
+    const window = pair[w % 2] as Window;
+    const position = w * windowBytes;
+    const end = Math.min(size, position + windowBytes);
+    window.claims[0] = 0;
+    const ranges = Math.ceil((end - position) / rangeSize);
+    jobs[w] = new Promise<number>((resolve, reject) => {
+      native.decryptRanges(key, iv, fd, window.data, rangeSize, ranges, position, end, window.claims, syncing ? position : -1, null, 0, (error, bad) =>
+        error ? reject(storageFailure(error, checks.report.source)) : resolve(bad),
+      );
+    });
+    jobs[w]?.catch(() => undefined); // awaited in its turn
+  };
+  try {
+    checkedLength(size, padding, checks);
+    start(0);
+    for (let w = 0; w < count; w += 1) {
+      if (signal?.aborted) throw new AbortError('cancelled; no output was kept');
+      const window = pair[w % 2] as Window;
+      const position = w * windowBytes;
+      const end = Math.min(size, position + windowBytes);
+      let mine: number;
+      try {
+        mine = native.decryptRanges(key, iv, fd, window.data, rangeSize, Math.ceil((end - position) / rangeSize), position, end, window.claims, syncing ? position : -1, null, 0);
+      } catch (error) {
+        throw storageFailure(error, checks.report.source);
+      }
+      // The other window's output was written (below, last round): the libuv thread may go on to it.
+      if (w + 1 < count) start(w + 1);
+      const theirs = await (jobs[w] as Promise<number>);
+      const bad = mine < 0 ? theirs : theirs < 0 ? mine : Math.min(mine, theirs);
+      let plaintext = window.data.subarray(0, end - position);
+      checks.countCiphertext(plaintext.byteLength);
+      if (w === count - 1) plaintext = plaintext.subarray(0, plaintext.byteLength - removedPadding(plaintext.subarray(plaintext.byteLength - BLOCK_SIZE), padding, checks));
+      checks.plaintext(plaintext, bad);
+      if (plaintext.byteLength > 0) await writeReleasing(sink, plaintext);
+      input.onProgress?.(end, input.total);
+    }
+  } finally {
+    // No job may still write into the windows when they are dropped (or the key is zeroed after).
+    await Promise.allSettled(jobs);
+  }
+}
+
+/**
+ * Known size, read in order through `reader` (a file when hashing, an object store): this thread
+ * reads window w + 1 and hashes its ciphertext while the libuv thread decrypts window w in order,
+ * checks its sync bytes and hashes its plaintext. The ciphertext of a window is hashed before its
+ * job starts, because the job decrypts it in place.
+ */
+export async function decryptStreamWindows(input: WindowsInput): Promise<void> {
+  const { native, reader, checks, sink, signal, padding, rangeSize } = input;
+  const windowBytes = rangeSize * RANGES_PER_WINDOW;
+  let [current, spare] = windows(windowBytes);
+  const syncing = checks.checkingMpegTs;
+  // The plaintext SHA-256 is taken on the libuv thread, in order; the last block waits for the padding check.
+  const hash: NativeContext | null = checks.hashing ? native.hashNew(4) : null;
+  if (hash) checks.hashPlaintextElsewhere();
+  const chain = Buffer.from(input.archiveKey.iv); // the IV of the next window: the last ciphertext block read
+  let job: Promise<number> | undefined;
+  let offset = 0;
+  /** Takes in a window just read: hashes its ciphertext and returns its IV. */
+  const accept = (window: Window, n: number, at: number): Buffer => {
+    checks.ciphertext(window.data.subarray(0, n));
+    if (n < windowBytes) checkedLength(at + n, padding, checks);
+    const iv = Buffer.from(chain);
+    if (n > 0) window.data.copy(chain, 0, n - BLOCK_SIZE, n);
+    return iv;
+  };
+  const decrypt = (window: Window, n: number, iv: Buffer, at: number): Promise<number> => {
+    const started = new Promise<number>((resolve, reject) => {
+      native.decryptRanges(input.archiveKey.key, iv, -1, window.data, n, 1, 0, n, null, syncing ? at : -1, hash, hash ? n - BLOCK_SIZE : 0, (error, bad) =>
+        error ? reject(error) : resolve(bad),
+      );
+    });
+    started.catch(() => undefined); // awaited in its turn
+    return started;
+  };
+  try {
+    let n = await reader.fill(current.data);
+    let iv = accept(current, n, 0);
+    if (n === 0) {
+      checks.recordFinal(); // nothing to unpad (-nopad of an empty input)
+      return;
+    }
+    job = decrypt(current, n, iv, 0);
+    for (;;) {
+      if (signal?.aborted) throw new AbortError('cancelled; no output was kept');
+      // Read ahead into the spare window (its plaintext was written last round) while this one decrypts.
+      const next = n < windowBytes ? 0 : await reader.fill(spare.data);
+      if (next > 0) iv = accept(spare, next, offset + n);
+      const bad = await job;
+      job = undefined;
+      let plaintext = current.data.subarray(0, n);
+      if (next === 0) {
+        checkedLength(offset + n, padding, checks);
+        const tail = plaintext.subarray(n - BLOCK_SIZE);
+        const removed = removedPadding(tail, padding, checks);
+        if (hash) native.digestUpdate(hash, tail, 0, BLOCK_SIZE - removed);
+        plaintext = plaintext.subarray(0, n - removed);
+      } else {
+        // Not the last block after all: hash it before the next window's plaintext, then let the libuv thread go on.
+        if (hash) native.digestUpdate(hash, plaintext, n - BLOCK_SIZE, BLOCK_SIZE);
+        job = decrypt(spare, next, iv, offset + n);
+      }
+      checks.plaintext(plaintext, bad);
+      if (plaintext.byteLength > 0) await writeReleasing(sink, plaintext);
+      offset += n;
+      input.onProgress?.(offset, input.total);
+      if (next === 0) break;
+      [current, spare] = [spare, current];
+      n = next;
+    }
+    if (hash) {
+      const digest = Buffer.alloc(32);
+      native.digestFinal(hash, digest);
+      checks.setPlaintextDigest(digest);
+    }
+  } finally {
+    await job?.catch(() => undefined);
+    chain.fill(0);
+    if (hash) native.contextFree(hash);
+  }
+}
