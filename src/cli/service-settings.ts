@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { UsageError } from '../errors.js';
-import { parseServiceConfig, type ServiceConfig } from '../service/config.js';
+import type { ServiceConfig } from '../service/config.js';
 import type { SourceOptions } from '../storage/open.js';
 import type { CliContext } from './context.js';
 
@@ -21,19 +21,32 @@ export function addServiceOptions(command: Command): Command {
     .option('--queue <name>', 'queue name (overrides service.queueName)');
 }
 
+/** Flags that override a setting, and the setting each overrides. */
+const overridingFlags = { redisUrl: '--redis-url', queueName: '--queue', listen: '--listen', concurrency: '--concurrency' } as const;
+
 /**
- * The `service` section of the configuration file (docs/SERVICE.md; absent: the built-in defaults)
- * with the flags applied.
- * @throws UsageError for a bad setting (named, with the file).
+ * The `service` section of the configuration file (validated by the one loader, src/config; absent:
+ * the built-in defaults) with the flags applied, each checked by the same schema as its setting.
+ * @throws UsageError for a bad flag value, naming the flag.
  */
-export function loadServiceConfig(ctx: CliContext, flags: ServiceFlags, overrides: Record<string, unknown> = {}): ServiceConfig {
-  const raw = (ctx.config as { service?: unknown }).service;
-  if (raw !== undefined && (typeof raw !== 'object' || raw === null)) throw new UsageError(`service in ${ctx.configFile ?? 'the config file'} must be an object`);
-  const section: Record<string, unknown> = { ...(raw as Record<string, unknown> | undefined) };
-  if (flags.redisUrl !== undefined) section.redisUrl = flags.redisUrl;
-  if (flags.queue !== undefined) section.queueName = flags.queue;
-  for (const [name, value] of Object.entries(overrides)) if (value !== undefined) section[name] = value;
-  return parseServiceConfig(section, ctx.configFile !== undefined ? `service (in ${ctx.configFile})` : 'service');
+export async function loadServiceConfig(ctx: CliContext, flags: ServiceFlags, overrides: { listen?: string | undefined; concurrency?: number | undefined } = {}): Promise<ServiceConfig> {
+  const { serviceSchema } = await import('../config/schema.js');
+  const config: ServiceConfig = ctx.config.service ?? serviceSchema.parse({});
+  const given = { redisUrl: flags.redisUrl, queueName: flags.queue, ...overrides };
+  const applied: Partial<ServiceConfig> = {};
+  for (const name of Object.keys(overridingFlags) as (keyof typeof overridingFlags)[]) {
+    const value = given[name];
+    if (value === undefined) continue;
+    const result = serviceSchema.shape[name].safeParse(value);
+    if (!result.success) throw new UsageError(`${overridingFlags[name]} ${result.error.issues[0]?.message ?? 'is not valid'} (got "${String(value)}")`);
+    Object.assign(applied, { [name]: result.data });
+  }
+  return { ...config, ...applied };
+}
+
+/** How the settings are named in messages: `service (in FILE)` when they came from a file. */
+export function serviceLabel(ctx: CliContext): string {
+  return ctx.configFile !== undefined ? `service (in ${ctx.configFile})` : 'service';
 }
 
 /** Storage options for the configured source and destination stores. */
@@ -58,11 +71,4 @@ export async function serviceLogger(ctx: CliContext, component: string): Promise
 export function untilStopped(ctx: CliContext): Promise<void> {
   if (ctx.signal.aborted) return Promise.resolve();
   return new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
-}
-
-/** Parses a whole-number flag. */
-export function parseWholeNumber(text: string, flag: string, min: number, max: number): number {
-  const value = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(value) || value < min || value > max) throw new UsageError(`${flag} must be a whole number from ${min} to ${max} (got "${text}")`);
-  return value;
 }

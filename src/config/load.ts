@@ -1,7 +1,8 @@
 /**
  * Reads and validates the configuration file (docs/CONFIG.md). Not tied to the command line: the
  * CLI and the service call the same `loadConfig`. Relative paths in the file (keys, passphrase files,
- * recipients) are resolved against the file's own folder, so a file works from any working directory.
+ * recipients, a folder destination, the PKCS#11 module) are resolved against the file's own folder, so
+ * a file works from any working directory.
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
@@ -80,5 +81,14 @@ function resolvePaths(config: ArchiveCryptConfig, folder: string): ArchiveCryptC
     ...(config.vonage.apiSecretFile !== undefined ? { apiSecretFile: resolve(folder, config.vonage.apiSecretFile) } : {}),
     ...(config.vonage.privateKeyFile !== undefined ? { privateKeyFile: resolve(folder, config.vonage.privateKeyFile) } : {}),
   };
-  return { ...config, ...(keyring ? { keyring } : {}), ...(recipients ? { recipients } : {}), ...(vonage ? { vonage } : {}) };
+  const service = config.service && {
+    ...config.service,
+    recipients: config.service.recipients.map((path) => resolve(folder, path)),
+    keys: config.service.keys.map((key) => (key.startsWith('pkcs11:') ? key : resolve(folder, key))),
+    ...(config.service.passphraseFile !== undefined ? { passphraseFile: resolve(folder, config.service.passphraseFile) } : {}),
+    ...(config.service.pkcs11Module !== undefined ? { pkcs11Module: resolve(folder, config.service.pkcs11Module) } : {}),
+    // A folder destination; object-store prefixes are not paths.
+    ...(config.service.destination !== undefined && !/^(s3|azure):\/\//.test(config.service.destination) ? { destination: resolve(folder, config.service.destination) } : {}),
+  };
+  return { ...config, ...(keyring ? { keyring } : {}), ...(recipients ? { recipients } : {}), ...(vonage ? { vonage } : {}), ...(service ? { service } : {}) };
 }

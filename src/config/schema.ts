@@ -4,7 +4,7 @@
  * one (an access key, a connection string, a passphrase) does not exist, and an unknown field is an
  * error, so a secret pasted in by mistake is refused rather than silently kept on disk.
  *
- * Each section is its own schema so that the teams owning `vonage` and `service` edit one line each.
+ * Each section is its own schema: the service reads the same file, through the same loader.
  */
 import * as z from 'zod';
 import { byteSizeValue } from './size.js';
@@ -78,10 +78,7 @@ export const downloadSchema = z.strictObject({
   stallTimeout: z.number().min(0).max(86400).optional(),
 });
 
-// ── Sections owned by other teams ────────────────────────────────────────────────────────────────
-// vonage: the REST client's settings (owned by the vonage engineer, src/vonage/); replace the
-// placeholder with its schema. service: serve/worker settings (owned by the service engineer,
-// src/service/). Until then each accepts any object so that files written for them still load.
+// ── The Vonage REST client's settings (src/vonage/) ─────────────────────────────────────────────
 export const vonageSchema = z.strictObject({
   /** Legacy OpenTok project: the API key; the secret is in `apiSecretEnv` or `apiSecretFile`. */
   apiKey: nonEmpty.optional(),
@@ -92,7 +89,72 @@ export const vonageSchema = z.strictObject({
   privateKeyFile: nonEmpty.optional(),
   apiUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://api.opentok.com' }).optional(),
 });
-export const serviceSchema = z.looseObject({});
+// ── serve / worker / enqueue / queue (docs/SERVICE.md) ──────────────────────────────────────────
+/** A whole number in a range, with a default; one message for every way of missing it. */
+const wholeNumber = (min: number, max: number, fallback: number) => {
+  const message = `must be a whole number from ${min} to ${max}`;
+  return z.number({ error: message }).int({ error: message }).min(min, { error: message }).max(max, { error: message }).default(fallback);
+};
+
+const redisUrl = z
+  .string({ error: 'must be a URL such as redis://127.0.0.1:6379' })
+  .superRefine((text, context) => {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      context.addIssue({ code: 'custom', message: 'must be a URL such as redis://127.0.0.1:6379' });
+      return;
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') context.addIssue({ code: 'custom', message: 'must start with redis:// or rediss://' });
+    else if (url.password !== '') context.addIssue({ code: 'custom', message: 'must not hold a password; name its environment variable in service.redisPasswordEnv' });
+  });
+
+/** `s3://bucket[/prefix]` or `azure://container[/prefix]`. */
+const storePrefix = z.string().regex(/^(s3|azure):\/\/[^/]+/, 'must be s3://bucket[/prefix] or azure://container[/prefix]');
+
+export const serviceSchema = z.strictObject({
+  /** `redis://[user@]host:port[/db]` or `rediss://` (TLS); the password comes from `redisPasswordEnv`. */
+  redisUrl: redisUrl.default('redis://127.0.0.1:6379'),
+  redisPasswordEnv: envName.optional(),
+  /** BullMQ refuses ":" in queue names: it separates its Redis keys with it. */
+  queueName: nonEmpty.refine((name) => !name.includes(':'), 'must not contain ":" (BullMQ separates its Redis keys with it)').default('archive-crypt'),
+  action: z.enum(['reseal', 'verify', 'decrypt'], { error: 'must be reseal, verify or decrypt' }).default('reseal'),
+  /** Where Vonage uploads; the archive is `<prefix>/<project>/<archiveId>/archive.mp4`. */
+  source: storePrefix.optional(),
+  /** `s3://bucket[/prefix]`, `azure://container[/prefix]` or a folder (relative to this file). Required unless `action` is `verify`. */
+  destination: nonEmpty.optional(),
+  /** Recipient certificates (PEM) for `reseal`. */
+  recipients: z.array(nonEmpty, { error: 'must be a list of certificate files' }).default([]),
+  /** Private keys, current first: files or `pkcs11:` URIs (docs/HSM.md). */
+  keys: z.array(nonEmpty, { error: 'must be a list of key files or pkcs11: URIs' }).default([]),
+  /** The key passphrase (or token PIN): workers run unattended, so never a prompt. */
+  passphraseEnv: envName.optional(),
+  passphraseFile: nonEmpty.optional(),
+  /** The PKCS#11 module (.so) for `pkcs11:` keys without `module-path=`; before ARCHIVE_CRYPT_PKCS11_MODULE. */
+  pkcs11Module: nonEmpty.optional(),
+  /** Tries per job (storage and network failures only), and the first retry delay, doubling. */
+  attempts: wholeNumber(1, 100, 5),
+  backoffMs: wholeNumber(1, 3_600_000, 2_000),
+  /** Accept callbacks without a token (warned about at start); forged tokens are refused regardless. */
+  allowUnsigned: z.boolean({ error: 'must be true or false' }).default(false),
+  callbackSecretEnv: envName.default('VONAGE_SIGNATURE_SECRET'),
+  listen: z
+    .string()
+    .regex(/^(?:\[[0-9a-f:]+\]|[^:]+):\d{1,5}$/i, 'must be host:port, e.g. 127.0.0.1:8080')
+    .default('127.0.0.1:8080'),
+  callbackPath: z.string().startsWith('/', 'must start with /').default('/vonage/archive'),
+  /** Jobs in flight per worker process. */
+  concurrency: wholeNumber(1, 256, 1),
+  /** How long a worker's lock on a job lasts without renewal, and how often workers look for expired ones. */
+  lockDurationMs: wholeNumber(100, 3_600_000, 30_000),
+  stalledIntervalMs: wholeNumber(100, 3_600_000, 30_000),
+  /** After SIGTERM: how long running jobs may finish before they are handed back. */
+  graceMs: wholeNumber(0, 3_600_000, 30_000),
+  s3Endpoint: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://s3.example.com' }).optional(),
+  s3Region: nonEmpty.optional(),
+  azureConnectionStringEnv: envName.optional(),
+});
 
 export const configSchema = z.strictObject({
   /** Lets editors validate the file; ignored here. */
@@ -109,3 +171,5 @@ export const configSchema = z.strictObject({
 
 export type ArchiveCryptConfig = z.output<typeof configSchema>;
 export type KeyConfig = z.infer<typeof keySchema>;
+/** The `service` section with its defaults filled in. */
+export type ServiceConfig = z.output<typeof serviceSchema>;

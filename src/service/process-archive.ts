@@ -64,6 +64,21 @@ export function archiveSourceName(source: string | undefined, job: ArchiveJobDat
   return `${source.replace(/\/+$/, '')}/${job.project}/${job.archiveId}/archive.mp4`;
 }
 
+/**
+ * Loads what a job of this worker will need (the pipeline and the store adapters with their SDKs), so
+ * that `ready` means ready: left to the first job, this loading took 0.3–1.6 s of its wall time on a
+ * loaded 2-core machine and weighed on every benchmark row with more processes (bench/ANALYSIS.md).
+ */
+export async function preloadArchivePipeline(options: Pick<ProcessArchiveOptions, 'action' | 'source' | 'destination'>): Promise<void> {
+  const stores = [options.source, options.destination].filter((name) => name !== undefined);
+  await Promise.all([
+    options.action === 'reseal' ? import('../engine/archive/reseal.js') : import('../engine/archive/decrypt.js'),
+    ...(stores.some((name) => name.startsWith('s3://')) ? [import('../storage/s3.js'), import('../storage/s3-sink.js')] : []),
+    ...(stores.some((name) => name.startsWith('azure://')) ? [import('../storage/azure.js'), import('../storage/azure-sink.js')] : []),
+    ...(options.destination !== undefined && !/^(s3|azure):\/\//.test(options.destination) ? [import('../storage/file-sink.js')] : []),
+  ]);
+}
+
 export async function processArchive(job: ArchiveJobData, options: ProcessArchiveOptions): Promise<ArchiveOutcome> {
   const started = performance.now();
   const { output, report } = outputNames(options.destination, job, options.action);

@@ -34,7 +34,7 @@ export function register(program: Command, ctx: CliContext): void {
 }
 
 async function enqueueCommand(ctx: CliContext, flags: EnqueueFlags): Promise<void> {
-  const config = loadServiceConfig(ctx, flags);
+  const config = await loadServiceConfig(ctx, flags);
   // The same archive sources as `batch`: a list file, or every page from the Vonage API.
   const { readBatchArchives } = await import('./vonage-batch.js');
   const { archives } = await readBatchArchives(ctx, { archives: flags.archives, ...(flags.apiUrl !== undefined ? { apiUrl: flags.apiUrl } : {}) });

@@ -39,7 +39,7 @@ export function register(program: Command, ctx: CliContext): void {
 type ArchiveQueue = import('bullmq').Queue<import('../../service/queue.js').ArchiveJobData>;
 
 async function withQueue(ctx: CliContext, flags: QueueFlags, work: (queue: ArchiveQueue) => Promise<void>): Promise<void> {
-  const config = loadServiceConfig(ctx, flags);
+  const config = await loadServiceConfig(ctx, flags);
   const { openQueue } = await import('../../service/queue.js');
   const queue = openQueue(config, ctx.env);
   try {

@@ -35,7 +35,7 @@ export function register(program: Command, ctx: CliContext): void {
 
 async function serveCommand(ctx: CliContext, flags: ServeFlags): Promise<void> {
   ctx.stopEndsNormally = true;
-  const config = loadServiceConfig(ctx, flags, { listen: flags.listen });
+  const config = await loadServiceConfig(ctx, flags, { listen: flags.listen });
   const secret = ctx.env[config.callbackSecretEnv] || undefined;
   if (secret === undefined && !config.allowUnsigned) {
     throw new UsageError(`set ${config.callbackSecretEnv} to the callback signature secret (or allow unsigned callbacks in service.allowUnsigned, not advised)`);

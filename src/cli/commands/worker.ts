@@ -5,7 +5,8 @@
 import type { Command } from 'commander';
 import { OutputError } from '../../errors.js';
 import type { CliContext } from '../context.js';
-import { addServiceOptions, loadServiceConfig, parseWholeNumber, serviceLogger, serviceStorageOptions, untilStopped, type ServiceFlags } from '../service-settings.js';
+import { addServiceOptions, loadServiceConfig, serviceLabel, serviceLogger, serviceStorageOptions, untilStopped, type ServiceFlags } from '../service-settings.js';
+import { parseCount } from '../storage-options.js';
 
 interface WorkerFlags extends ServiceFlags {
   concurrency?: string;
@@ -36,11 +37,11 @@ export function register(program: Command, ctx: CliContext): void {
 }
 
 async function workerCommand(ctx: CliContext, flags: WorkerFlags): Promise<void> {
-  const concurrency = flags.concurrency === undefined ? undefined : parseWholeNumber(flags.concurrency, '--concurrency', 1, 256);
+  const concurrency = flags.concurrency === undefined ? undefined : parseCount(flags.concurrency, '--concurrency', 1, 256);
   ctx.stopEndsNormally = true;
-  const config = loadServiceConfig(ctx, flags, { concurrency });
+  const config = await loadServiceConfig(ctx, flags, { concurrency });
   const { assertWorkerConfig } = await import('../../service/config.js');
-  assertWorkerConfig(config);
+  assertWorkerConfig(config, serviceLabel(ctx));
   if (config.action === 'decrypt' && !ctx.plaintextFilesAllowed) {
     throw new OutputError('service.action decrypt writes plaintext, which ARCHIVE_CRYPT_PLAINTEXT_FILES=deny forbids here; use reseal', { code: 'ERR_POLICY' });
   }
@@ -50,11 +51,12 @@ async function workerCommand(ctx: CliContext, flags: WorkerFlags): Promise<void>
     ...(config.passphraseEnv !== undefined ? { passphraseEnv: config.passphraseEnv } : {}),
     ...(config.passphraseFile !== undefined ? { passphraseFile: config.passphraseFile } : {}),
   });
-  const keyring = await openKeyring(config.keys, { passphrase, pkcs11: { pin: passphrase, env: ctx.env } });
+  const keyring = await openKeyring(config.keys, { passphrase, pkcs11: { pin: passphrase, env: ctx.env, ...(config.pkcs11Module !== undefined ? { module: config.pkcs11Module } : {}) } });
   const { loadCertificate } = await import('../../keys/load.js');
   const recipients = [];
   for (const path of config.recipients) recipients.push((await loadCertificate(path)).publicKey);
-  const { startArchiveWorker } = await import('../../service/worker.js');
+  const [{ startArchiveWorker }, { preloadArchivePipeline }] = await Promise.all([import('../../service/worker.js'), import('../../service/process-archive.js')]);
+  await preloadArchivePipeline(config);
   const logger = await serviceLogger(ctx, 'worker');
   const worker = startArchiveWorker({
     config,
