@@ -12,7 +12,8 @@
 //
 //   BENCH_MB=1024          size of the main archive (MiB)
 //   BENCH_RUNS=5           rounds per case (medians); start-up runs 4× as many
-//   BENCH_CASES=stdout,sha256,sealed,file,startup,rss,paced,batch   (default: all)
+//   BENCH_CASES=stdout,sha256,sealed,file,startup,rss,paced,batch,service   (default: all; service is
+//                          bench/service.js, which writes its own section of the results)
 //   BENCH_PACED_MB=128     archive read from the paced store
 //   BENCH_BATCH_MB=4       each of the 32 batch archives
 //   BENCH_PACE_MBPS=40     per-connection cap of the paced store (MB/s); BENCH_PACE_LATENCY_MS=20
@@ -37,7 +38,7 @@ const runs = Number(process.env.BENCH_RUNS ?? 5);
 const pacedMb = Number(process.env.BENCH_PACED_MB ?? 128);
 const batchMb = Number(process.env.BENCH_BATCH_MB ?? 4);
 const pace = { bytesPerSecond: Number(process.env.BENCH_PACE_MBPS ?? 40) * 1e6, firstByteLatencyMs: Number(process.env.BENCH_PACE_LATENCY_MS ?? 20) };
-const allCases = ['stdout', 'sha256', 'sealed', 'file', 'startup', 'rss', 'paced', 'batch'];
+const allCases = ['stdout', 'sha256', 'sealed', 'file', 'startup', 'rss', 'paced', 'batch', 'service'];
 const cases = new Set((process.env.BENCH_CASES ?? allCases.join(',')).split(','));
 const profiling = process.env.BENCH_PROFILE !== '0';
 /** @type {Record<string, string>} */
@@ -286,6 +287,14 @@ function hmacRate() {
 }
 
 // ---------------------------------------------------------------- cases
+
+// The service's worker-process rows (bench/service.js, its own settings and section of the results);
+// first, and alone when it is the only case, so that it needs none of the inputs below.
+if (cases.has('service')) {
+  const service = spawnSync(process.execPath, [join(root, 'bench', 'service.js')], { stdio: 'inherit' });
+  if (service.status !== 0) throw new Error(`bench/service.js failed (exit ${service.status})`);
+  if (cases.size === 1) process.exit(0);
+}
 
 const input = makeArchive(sizeMb);
 const backends = { native: backendOf(native), fallback: backendOf(fallback) };
