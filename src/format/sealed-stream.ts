@@ -5,7 +5,7 @@
  * Buffer and async-iterable wrappers sit on top. Pure: no I/O, no RSA (recipients are resolved by the
  * caller through `fileKey`).
  */
-import { IntegrityError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import {
   TAG_LENGTH,
   openHeader,
@@ -13,6 +13,8 @@ import {
   segmentError,
   parseHeader,
   sealHeader,
+  truncatedHeaderError,
+  MIN_HEADER_LENGTH,
   sealSegment,
   type HeaderFields,
   type SealedHeader,
@@ -109,20 +111,23 @@ export function createUnsealer(options: UnsealerOptions): Unsealer {
   let header: SealedHeader | undefined;
   let keys: SegmentKeys | undefined;
   let headerBytes = Buffer.alloc(0);
-  let headerNeeded = 1;
+  let headerNeeded = MIN_HEADER_LENGTH;
   let segment = Buffer.alloc(0);
   let filled = 0;
   let index = 0;
   let state: 'header' | 'body' | 'done' | 'failed' = 'header';
 
-  /** Feeds header bytes; returns how many of `chunk` were consumed. */
+  /**
+   * Feeds header bytes (never more than the header can be known to hold, so no body byte is taken);
+   * returns how many of `chunk` were consumed. What is there is parsed at once: a file that is not a
+   * sealed one fails on its first chunk, however short.
+   */
   function pushHeader(chunk: Uint8Array): number {
     const take = Math.min(headerNeeded - headerBytes.length, chunk.length);
     headerBytes = Buffer.concat([headerBytes, chunk.subarray(0, take)]);
-    if (headerBytes.length < headerNeeded) return take;
     const parsed = parseHeader(headerBytes);
     if (!parsed.complete) {
-      headerNeeded = parsed.needed;
+      headerNeeded = Math.max(parsed.needed, MIN_HEADER_LENGTH);
       return take;
     }
     const fileKey = typeof options.fileKey === 'function' ? options.fileKey(parsed.header) : options.fileKey;
@@ -178,7 +183,7 @@ export function createUnsealer(options: UnsealerOptions): Unsealer {
     },
     finish() {
       return guarded(() => {
-        if (keys === undefined) throw new IntegrityError('truncated sealed file: header incomplete');
+        if (keys === undefined) throw truncatedHeaderError(headerBytes);
         if (filled === 0) throw segmentError('missing-final', index, true);
         const last = openSegment(keys, index, true, segment.subarray(0, filled));
         state = 'done';

@@ -100,8 +100,14 @@ export interface SegmentKeys {
 
 export type HeaderParseResult =
   | { complete: true; header: SealedHeader }
-  /** `needed` is the total length the header is known to have at least, so far (> bytes given). */
-  | { complete: false; needed: number };
+  /**
+   * `needed` is the total length the header is known to have at least, so far (> bytes given);
+   * `missing` names the part that ends beyond the bytes given ("salt", "recipient 2 of 3", …).
+   */
+  | { complete: false; needed: number; missing: string };
+
+/** The shortest possible header (no context, one recipient with a 1-byte wrapped key): reading this much never reads past a header. */
+export const MIN_HEADER_LENGTH = FIXED_PREFIX_LENGTH + 2 + 2 + STANZA_FIXED_LENGTH + 1 + TAG_LENGTH;
 
 /** HKDF-SHA256(file key, salt, info) for the header, encryption and MAC keys, 32 bytes each. */
 export function deriveKeys(fileKey: Uint8Array, salt: Uint8Array): DerivedKeys {
@@ -145,56 +151,68 @@ export function encodeHeader(fields: HeaderFields, headerKey: Uint8Array): Buffe
 
 /**
  * Parses a header from the start of `bytes`, checking its structure but not its tag. Call it again with
- * more bytes while it answers `complete: false`; malformed bytes throw as soon as they are seen.
+ * more bytes while it answers `complete: false`; each field is checked as soon as its bytes are there,
+ * so malformed bytes throw however few follow them (FORMAT.md §8 steps 1–4, in that order).
  *
  * @throws IntegrityError for a wrong magic, unknown version or suite, bad segment size, non-zero
  *   reserved byte, or out-of-range counts and lengths.
  */
 export function parseHeader(bytes: Uint8Array): HeaderParseResult {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const incomplete = (needed: number, missing: string): HeaderParseResult => ({ complete: false, needed, missing });
   const magicSeen = Math.min(buf.length, SEALED_MAGIC.length);
   if (!buf.subarray(0, magicSeen).equals(SEALED_MAGIC.subarray(0, magicSeen))) {
     throw new IntegrityError('not a sealed archive-crypt file (bad magic)');
   }
-  if (buf.length < FIXED_PREFIX_LENGTH + 2) return { complete: false, needed: FIXED_PREFIX_LENGTH + 2 };
-  const version = buf[8] ?? 0;
-  const suite = buf[9] ?? 0;
-  const log2SegmentSize = buf[10] ?? 0;
+  if (buf.length < 8) return incomplete(8, 'magic');
+  const version = buf[8];
+  if (version === undefined) return incomplete(9, 'version');
   if (version !== SEALED_VERSION) {
     throw new IntegrityError(`unsupported sealed format version ${version}; a newer archive-crypt may read it`);
   }
+  const suite = buf[9];
+  if (suite === undefined) return incomplete(10, 'cipher suite');
   if (suite !== SUITE_AES256_CTR_HMAC_SHA256) throw new IntegrityError(`unsupported sealed cipher suite ${suite}`);
+  const log2SegmentSize = buf[10];
+  if (log2SegmentSize === undefined) return incomplete(11, 'segment size');
   if (log2SegmentSize < MIN_LOG2_SEGMENT_SIZE || log2SegmentSize > MAX_LOG2_SEGMENT_SIZE) {
     throw new IntegrityError(`invalid sealed header: segment size 2^${log2SegmentSize} out of range`);
   }
-  if (buf[11] !== 0) throw new IntegrityError('invalid sealed header: reserved byte is not zero');
+  const reserved = buf[11];
+  if (reserved === undefined) return incomplete(12, 'reserved byte');
+  if (reserved !== 0) throw new IntegrityError('invalid sealed header: reserved byte is not zero');
+  if (buf.length < FIXED_PREFIX_LENGTH) return incomplete(FIXED_PREFIX_LENGTH, 'salt');
 
   let offset = FIXED_PREFIX_LENGTH;
+  if (buf.length < offset + 2) return incomplete(offset + 2, 'context length');
   const contextLength = buf.readUInt16BE(offset);
   offset += 2;
-  if (buf.length < offset + contextLength + 2) return { complete: false, needed: offset + contextLength + 2 };
+  if (buf.length < offset + contextLength) return incomplete(offset + contextLength, 'context');
   const context = Buffer.from(buf.subarray(offset, offset + contextLength));
   offset += contextLength;
+  if (buf.length < offset + 2) return incomplete(offset + 2, 'recipient count');
   const count = buf.readUInt16BE(offset);
   offset += 2;
   if (count < 1 || count > MAX_RECIPIENTS) throw new IntegrityError(`invalid sealed header: ${count} recipients`);
 
   const recipients: RecipientStanza[] = [];
   for (let i = 0; i < count; i++) {
-    if (buf.length < offset + STANZA_FIXED_LENGTH) return { complete: false, needed: offset + STANZA_FIXED_LENGTH };
-    const type = buf[offset] ?? 0;
+    const which = `recipient ${i + 1} of ${count}`;
+    const type = buf[offset];
+    if (type === undefined) return incomplete(offset + STANZA_FIXED_LENGTH, which);
     if (type !== RECIPIENT_RSA_OAEP_SHA256) throw new IntegrityError(`invalid sealed header: unknown recipient type ${type}`);
+    if (buf.length < offset + STANZA_FIXED_LENGTH) return incomplete(offset + STANZA_FIXED_LENGTH, which);
     const keyId = Buffer.from(buf.subarray(offset + 1, offset + 1 + KEY_ID_LENGTH));
     const wrappedLength = buf.readUInt16BE(offset + 1 + KEY_ID_LENGTH);
     if (wrappedLength < 1 || wrappedLength > MAX_WRAPPED_KEY_LENGTH) {
       throw new IntegrityError(`invalid sealed header: wrapped key length ${wrappedLength}`);
     }
     offset += STANZA_FIXED_LENGTH;
-    if (buf.length < offset + wrappedLength) return { complete: false, needed: offset + wrappedLength };
+    if (buf.length < offset + wrappedLength) return incomplete(offset + wrappedLength, `wrapped key of ${which}`);
     recipients.push({ type, keyId, wrappedKey: Buffer.from(buf.subarray(offset, offset + wrappedLength)) });
     offset += wrappedLength;
   }
-  if (buf.length < offset + TAG_LENGTH) return { complete: false, needed: offset + TAG_LENGTH };
+  if (buf.length < offset + TAG_LENGTH) return incomplete(offset + TAG_LENGTH, 'header tag');
   const length = offset + TAG_LENGTH;
   const headerBytes = Buffer.from(buf.subarray(0, length));
   return {
@@ -211,6 +229,18 @@ export function parseHeader(bytes: Uint8Array): HeaderParseResult {
       bytes: headerBytes,
     },
   };
+}
+
+/**
+ * The error for input that ended inside the header: the bytes there are parsed first, so a file that
+ * is not a sealed one, or is malformed before it ends, says so (parseHeader throws); else the message
+ * names the part that is missing.
+ */
+export function truncatedHeaderError(bytes: Uint8Array): IntegrityError {
+  const parsed = parseHeader(bytes);
+  if (parsed.complete) throw new UsageError('the header is complete: not a truncation');
+  const where = bytes.byteLength === 0 ? 'the file is empty' : `ends after ${bytes.byteLength} bytes, in the ${parsed.missing}`;
+  return new IntegrityError(`truncated sealed file: header incomplete (${where})`);
 }
 
 /**

@@ -8,8 +8,8 @@
  * lookahead and no known size (stdin). The sink is committed after the final segment verified and
  * aborted on any failure. Memory is the ring: (pool tasks + 4) runs of `taskSize` bytes.
  */
-import { AbortError, IntegrityError, UsageError } from '../../errors.js';
-import { openHeader, parseHeader, segmentCount, TAG_LENGTH, type SealedHeader, type SegmentKeys } from '../../format/sealed.js';
+import { AbortError, UsageError } from '../../errors.js';
+import { MIN_HEADER_LENGTH, openHeader, parseHeader, segmentCount, TAG_LENGTH, truncatedHeaderError, type SealedHeader, type SegmentKeys } from '../../format/sealed.js';
 import { openSegmentRun } from '../../format/sealed-runs.js';
 import { unwrapFileKey } from '../../keys/recipients.js';
 import { createKeyring, type Keyring } from '../../keys/keyring.js';
@@ -123,18 +123,18 @@ function cancelled(cause?: unknown): AbortError {
 }
 
 /**
- * Reads exactly the header: parseHeader says how many bytes it needs next; EOF before that is
- * truncation. The first byte is read alone, as the streaming unsealer does, so both report the same
- * failure for any input (a file that does not start like a sealed one fails on its first byte).
+ * Reads exactly the header: first the shortest header there can be, then as much more as
+ * parseHeader says it needs. Input that ends inside it is parsed as far as it goes (as the streaming
+ * unsealer does), so a file that is not a sealed one says so, and a truncated one names what is missing.
  */
 async function readHeader(reader: CiphertextReader): Promise<SealedHeader> {
   let bytes = Buffer.alloc(0);
-  let needed = 1;
+  let needed = MIN_HEADER_LENGTH;
   for (;;) {
     const more = Buffer.alloc(needed - bytes.length);
     const n = await reader.fill(more);
     bytes = Buffer.concat([bytes, more.subarray(0, n)]);
-    if (n < more.length) throw new IntegrityError('truncated sealed file: header incomplete');
+    if (n < more.length) throw truncatedHeaderError(bytes);
     const parsed = parseHeader(bytes);
     if (parsed.complete) return parsed.header;
     needed = parsed.needed;
