@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cliPath, openssl, runCli, runProgram, tempDir, type RunResult } from './helpers.js';
+import { cliPath, openssl, runProgram, tempDir } from './helpers.js';
+import { runCliInProcess, type InProcessResult } from './support/cli-in-process.js';
 
 /** The first line of a PEM block; built from its label so no key-like literal sits in the source. */
 const pemBeginLine = (label: string) => `${'-'.repeat(5)}BEGIN ${label}${'-'.repeat(5)}`;
@@ -19,16 +20,13 @@ const out = join(root, 'new', 'keys');
 const keyPath = join(out, 'archive-private-key.pem');
 const certPath = join(out, 'archive-certificate.pem');
 const p12Path = join(out, 'archive-key.p12');
-let generated: RunResult;
+let generated: InProcessResult;
 
 beforeAll(async () => {
-  generated = await runCli(
-    ['keys', 'generate', '--out', out, '--subject', 'CN=Archive key,O=Example\\, Ltd,C=GB', '--days', '90', '--passphrase-env', 'ARCHIVE_TEST_PASSPHRASE', '--pkcs12'],
-    { env },
-  );
+  generated = await runCliInProcess(['keys', 'generate', '--out', out, '--subject', 'CN=Archive key,O=Example\\, Ltd,C=GB', '--days', '90', '--passphrase-env', 'ARCHIVE_TEST_PASSPHRASE', '--pkcs12'], env);
 });
 
-function expectOneLineError(result: RunResult, code: number, message: RegExp): void {
+function expectOneLineError(result: InProcessResult, code: number, message: RegExp): void {
   expect(result.code).toBe(code);
   const lines = result.stderr.trimEnd().split('\n');
   expect(lines).toHaveLength(1);
@@ -125,14 +123,14 @@ describe('keys generate', () => {
   });
 
   it('reads its own PKCS#12 bundle back: the key in it matches the certificate', async () => {
-    const result = await runCli(['keys', 'check', '--key', p12Path, '--cert', certPath, '--passphrase-env', 'ARCHIVE_TEST_PASSPHRASE'], { env });
+    const result = await runCliInProcess(['keys', 'check', '--key', p12Path, '--cert', certPath, '--passphrase-env', 'ARCHIVE_TEST_PASSPHRASE'], env);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
   });
 
   it('refuses to overwrite: exit 6, one line, existing files untouched', async () => {
     const before = await Promise.all([keyPath, certPath, p12Path].map(async (p) => createHash('sha256').update(await readFile(p)).digest('hex')));
-    const result = await runCli(['keys', 'generate', '--out', out, '--passphrase-env', 'ARCHIVE_TEST_PASSPHRASE'], { env });
+    const result = await runCliInProcess(['keys', 'generate', '--out', out, '--passphrase-env', 'ARCHIVE_TEST_PASSPHRASE'], env);
     expectOneLineError(result, 6, /already exist.*nothing was written/);
     const after = await Promise.all([keyPath, certPath, p12Path].map(async (p) => createHash('sha256').update(await readFile(p)).digest('hex')));
     expect(after).toEqual(before);
@@ -143,7 +141,7 @@ describe('keys generate', () => {
     const dir = join(root, 'one-exists');
     await runProgram('mkdir', ['-p', dir]);
     await writeFile(join(dir, 'archive-certificate.pem'), 'keep me');
-    const result = await runCli(['keys', 'generate', '--out', dir, '--no-passphrase'], {});
+    const result = await runCliInProcess(['keys', 'generate', '--out', dir, '--no-passphrase']);
     expectOneLineError(result, 6, /archive-certificate\.pem already exists/);
     expect(await readdir(dir)).toEqual(['archive-certificate.pem']);
     expect(await readFile(join(dir, 'archive-certificate.pem'), 'utf8')).toBe('keep me');
@@ -151,7 +149,7 @@ describe('keys generate', () => {
 
   it('writes an unencrypted PKCS#8 key with --no-passphrase and says so', async () => {
     const dir = join(root, 'plain');
-    const result = await runCli(['keys', 'generate', '--out', dir, '--no-passphrase']);
+    const result = await runCliInProcess(['keys', 'generate', '--out', dir, '--no-passphrase']);
     expect(result.code).toBe(0);
     expect(result.stderr).toMatch(/warning: the private key is written unencrypted/);
     expect((await readFile(join(dir, 'archive-private-key.pem'), 'utf8')).split('\n', 1)[0]).toBe(pemBeginLine('PRIVATE KEY'));
@@ -163,14 +161,14 @@ describe('keys generate', () => {
     const dir = join(root, 'from-file');
     const file = join(root, 'passphrase.txt');
     await writeFile(file, 'from a file, not argv\n', { mode: 0o600 });
-    const result = await runCli(['keys', 'generate', '--out', dir, '--passphrase-file', file]);
+    const result = await runCliInProcess(['keys', 'generate', '--out', dir, '--passphrase-file', file]);
     expect(result.code).toBe(0);
     await openssl(['pkey', '-in', join(dir, 'archive-private-key.pem'), '-passin', `file:${file}`, '-noout']);
   });
 
   it('warns that Vonage accepts 2048 bits at most when --bits is larger', async () => {
     const dir = join(root, 'big');
-    const result = await runCli(['keys', 'generate', '--out', dir, '--bits', '3072', '--no-passphrase']);
+    const result = await runCliInProcess(['keys', 'generate', '--out', dir, '--bits', '3072', '--no-passphrase']);
     expect(result.code).toBe(0);
     expect(result.stderr).toMatch(/warning: Vonage accepts keys of 2048 bits at most/);
     const { stdout } = await openssl(['x509', '-in', join(dir, 'archive-certificate.pem'), '-noout', '-text']);
@@ -191,7 +189,7 @@ describe('keys generate', () => {
     [['--no-passphrase', '--frobnicate'], 2, /unknown option '--frobnicate'/],
   ])('refuses %j with exit %i and writes nothing', async (args, code, message) => {
     const dir = join(root, `refused-${Math.random().toString(36).slice(2)}`);
-    const result = await runCli(['keys', 'generate', '--out', dir, ...args], { env });
+    const result = await runCliInProcess(['keys', 'generate', '--out', dir, ...args], env);
     expect(result.code).toBe(code);
     expect(result.stderr.split('\n').find((l) => l.trim() !== '')).toMatch(message);
     expect(result.stderr).not.toMatch(/\n\s+at /);
@@ -241,7 +239,7 @@ describe('keys generate on a terminal', () => {
 
 describe('keys --help', () => {
   it.each(['generate', 'csr', 'inspect', 'check'])('keys %s --help shows a worked example', async (sub) => {
-    const result = await runCli(['keys', sub, '--help']);
+    const result = await runCliInProcess(['keys', sub, '--help']);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(`archive-crypt keys ${sub}`);
     expect(result.stdout).toContain('Example:');

@@ -8,7 +8,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createSelfSignedCertificate } from '../src/keys/certificate.js';
 import { generateRsaKeyPair } from '../src/keys/generate.js';
 import { parseSubject } from '../src/keys/subject.js';
-import { openssl, runCli, runProgram, tempDir } from './helpers.js';
+import { openssl, runProgram, tempDir } from './helpers.js';
+import { runCliInProcess } from './support/cli-in-process.js';
 
 const env = { ARCHIVE_TEST_PASSPHRASE: 'openssl made this' };
 const passin = ['-passin', 'env:ARCHIVE_TEST_PASSPHRASE'];
@@ -47,7 +48,7 @@ describe('keys check with keys made by openssl', () => {
     ['key.pem', 'cert.der', true],
   ])('%s matches %s', async (key, cert, needsPassphrase) => {
     const args = ['keys', 'check', '--key', path(key), '--cert', path(cert), ...(needsPassphrase ? ['--passphrase-env', 'ARCHIVE_TEST_PASSPHRASE'] : [])];
-    const result = await runCli(args, { env });
+    const result = await runCliInProcess(args, env);
     // pkcs1-cert.pem is valid for 30 days only: keys check says so (test/keys-vonage-certificate.test.ts).
     expect(result.stderr).toMatch(cert === 'pkcs1-cert.pem' ? /^archive-crypt: warning: \S+pkcs1-cert\.pem expires in (29|30) days .*\n$/ : /^$/);
     expect(result.code).toBe(0);
@@ -55,7 +56,7 @@ describe('keys check with keys made by openssl', () => {
   });
 
   it('exits 3 with one line when the key belongs to another certificate', async () => {
-    const result = await runCli(['keys', 'check', '--key', path('pkcs1.pem'), '--cert', path('cert.pem')]);
+    const result = await runCliInProcess(['keys', 'check', '--key', path('pkcs1.pem'), '--cert', path('cert.pem')]);
     expect(result.code).toBe(3);
     expect(result.stdout).toBe('');
     expect(result.stderr).toMatch(/^archive-crypt: .*pkcs1\.pem does not belong to .*cert\.pem \(public key SHA-256 .* vs .*\)\n$/);
@@ -64,7 +65,7 @@ describe('keys check with keys made by openssl', () => {
 
 describe('keys inspect', () => {
   it('reports a certificate like openssl does', async () => {
-    const result = await runCli(['keys', 'inspect', path('cert.pem'), '--json']);
+    const result = await runCliInProcess(['keys', 'inspect', path('cert.pem'), '--json']);
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout) as { container: string; items: Record<string, unknown>[] };
     const fingerprint = (await openssl(['x509', '-in', path('cert.pem'), '-noout', '-fingerprint', '-sha256'])).stdout.trim().split('=')[1];
@@ -96,7 +97,7 @@ describe('keys inspect', () => {
   });
 
   it('prints a readable report with the same fingerprint', async () => {
-    const result = await runCli(['keys', 'inspect', path('cert.der')]);
+    const result = await runCliInProcess(['keys', 'inspect', path('cert.der')]);
     expect(result.code).toBe(0);
     const fingerprint = (await openssl(['x509', '-in', path('cert.pem'), '-noout', '-fingerprint', '-sha256'])).stdout.trim().split('=')[1]!;
     expect(result.stdout).toContain('(DER)');
@@ -114,7 +115,7 @@ describe('keys inspect', () => {
     ['openssl.csr', false, { kind: 'csr', subject: 'CN=openssl csr, O=Example', signatureValid: true, key: { type: 'rsa', bits: 2048 }, vonage: { accepted: false } }],
   ])('describes %s (passphrase given: %s)', async (name, withPassphrase, expected) => {
     const args = ['keys', 'inspect', path(name), '--json', ...(withPassphrase ? ['--passphrase-env', 'ARCHIVE_TEST_PASSPHRASE'] : [])];
-    const result = await runCli(args, { env });
+    const result = await runCliInProcess(args, env);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout) as { items: unknown[] };
@@ -123,7 +124,7 @@ describe('keys inspect', () => {
   });
 
   it.each(['default.p12', '3des.p12'])('opens the PKCS#12 bundle %s with its passphrase', async (name) => {
-    const result = await runCli(['keys', 'inspect', path(name), '--json', '--passphrase-env', 'ARCHIVE_TEST_PASSPHRASE'], { env });
+    const result = await runCliInProcess(['keys', 'inspect', path(name), '--json', '--passphrase-env', 'ARCHIVE_TEST_PASSPHRASE'], env);
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout) as { container: string; items: { kind: string; key: { publicKeySha256: string } }[] };
     expect(report.container).toBe('pkcs12');
@@ -132,7 +133,7 @@ describe('keys inspect', () => {
   });
 
   it('warns about a certificate that expires within 30 days', async () => {
-    const result = await runCli(['keys', 'inspect', path('pkcs1-cert.pem')]);
+    const result = await runCliInProcess(['keys', 'inspect', path('pkcs1-cert.pem')]);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/warning: expires in (29|30) days/);
   });
@@ -144,7 +145,7 @@ describe('keys inspect', () => {
     const checkend = await runProgram('openssl', ['x509', '-in', path('expired.pem'), '-noout', '-checkend', '0']);
     expect(checkend.stdout.trim()).toBe('Certificate will expire');
     expect(checkend.code).toBe(1);
-    const result = await runCli(['keys', 'inspect', path('expired.pem'), '--json']);
+    const result = await runCliInProcess(['keys', 'inspect', path('expired.pem'), '--json']);
     const item = (JSON.parse(result.stdout) as { items: { warnings: string[]; vonage: { accepted: boolean; reason: string }; daysLeft: number }[] }).items[0]!;
     expect(item.warnings[0]).toMatch(/^expired on /);
     expect(item.vonage).toEqual({ accepted: false, reason: 'the certificate has expired' });
@@ -155,14 +156,14 @@ describe('keys inspect', () => {
     const bundle = (await readFile(path('pkcs1-cert.pem'), 'utf8')) + (await readFile(path('pkcs1.pem'), 'utf8'));
     await writeFile(path('bundle.pem'), bundle, { mode: 0o600 });
     await chmod(path('bundle.pem'), 0o600);
-    const result = await runCli(['keys', 'inspect', path('bundle.pem'), '--json']);
+    const result = await runCliInProcess(['keys', 'inspect', path('bundle.pem'), '--json']);
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout) as { items: { kind: string; warnings: string[] }[]; warnings: string[] };
     expect(report.items.map((i) => i.kind)).toEqual(['certificate', 'private-key']);
     expect(report.items[1]!.warnings.join('\n')).toMatch(/not encrypted/);
     // The same key-permission rule as every other command: refused, not merely warned about.
     await chmod(path('bundle.pem'), 0o644);
-    const loose = await runCli(['keys', 'inspect', path('bundle.pem'), '--json']);
+    const loose = await runCliInProcess(['keys', 'inspect', path('bundle.pem'), '--json']);
     expect(loose.code).toBe(3);
     expect(loose.stderr).toMatch(/^archive-crypt: private key \S+ is accessible by group or others \(mode 644\): run chmod 600 \S+\n$/);
   });
@@ -176,7 +177,7 @@ describe('keys csr', () => {
   ])('makes a CSR from %s that openssl req -verify accepts', async (key, needsPassphrase) => {
     const output = path(`${key}.csr`);
     const args = ['keys', 'csr', '--key', path(key), '--subject', 'CN=Archive key,O=Example Ltd,C=GB', '--output', output];
-    const result = await runCli([...args, ...(needsPassphrase ? ['--passphrase-env', 'ARCHIVE_TEST_PASSPHRASE'] : [])], { env });
+    const result = await runCliInProcess([...args, ...(needsPassphrase ? ['--passphrase-env', 'ARCHIVE_TEST_PASSPHRASE'] : [])], env);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const verified = await openssl(['req', '-in', output, '-verify', '-noout', '-subject']);
@@ -190,13 +191,13 @@ describe('keys csr', () => {
       openssl(['pkcs12', '-in', path(key), ...passin, '-nocerts', '-nodes'], { env }).then((r) => openssl(['pkey', '-pubout'], { input: r.stdout })),
     )).stdout;
     expect(fromCsr).toBe(fromKey);
-    const inspected = await runCli(['keys', 'inspect', output, '--json']);
+    const inspected = await runCliInProcess(['keys', 'inspect', output, '--json']);
     expect((JSON.parse(inspected.stdout) as { items: { signatureValid: boolean }[] }).items[0]!.signatureValid).toBe(true);
   });
 
   it('never overwrites the output (exit 6) and leaves the file as it was', async () => {
     await writeFile(path('taken.csr'), 'already here');
-    const result = await runCli(['keys', 'csr', '--key', path('pkcs1.pem'), '--subject', 'CN=x', '--output', path('taken.csr')]);
+    const result = await runCliInProcess(['keys', 'csr', '--key', path('pkcs1.pem'), '--subject', 'CN=x', '--output', path('taken.csr')]);
     expect(result.code).toBe(6);
     expect(result.stderr).toMatch(/^archive-crypt: .*taken\.csr already exists.*\n$/);
     expect(await readFile(path('taken.csr'), 'utf8')).toBe('already here');
