@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { runCli } from './helpers.js';
+import { runCliInProcess } from './support/cli-in-process.js';
 
 describe('cli basics', () => {
+  // The one check of bin/archive-crypt.js as a process here (the fault suite runs it for signals).
   it('prints the version from package.json', async () => {
     const { createRequire } = await import('node:module');
     const pkg = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -16,14 +18,14 @@ describe('cli basics', () => {
     [[], /Usage: archive-crypt/],
     [['keys'], /Usage: archive-crypt keys/],
   ])('rejects bad usage %j with exit 2', async (args, message) => {
-    const result = await runCli(args);
+    const result = await runCliInProcess(args);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(message);
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 
   it.each([['--help'], ['help', 'decrypt'], ['keys', '--help'], ['batch', '--help']])('%j prints help and exits 0', async (...args) => {
-    const result = await runCli(args);
+    const result = await runCliInProcess(args);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/Usage: archive-crypt/);
   });

@@ -23,6 +23,11 @@ export function buildProgram(ctx: CliContext): Command {
     .configureOutput({
       writeOut: (s) => ctx.stdout.write(s),
       writeErr: (s) => ctx.stderr.write(s),
+      // Help is laid out for the context's streams, not the process's, so a command run in process
+      // (tests, scripts/cli-reference.js) prints what it would print there; 80 is commander's own
+      // width off a terminal.
+      getOutHelpWidth: () => (ctx.stdout.isTTY ? ctx.stdout.columns : 80),
+      getErrHelpWidth: () => (ctx.stderr.isTTY ? ctx.stderr.columns : 80),
       // Usage errors follow the one-line rule too: `archive-crypt: unknown option '--x' (…)`.
       outputError: (s, write) => write(`archive-crypt: ${s.replace(/^error: /, '').trim()} (run with --help for usage)\n`),
     });
