@@ -7,7 +7,7 @@ import { createHash, randomUUID, type KeyObject } from 'node:crypto';
 import type { Command } from 'commander';
 import type { EncryptResult } from '../../engine/archive/encrypt.js';
 import type { OutputSink } from '../../storage/output-sink.js';
-import { UsageError } from '../../errors.js';
+import { OutputError, UsageError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import { addReportOptions, type ReportFlags } from '../output.js';
 import { refuseExistingOutput, runPipeline } from '../pipeline.js';
@@ -91,9 +91,11 @@ async function encryptCommand(ctx: CliContext, inputSpec: string, opts: EncryptO
         await outputs.password.write(Buffer.from(`${result.password}\n`));
         await outputs.password.commit();
       }
+      // Without --json the bare password is what stdout is for (encrypt … > password.txt). It is then
+      // the only copy of the password: the archive is committed only once stdout took it, so a closed
+      // pipe does not leave an archive nobody can open.
+      if (!outputs.password && ctx.report?.json !== true) await writeOrThrow(ctx.stdout, `${result.password}\n`);
       await archiveCommit();
-      // Without --json the bare password is what stdout is for (encrypt … > password.txt).
-      if (!outputs.password && ctx.report?.json !== true) ctx.stdout.write(`${result.password}\n`);
       return { ...result, sha256sum: outputs.archive.digest() };
     },
     report: (result) => ({
@@ -112,6 +114,13 @@ async function encryptCommand(ctx: CliContext, inputSpec: string, opts: EncryptO
         `encrypted ${inputSpec === '-' ? 'stdin' : inputSpec} (${result.plaintextBytes} bytes) → ${outputLabel} (${result.ciphertextBytes} bytes)` +
         `${opts.passwordOut !== undefined ? `; password in ${opts.passwordOut}` : ''}`,
     }),
+  });
+}
+
+/** Writes `text` and waits until the stream took it; a failed write (EPIPE) throws. */
+function writeOrThrow(stream: NodeJS.WritableStream, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    stream.write(text, (error) => (error ? reject(new OutputError('stdout was closed before the password was printed; the archive was removed', { cause: error })) : resolve()));
   });
 }
 
