@@ -35,7 +35,9 @@ export function parseArchiveKey(key: string): { apiKey: string; id: string } | u
  * ```
  */
 export async function* listArchives(store: ObjectStore, options: { apiKey?: string; signal?: AbortSignal } = {}): AsyncIterable<StoredArchive> {
-  const prefix = options.apiKey !== undefined ? `${options.apiKey}/` : '';
+  // A store narrowed to `s3://bucket/copies` means the folder copies/, as with a trailing slash.
+  const separator = store.prefix !== '' && !store.prefix.endsWith('/') ? '/' : '';
+  const prefix = options.apiKey !== undefined ? `${separator}${options.apiKey}/` : '';
   for await (const object of store.list(prefix, options.signal)) {
     const archive = toArchive(object);
     if (archive && (options.apiKey === undefined || archive.apiKey === options.apiKey)) yield archive;

@@ -41,6 +41,8 @@ export interface ListedObject {
 /** A bucket or container that can be listed. */
 export interface ObjectStore {
   readonly name: string;
+  /** The part of the spec after the bucket or container (`s3://bucket/<prefix>`); `''` for all of it. */
+  readonly prefix: string;
   /** Objects whose key starts with the store's own prefix plus `prefix`; keys are full keys. */
   list(prefix?: string, signal?: AbortSignal): AsyncIterable<ListedObject>;
   /** A Source for one object of this store (full key, as listed); it shares the store's connection. */

@@ -5,10 +5,11 @@
 import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import type { BatchItemReport, BatchReport } from '../../engine/archive/batch.js';
+import type { VonageArchive } from '../../vonage/archive.js';
 import { BatchError, OutputError, UsageError, exitCodeOf } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import { addKeyOptions, loadKeyring, planKeyring, type KeyFlags } from '../keyring.js';
-import { addStorageOptions, parseCount, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
+import { addStorageOptions, formatSize, parseCount, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
 
 interface BatchFlags extends KeyFlags, StorageFlags {
   archives: string;
@@ -32,11 +33,13 @@ archive callback bodies, one JSON object per line; --archives vonage fetches eve
 from the Vonage API itself (credentials as for \`vonage archives\`). Individual stream archives (ZIP
 files) and unencrypted ones ("password": "") are reported as skipped, not as failures. An archive held
 in Vonage's fallback storage (status "available" with a "url") is read from that URL; --delete-after
-deletes it from Vonage once its output verified and was written. Each archive is read from <apiKey>/<id>/archive.mp4
-(API key from --api-key, else each item's projectId/partnerId), decrypted and verified into
+deletes it from Vonage once its output verified and was written. Each archive is read from
+[<prefix>/]<apiKey>/<id>/archive.mp4 (the prefix: what follows the bucket or container in --from; the
+API key: --api-key, else each item's projectId/partnerId), decrypted and verified into
 <out-dir>/<id>.ts (mode 0600, written only after every check passed). Archives whose output already
 exists are skipped, so re-running after a crash resumes. Items whose status is not "uploaded" are not in
-your storage and are skipped.
+your storage and are skipped. On a terminal a bar shows the bytes done over all archives (the total
+from the list's "size" fields), the rate and the archives done.
 
 Examples:
   $ export KEY_PASS=…
@@ -77,7 +80,11 @@ program
 }
 
 async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
-  if (flags.verifyOnly === (flags.outDir !== undefined)) throw new UsageError('give either --out-dir DIR or --verify-only');
+  // Verifying without writing must be asked for: a forgotten --out-dir is not a silent dry run.
+  if (flags.verifyOnly && flags.outDir !== undefined) throw new UsageError('give either --out-dir DIR or --verify-only, not both');
+  if (!flags.verifyOnly && flags.outDir === undefined) {
+    throw new UsageError('give --out-dir DIR to decrypt into files, or --verify-only to only run the checks');
+  }
   if (flags.outDir !== undefined && !ctx.plaintextFilesAllowed) {
     throw new OutputError('plaintext files are not allowed here (ARCHIVE_CRYPT_PLAINTEXT_FILES=deny): use --verify-only', {
       code: 'ERR_POLICY',
@@ -103,7 +110,7 @@ async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
   const store = await openStore(flags.from, storage);
   // One pool for the whole batch: its threads boot once and serve every large archive.
   const pool = threads > 0 ? createDecryptPool({ threads }) : undefined;
-  const display = await startBatchDisplay(ctx, archives.length, flags.quiet === true || flags.json === true);
+  const display = await startBatchDisplay(ctx, archives, flags.quiet === true || flags.json === true);
   let report: BatchReport;
   try {
     report = await decryptBatch({
@@ -121,7 +128,8 @@ async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
       download: { partSize: storage.partSize, concurrency: storage.concurrency ?? Math.max(1, Math.ceil(4 / concurrency)) },
       signal: ctx.signal,
       onEvent: (event) => {
-        if (event.type === 'end') display.done(event.item);
+        if (event.type === 'progress') display.progress(event.id, event.bytes, event.total);
+        else if (event.type === 'end') display.done(event.item);
       },
     });
   } finally {
@@ -156,30 +164,67 @@ function defaultThreads(): number {
   return cores > 2 ? cores - 1 : 0;
 }
 
-/** Per-archive lines on stderr, plus a bar of archives done when stderr is a terminal. */
-async function startBatchDisplay(ctx: CliContext, total: number, quiet: boolean) {
-  const bar = !quiet && ctx.stderr.isTTY ? await import('cli-progress') : undefined;
-  const progress = bar
-    ? new bar.SingleBar({ stream: ctx.stderr, format: 'batch {bar} {value}/{total} archives | {failed} failed', hideCursor: true, clearOnComplete: true })
-    : undefined;
+/**
+ * Per-archive lines on stderr, plus, when stderr is a terminal, one bar over the bytes of all archives:
+ * the total starts as the sum of the list's "size" fields and is corrected as each archive ends
+ * (skipped: nothing read; failed: part of it); an archive without a size adds its size once its
+ * source knows it.
+ */
+async function startBatchDisplay(ctx: CliContext, archives: readonly VonageArchive[], quiet: boolean) {
+  const cliProgress = !quiet && ctx.stderr.isTTY ? await import('cli-progress') : undefined;
+  const expected = new Map(archives.map((archive) => [archive.id, archive.size]));
+  const read = new Map<string, number>();
+  let totalBytes = archives.reduce((sum, archive) => sum + (archive.size ?? 0), 0);
+  let doneBytes = 0;
   let failed = 0;
   let done = 0;
+  const started = Date.now();
+  const bar = cliProgress
+    ? new cliProgress.SingleBar({
+        stream: ctx.stderr,
+        format: 'batch {bar} {percentage}% | {doneBytes} / {totalBytes} | {rate} | {done}/{archives} archives | {failed} failed | ETA {eta_formatted}',
+        hideCursor: true,
+        clearOnComplete: true,
+        etaBuffer: 50,
+        fps: 10,
+      })
+    : undefined;
+  const payload = () => {
+    const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+    return { doneBytes: formatSize(doneBytes), totalBytes: formatSize(totalBytes), rate: `${formatSize(doneBytes / seconds)}/s`, done, archives: archives.length, failed };
+  };
   // Lines printed under a live bar would tear it: they wait until the bar is gone.
   const held: string[] = [];
-  progress?.start(total, 0, { failed });
+  bar?.start(totalBytes, 0, payload());
+  const redraw = () => {
+    bar?.setTotal(totalBytes);
+    bar?.update(doneBytes, payload());
+  };
   return {
+    progress(id: string, bytes: number, total: number | undefined) {
+      if (expected.get(id) === undefined && total !== undefined) {
+        expected.set(id, total);
+        totalBytes += total;
+      }
+      doneBytes += bytes - (read.get(id) ?? 0);
+      read.set(id, bytes);
+      redraw();
+    },
     done(item: BatchItemReport) {
       done += 1;
       if (item.status === 'failed') failed += 1;
+      // From now on this archive counts what was read: nothing of a skipped one, part of a failed one,
+      // and the real size of one whose listed size was wrong.
+      totalBytes += (read.get(item.id) ?? 0) - (expected.get(item.id) ?? 0);
+      redraw();
       const line = `${item.status.padEnd(10)} ${item.id}  ${item.status === 'failed' ? (item.error?.message ?? '') : item.status === 'skipped' ? (item.note ?? 'output exists') : `${item.bytes ?? 0} bytes${item.deletedFromVonage ? ', deleted from Vonage' : item.note ? `; ${item.note}` : ''}`}`;
-      if (progress) progress.update(done, { failed });
       if (!quiet || item.status === 'failed') {
-        if (progress) held.push(line);
+        if (bar) held.push(line);
         else ctx.stderr.write(`${line}\n`);
       }
     },
     stop() {
-      progress?.stop();
+      bar?.stop();
       for (const line of held) ctx.stderr.write(`${line}\n`);
     },
   };

@@ -1,6 +1,6 @@
 /**
  * Decrypts many Vonage archives from one bucket or container: each archive is found at
- * `<apiKey>/<archiveId>/archive.mp4`, decrypted and verified into `<outDir>/<archiveId>.ts` (or only
+ * `[<prefix>/]<apiKey>/<archiveId>/archive.mp4` (the store's prefix, if any), decrypted and verified into `<outDir>/<archiveId>.ts` (or only
  * verified), several at a time. One failure does not stop the others; archives whose output already
  * exists are skipped, so a re-run after a crash resumes where it stopped.
  */
@@ -120,9 +120,10 @@ export async function decryptBatch(options: DecryptBatchOptions): Promise<BatchR
 
 async function processOne(archive: VonageArchive, options: DecryptBatchOptions): Promise<BatchItemReport> {
   const apiKey = options.apiKey ?? archive.projectId;
-  const object = apiKey === undefined ? '' : archiveObjectKey(apiKey, archive.id);
+  const object = apiKey === undefined ? '' : storeKey(options.store.prefix, archiveObjectKey(apiKey, archive.id));
   const fallbackUrl = archive.url === undefined ? undefined : URL.canParse(archive.url) ? redactUrl(new URL(archive.url)) : 'a malformed fallback url';
-  const item: BatchItemReport = { id: archive.id, object: fallbackUrl ?? (object ? `${options.store.name.replace(/\/$/, '')}/${object}` : ''), status: 'failed' };
+  // The name of the object really read (the Source's own), not a second spelling of it.
+  const item: BatchItemReport = { id: archive.id, object: fallbackUrl ?? (object ? options.store.object(object).name : ''), status: 'failed' };
   try {
     if (options.signal?.aborted) throw new AbortError('cancelled');
     const skipped = skipReason(archive);
@@ -192,6 +193,15 @@ function skipReason(archive: VonageArchive): string | undefined {
   }
   if (!archive.password) return 'not encrypted ("password" is empty): nothing to decrypt';
   return undefined;
+}
+
+/**
+ * The key of an archive in a store narrowed to a folder: `s3://bucket/copies/` and `s3://bucket/copies`
+ * both mean `copies/<apiKey>/<id>/archive.mp4` (as `list` finds them), and `s3://bucket//` the root.
+ */
+function storeKey(prefix: string, key: string): string {
+  const folder = prefix.replace(/\/+$/, '');
+  return folder === '' ? key : `${folder}/${key}`;
 }
 
 async function exists(path: string): Promise<boolean> {
