@@ -90,7 +90,7 @@ describe('keys inspect', () => {
       warnings: [],
     });
     // Stable shape: the same keys in the same order every time.
-    expect(Object.keys(report)).toEqual(['file', 'container', 'items', 'warnings']);
+    expect(Object.keys(report)).toEqual(['ok', 'file', 'container', 'items', 'warnings']);
     expect(Object.keys(report.items[0]!)).toEqual([
       'kind', 'subject', 'issuer', 'selfSigned', 'serialNumber', 'notBefore', 'notAfter', 'daysLeft', 'key', 'fingerprintSha256', 'vonageCertificate', 'vonage', 'warnings',
     ]);

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { constants } from 'node:os';
-import type { Command } from 'commander';
+import { CommanderError, type Command } from 'commander';
 import { ArchiveCryptError, ExitCode, OutputError } from '../errors.js';
 import type { CliContext } from './context.js';
 
@@ -49,12 +49,15 @@ export function toJsonText(value: unknown): string {
 /** The exit code the run ends with for `error` (main.ts reports it the same way). */
 export function exitCodeFor(ctx: CliContext, error: unknown): number {
   if (ctx.interruptedBy !== undefined) return 128 + constants.signals[ctx.interruptedBy];
+  if (error instanceof CommanderError) return ExitCode.usage;
   return error instanceof ArchiveCryptError ? error.exitCode : ExitCode.unexpected;
 }
 
 /** `{message, code}` of any failure; never a stack, never anything but the one-line message. */
 export function reportedError(error: unknown): ReportedError {
   if (error instanceof ArchiveCryptError) return { message: error.message, code: error.code };
+  // Commander's own refusals (unknown option, missing argument) are bad usage like any UsageError.
+  if (error instanceof CommanderError) return { message: error.message.replace(/^error: /, ''), code: 'ERR_USAGE' };
   const message = error instanceof Error ? error.message : String(error);
   return { message: message.split('\n', 1)[0] ?? '', code: 'ERR_UNEXPECTED' };
 }
@@ -127,6 +130,23 @@ async function writeReportFile(path: string, text: string): Promise<void> {
     if (error instanceof ArchiveCryptError) throw error;
     throw new OutputError(`cannot write --report ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, { cause: error });
   }
+}
+
+/**
+ * The one call for a command outside the pipeline (keys, list, batch) that succeeded: the JSON
+ * document where `--json`/`--report` ask for it, and the human form (`print`) unless `--json`.
+ */
+export async function reportResult(ctx: CliContext, document: Record<string, unknown>, print: () => void): Promise<void> {
+  if (ctx.report) await ctx.report.success(document, undefined);
+  if (ctx.report?.json !== true) print();
+}
+
+/**
+ * For a failure that has a document of its own (a batch with failed archives, `keys inspect
+ * --strict`): call before throwing `error`; main.ts then writes no second document.
+ */
+export async function reportFailureOf(ctx: CliContext, error: unknown, document: Record<string, unknown>): Promise<void> {
+  await ctx.report?.failure(error, document);
 }
 
 /**

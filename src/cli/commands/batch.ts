@@ -8,10 +8,11 @@ import type { BatchItemReport, BatchReport } from '../../engine/archive/batch.js
 import type { VonageArchive } from '../../vonage/archive.js';
 import { BatchError, OutputError, UsageError, exitCodeOf } from '../../errors.js';
 import type { CliContext } from '../context.js';
+import { addReportOptions, reportFailureOf, reportResult, type ReportFlags } from '../output.js';
 import { addKeyOptions, loadKeyring, planKeyring, type KeyFlags } from '../keyring.js';
 import { addStorageOptions, formatSize, parseCount, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
 
-interface BatchFlags extends KeyFlags, StorageFlags {
+interface BatchFlags extends KeyFlags, StorageFlags, ReportFlags {
   archives: string;
   from: string;
   outDir?: string;
@@ -19,9 +20,7 @@ interface BatchFlags extends KeyFlags, StorageFlags {
   concurrency?: string;
   threads?: string;
   apiKey?: string;
-  report?: string;
   mpegtsCheck: boolean;
-  json?: boolean;
   quiet?: boolean;
   apiUrl?: string;
   deleteAfter?: boolean;
@@ -56,7 +55,7 @@ Exit codes: 0 all ok; otherwise the exit code of the first failed archive (3 key
 `;
 
 export function register(program: Command, ctx: CliContext): void {
-  addStorageOptions(
+  addReportOptions(addStorageOptions(
     addKeyOptions(
 program
       .command('batch')
@@ -68,13 +67,11 @@ program
       .option('--concurrency <n>', 'archives processed at once (default 4)')
       .option('--threads <n>', 'decryption threads shared by all archives, 0 for none (default: cores − 1 above 2 cores, else 0)')
       .option('--api-key <key>', 'the Vonage API key (project id) in the object keys')
-      .option('--report <file>', 'write the JSON report to this file')
       .option('--no-mpegts-check', 'do not require the media to be MPEG-TS')
-      .option('--json', 'print the JSON report on stdout')
       .option('--quiet', 'no progress and no per-archive lines; the summary and errors only')
       .option('--delete-after', 'delete archives read from Vonage\'s fallback storage from Vonage once decrypted (needs --out-dir)')
       .option('--api-url <url>', 'Vonage Video API base URL for --archives vonage and --delete-after'),
-  )
+  ), false)
     .addHelpText('after', EXAMPLE)
     .action((flags: BatchFlags) => batchCommand(ctx, flags));
 }
@@ -139,20 +136,23 @@ async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
     await keyring.handles.close(); // Ends the token session, if a key is on a token.
   }
 
-  const json = `${JSON.stringify(report, null, 2)}\n`;
-  if (flags.report !== undefined) await writeReport(flags.report, json);
-  if (flags.json) ctx.stdout.write(json);
-  ctx.stderr.write(
+  const summary = () =>
+    ctx.stderr.write(
     `batch: ${report.decrypted} decrypted, ${report.verified} verified, ${report.skipped} skipped, ${report.failed} failed of ${report.total} archives` +
       `${flags.report !== undefined ? `; report in ${flags.report}` : ''}\n`,
   );
   const firstFailure = report.archives.find((item) => item.status === 'failed');
   if (firstFailure) {
-    throw new BatchError(
+    const error = new BatchError(
       `${report.failed} of ${report.total} archives failed; first: ${firstFailure.id}: ${firstFailure.error?.message ?? 'unknown error'}`,
       exitCodeOf(firstFailure.error?.code),
     );
+    await reportFailureOf(ctx, error, { ...report });
+    summary();
+    throw error;
   }
+  await reportResult(ctx, { ...report }, () => undefined);
+  summary();
 }
 
 /**
@@ -228,16 +228,4 @@ async function startBatchDisplay(ctx: CliContext, archives: readonly VonageArchi
       for (const line of held) ctx.stderr.write(`${line}\n`);
     },
   };
-}
-
-/** The report is not secret and may be replaced on a re-run: written whole, then renamed. */
-async function writeReport(path: string, json: string): Promise<void> {
-  const { writeFile, rename } = await import('node:fs/promises');
-  const temporary = `${path}.${process.pid}.tmp`;
-  try {
-    await writeFile(temporary, json, { mode: 0o600 });
-    await rename(temporary, path);
-  } catch (error) {
-    throw new OutputError(`cannot write --report ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
 }

@@ -6,6 +6,7 @@ import { certificateValidity } from '../../keys/inspect.js';
 import { loadCertificate, loadPrivateKey } from '../../keys/load.js';
 import { isPkcs11Uri } from '../../keys/pkcs11-uri.js';
 import type { CliContext } from '../context.js';
+import { reportResult } from '../output.js';
 import { passphraseProvider } from '../passphrase.js';
 import { openCliPkcs11Key } from '../pkcs11.js';
 import type { CheckFlags } from './keys.js';
@@ -27,14 +28,30 @@ export async function checkCommand(ctx: CliContext, opts: CheckFlags): Promise<v
     } finally {
       await key.close();
     }
-    ctx.stdout.write(`${opts.key} matches ${opts.cert} and unwraps on the token (public key SHA-256 ${publicKeyFingerprint(publicKey)})\n`);
-    warnValidity(ctx, opts.cert, certificate);
+    const validity = warnValidity(ctx, opts.cert, certificate);
+    await reportResult(ctx, checkDocument(opts, publicKeyFingerprint(publicKey), validity, true), () =>
+      ctx.stdout.write(`${opts.key} matches ${opts.cert} and unwraps on the token (public key SHA-256 ${publicKeyFingerprint(publicKey)})\n`),
+    );
     return;
   }
   const { key } = await loadPrivateKey(opts.key, passphraseProvider(ctx, opts));
   if (!keyMatchesCertificate(key, certificate)) throw new KeyError(`${opts.key} does not belong to ${opts.cert} (${fingerprints(key)})`);
-  ctx.stdout.write(`${opts.key} matches ${opts.cert} (public key SHA-256 ${publicKeyFingerprint(publicKey)})\n`);
-  warnValidity(ctx, opts.cert, certificate);
+  const validity = warnValidity(ctx, opts.cert, certificate);
+  await reportResult(ctx, checkDocument(opts, publicKeyFingerprint(publicKey), validity, false), () =>
+    ctx.stdout.write(`${opts.key} matches ${opts.cert} (public key SHA-256 ${publicKeyFingerprint(publicKey)})\n`),
+  );
+}
+
+/** The `--json` document of a key that matches its certificate. */
+function checkDocument(opts: CheckFlags, publicKeySha256: string, validity: ReturnType<typeof certificateValidity>, onToken: boolean): Record<string, unknown> {
+  return {
+    key: opts.key,
+    cert: opts.cert,
+    matches: true,
+    onToken,
+    publicKeySha256,
+    certificate: { state: validity.state, ...(validity.warning !== undefined ? { warning: validity.warning } : {}) },
+  };
 }
 
 /**
@@ -42,8 +59,9 @@ export async function checkCommand(ctx: CliContext, opts: CheckFlags): Promise<v
  * warning, not a failure: it is time to register a new one with Vonage, keeping this key for the
  * archives already made.
  */
-function warnValidity(ctx: CliContext, path: string, certificate: X509Certificate): void {
-  const { state, warning } = certificateValidity(certificate);
+function warnValidity(ctx: CliContext, path: string, certificate: X509Certificate): ReturnType<typeof certificateValidity> {
+  const validity = certificateValidity(certificate);
+  const { state, warning } = validity;
   const advice = {
     valid: '',
     expiring: 'plan the rotation: keys generate, then vonage storage set (keep this key for older archives)',
@@ -51,4 +69,5 @@ function warnValidity(ctx: CliContext, path: string, certificate: X509Certificat
     'not-yet-valid': 'check the clock of the machine that made it',
   }[state];
   if (warning !== undefined) ctx.stderr.write(`archive-crypt: warning: ${path} ${warning}: ${advice}\n`);
+  return validity;
 }

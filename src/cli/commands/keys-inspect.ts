@@ -2,6 +2,7 @@
 import { inspectKeyFile, inspectTokenKey, type InspectedItem, type KeyDescription, type KeyFileReport, type TokenKeyFacts, type VonageVerdict } from '../../keys/inspect.js';
 import { KeyError } from '../../errors.js';
 import type { CliContext } from '../context.js';
+import { reportFailureOf, reportResult } from '../output.js';
 import { passphraseProvider } from '../passphrase.js';
 import { isPkcs11Uri } from '../../keys/pkcs11-uri.js';
 import { openCliPkcs11Key } from '../pkcs11.js';
@@ -16,22 +17,26 @@ export async function inspectCommand(ctx: CliContext, file: string, opts: Inspec
     } finally {
       await key.close();
     }
-    writeReport(ctx, report, opts);
+    await writeReport(ctx, report, opts);
     return;
   }
   // Only ask for (or read) a passphrase when the user offered one: inspecting an encrypted key
   // without it still tells what the file is.
   const offered = opts.passphraseEnv !== undefined || opts.passphraseFile !== undefined;
-  writeReport(ctx, await inspectKeyFile(file, offered ? { passphrase: passphraseProvider(ctx, opts) } : {}), opts);
+  await writeReport(ctx, await inspectKeyFile(file, offered ? { passphrase: passphraseProvider(ctx, opts) } : {}), opts);
 }
 
 /** The report first, always; then, with --strict, the verdict as the exit code. */
-function writeReport(ctx: CliContext, report: KeyFileReport, opts: InspectFlags): void {
-  ctx.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
-  if (opts.strict) {
-    const refusal = strictRefusal(report);
-    if (refusal !== undefined) throw new KeyError(refusal);
+async function writeReport(ctx: CliContext, report: KeyFileReport, opts: InspectFlags): Promise<void> {
+  const refusal = opts.strict ? strictRefusal(report) : undefined;
+  if (refusal !== undefined) {
+    const error = new KeyError(refusal);
+    // The JSON is the report with the verdict; the text form is printed as it is without --strict.
+    await reportFailureOf(ctx, error, { ...report });
+    if (ctx.report?.json !== true) ctx.stdout.write(formatReport(report));
+    throw error;
   }
+  await reportResult(ctx, { ...report }, () => ctx.stdout.write(formatReport(report)));
 }
 
 /** Why `--strict` fails for this report, or undefined when every certificate is one Vonage takes now. */

@@ -4,6 +4,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { CliContext } from '../context.js';
+import { addReportOptions, type ReportFlags } from '../output.js';
 
 export interface PassphraseFlags {
   passphraseEnv?: string;
@@ -85,11 +86,10 @@ Example:
       await csrCommand(ctx, opts);
     });
 
-  keys
-    .command('inspect')
+  addReportOptions(keys
+    .command('inspect'), false)
     .description('show what a certificate, private key, CSR or PKCS#12 file holds and whether Vonage accepts it')
     .argument('<file>', 'PEM or DER file, a .p12 bundle, or a pkcs11: URI of a key on a token')
-    .option('--json', 'print one JSON object')
     .option('--strict', 'exit 3 unless the file holds a certificate Vonage accepts now (RSA of 2048 bits at most, not expired, already valid)')
     .option('--pkcs11-module <path>', pkcs11ModuleHelp)
     .option('--passphrase-env <var>', 'passphrase for an encrypted key or .p12, from this environment variable')
@@ -113,8 +113,8 @@ Example:
       await inspectCommand(ctx, file, opts);
     });
 
-  keys
-    .command('check')
+  addReportOptions(keys
+    .command('check'), false)
     .description('check that a private key belongs to a certificate (exit 0 if it does, 3 if not)')
     .requiredOption('--key <file|uri>', 'private key (PEM, DER or PKCS#12), or a pkcs11: URI')
     .requiredOption('--cert <file>', 'certificate (PEM or DER)')
@@ -152,12 +152,11 @@ export interface CsrFlags extends PassphraseFlags {
   output: string;
 }
 
-export interface InspectFlags extends PassphraseFlags {
-  json?: boolean;
+export interface InspectFlags extends PassphraseFlags, ReportFlags {
   strict?: boolean;
 }
 
-export interface CheckFlags extends PassphraseFlags {
+export interface CheckFlags extends PassphraseFlags, ReportFlags {
   key: string;
   cert: string;
 }

@@ -5,11 +5,11 @@
 import type { Command } from 'commander';
 import type { StoredArchive } from '../../storage/archive-layout.js';
 import type { CliContext } from '../context.js';
+import { addReportOptions, reportResult, type ReportFlags } from '../output.js';
 import { addStorageOptions, formatSize, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
 
-interface ListFlags extends StorageFlags {
+interface ListFlags extends StorageFlags, ReportFlags {
   apiKey?: string;
-  json?: boolean;
 }
 
 const EXAMPLE = `
@@ -28,19 +28,19 @@ Exit codes: 0 ok, 2 usage, 5 storage (not found, access denied, unreachable).
 `;
 
 export function register(program: Command, ctx: CliContext): void {
-  addStorageOptions(
+  addReportOptions(addStorageOptions(
     program
       .command('list')
       .description('list the Vonage archives (<apiKey>/<archiveId>/archive.mp4) in an S3 bucket or Azure container')
       .argument('<store>', 's3://bucket[/prefix] or azure://container[/prefix]')
-      .option('--api-key <key>', 'only archives of this Vonage project (API key)')
-      .option('--json', 'print {"count", "items": [...]} as JSON'),
-  )
+      .option('--api-key <key>', 'only archives of this Vonage project (API key)'),
+  ), false)
     .addHelpText('after', EXAMPLE)
     .action((store: string, flags: ListFlags) => listCommand(ctx, store, flags));
 }
 
 async function listCommand(ctx: CliContext, storeSpec: string, flags: ListFlags): Promise<void> {
+  if (ctx.report) ctx.report.base = { store: storeSpec };
   const options = storageOptionsFrom(flags, ctx);
   const { openStore } = await import('../../storage/open.js');
   const { listArchives } = await import('../../storage/archive-layout.js');
@@ -57,28 +57,26 @@ async function listCommand(ctx: CliContext, storeSpec: string, flags: ListFlags)
     await store.close?.();
   }
 
-  if (flags.json) {
-    const items = archives.map((archive) => ({
-      id: archive.id,
-      apiKey: archive.apiKey,
-      key: archive.key,
-      uri: root + archive.key,
-      size: archive.size,
-      lastModified: archive.lastModified?.toISOString() ?? null,
-    }));
-    ctx.stdout.write(`${JSON.stringify({ store: store.name, count: items.length, items }, null, 2)}\n`);
-    return;
-  }
-  if (archives.length === 0) {
-    ctx.stderr.write(`no Vonage archives (<apiKey>/<archiveId>/archive.mp4) found in ${store.name}\n`);
-    return;
-  }
-  ctx.stdout.write(
-    formatTable(
-      ['ARCHIVE ID', 'API KEY', 'SIZE', 'LAST MODIFIED'],
-      archives.map((a) => [a.id, a.apiKey, formatSize(a.size), a.lastModified?.toISOString() ?? '-']),
-    ),
-  );
+  const items = archives.map((archive) => ({
+    id: archive.id,
+    apiKey: archive.apiKey,
+    key: archive.key,
+    uri: root + archive.key,
+    size: archive.size,
+    lastModified: archive.lastModified?.toISOString() ?? null,
+  }));
+  await reportResult(ctx, { store: store.name, count: items.length, items }, () => {
+    if (archives.length === 0) {
+      ctx.stderr.write(`no Vonage archives (<apiKey>/<archiveId>/archive.mp4) found in ${store.name}\n`);
+      return;
+    }
+    ctx.stdout.write(
+      formatTable(
+        ['ARCHIVE ID', 'API KEY', 'SIZE', 'LAST MODIFIED'],
+        archives.map((a) => [a.id, a.apiKey, formatSize(a.size), a.lastModified?.toISOString() ?? '-']),
+      ),
+    );
+  });
 }
 
 /** Left-aligned columns separated by two spaces. */
