@@ -111,9 +111,15 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortError('download cancelled', { cause: signal.reason });
 }
 
-/** Waits `ms`, or rejects with AbortError as soon as the signal fires. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  throwIfAborted(signal);
+/**
+ * Waits `ms`, or rejects with AbortError as soon as the signal fires. The listener goes on a signal
+ * of the sleeper's own that follows the caller's (`AbortSignal.any` adds no listener to its
+ * sources): many parts retrying at once on one shared signal would otherwise add a listener each,
+ * and Node warns on stderr (MaxListenersExceededWarning) from the eleventh on.
+ */
+export function sleep(ms: number, callerSignal?: AbortSignal): Promise<void> {
+  throwIfAborted(callerSignal);
+  const signal = callerSignal ? AbortSignal.any([callerSignal]) : undefined;
   return new Promise((resolve, reject) => {
     const onAbort = () => {
       clearTimeout(timer);
