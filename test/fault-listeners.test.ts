@@ -40,7 +40,7 @@ describe('retries at high concurrency on one signal', () => {
       const read = await Promise.all(sources.map((source) => collect(readParallel(source, { partSize: 64 * 1024, concurrency: 16, signal: controller.signal }))));
       read.forEach((bytes, i) => expect(bytes.equals(objects[i]?.body ?? Buffer.alloc(0))).toBe(true));
     } finally {
-      await Promise.all(sources.map((source) => source.close?.()));
+      for (const source of sources) await source.close?.();
     }
     expect(proxy.injected.status).toBe(60);
     // Warnings are emitted on the next tick.
