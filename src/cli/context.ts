@@ -35,6 +35,8 @@ export class CliContext {
   stopEndsNormally = false;
   /** Where the report of a command with `--json`/`--report` goes (src/cli/output.ts); set before its action. */
   report: ReportChannel | undefined;
+  /** Runs once the command line is parsed, before the command's action (main.ts watches file sinks there). */
+  beforeAction: (() => Promise<void>) | undefined;
   /** Output files committed during this run (what "was kept" when only the report failed). */
   readonly committedOutputs: string[] = [];
   private readonly controller = new AbortController();

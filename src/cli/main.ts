@@ -6,14 +6,15 @@ import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { ArchiveCryptError, ExitCode, UsageError } from '../errors.js';
-import { registerCommands } from './commands/index.js';
+import { commandNameOf, registerCommands } from './commands/index.js';
 import { configVariable, locateConfig } from '../config/locate.js';
 import { CliContext } from './context.js';
 import { ReportChannel, reportFlagsFromArgs, type ReportFlags } from './output.js';
 
 const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
-export function buildProgram(ctx: CliContext): Command {
+/** The program with the command of `args` (the words after the program name) registered, or all of them. */
+export async function buildProgram(ctx: CliContext, args: readonly string[]): Promise<Command> {
   const program = new Command('archive-crypt')
     .description('Keys, decryption and verification for Vonage Video API (OpenTok) encrypted archives')
     .version(version, '-V, --version')
@@ -50,6 +51,7 @@ export function buildProgram(ctx: CliContext): Command {
         throw new UsageError(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is empty: give a file name${flag === 'output' ? ' or - for stdout' : ''}`);
       }
     }
+    await ctx.beforeAction?.();
     // zod loads only when there is a file to read: `--version` and `--help` never get here.
     if (locateConfig(globals.config, ctx.env) !== undefined) {
       const { loadConfig } = await import('../config/load.js');
@@ -58,7 +60,7 @@ export function buildProgram(ctx: CliContext): Command {
       ctx.configFile = loaded.file;
     }
   });
-  registerCommands(program, ctx);
+  await registerCommands(program, ctx, commandNameOf(args));
   return program;
 }
 
@@ -88,15 +90,19 @@ export async function run(argv: string[]): Promise<number> {
   ctx.stdout.on('error', onStdoutError);
   ctx.stderr.on('error', () => undefined);
   for (const signal of stopSignals) process.on(signal, onSignal);
-  const { onFileSinkEvent } = await import('../storage/file-sink.js');
-  const stopWatchingSinks = onFileSinkEvent({
-    committed: (path) => ctx.committedOutputs.push(path),
-    staleRemoved: (path) => ctx.stderr.write(`archive-crypt: removed ${path}, left by an earlier run that did not finish\n`),
-  });
+  // Only a command that runs can write files: --version and --help do not load the file sink.
+  let stopWatchingSinks = () => {};
+  ctx.beforeAction = async () => {
+    const { onFileSinkEvent } = await import('../storage/file-sink.js');
+    stopWatchingSinks = onFileSinkEvent({
+      committed: (path) => ctx.committedOutputs.push(path),
+      staleRemoved: (path) => ctx.stderr.write(`archive-crypt: removed ${path}, left by an earlier run that did not finish\n`),
+    });
+  };
   let failure: unknown;
   let failed = false;
   try {
-    await buildProgram(ctx).parseAsync(argv);
+    await (await buildProgram(ctx, argv.slice(2))).parseAsync(argv);
   } catch (error) {
     failure = error;
     failed = true;
@@ -118,7 +124,7 @@ export async function run(argv: string[]): Promise<number> {
  */
 export async function execute(ctx: CliContext, args: readonly string[]): Promise<number> {
   try {
-    await buildProgram(ctx).parseAsync([...args], { from: 'user' });
+    await (await buildProgram(ctx, args)).parseAsync([...args], { from: 'user' });
     return ExitCode.ok;
   } catch (error) {
     await reportFailure(ctx, error, args);
