@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DecryptJson } from '../src/cli/report.js';
 import { openssl, runCli, tempDir } from './helpers.js';
+import { runCliInProcess } from './support/cli-in-process.js';
 import { passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './vonage-fixture.js';
 
 let dir: string;
@@ -33,7 +34,7 @@ async function jsonFile(name: string, value: unknown): Promise<string> {
 }
 
 const decrypt = (args: string[], input?: Buffer) =>
-  runCli(['decrypt', ...args, '--key', key, ...passArgs], { env: passEnv, ...(input ? { input } : {}) });
+  runCliInProcess(['decrypt', ...args, '--key', key, ...passArgs], passEnv, input);
 
 describe('decrypt: the openssl-made fixture', () => {
   it('verifies only, writing nothing, and reports every check', async () => {
@@ -147,18 +148,15 @@ describe('decrypt: --archive-json shapes', () => {
 
 describe('decrypt: keyring', () => {
   it('finds the key that opens the password when only the second --key matches', async () => {
-    const result = await runCli(
-      ['decrypt', fx.archive, '--key', otherKey, '--key', key, ...passArgs, '--archive-json', fx.archiveJson, '--json'],
-      { env: passEnv },
-    );
+    const result = await runCliInProcess(['decrypt', fx.archive, '--key', otherKey, '--key', key, ...passArgs, '--archive-json', fx.archiveJson, '--json'], passEnv);
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ ok: true, key: { index: 1, path: key } });
-    const human = await runCli(['decrypt', fx.archive, '--key', otherKey, '--key', key, ...passArgs, '--archive-json', fx.archiveJson], { env: passEnv });
+    const human = await runCliInProcess(['decrypt', fx.archive, '--key', otherKey, '--key', key, ...passArgs, '--archive-json', fx.archiveJson], passEnv);
     expect(human.stderr).toMatch(/key +.*key\.pem \(key 2 of 2, RSA-OAEP SHA-1\)/);
   });
 
   it('fails with exit 3 when no key of the keyring matches', async () => {
-    const result = await runCli(['decrypt', fx.archive, '--key', otherKey, '--key', otherKey, '--archive-json', fx.archiveJson]);
+    const result = await runCliInProcess(['decrypt', fx.archive, '--key', otherKey, '--key', otherKey, '--archive-json', fx.archiveJson]);
     expect(result.code).toBe(3);
     expect(result.stderr).toMatch(/none of the 2 keys opens the archive password/);
   });
@@ -166,7 +164,7 @@ describe('decrypt: keyring', () => {
 
 describe('decrypt --help', () => {
   it('documents every option with a worked example', async () => {
-    const result = await runCli(['decrypt', '--help']);
+    const result = await runCliInProcess(['decrypt', '--help']);
     expect(result.code).toBe(0);
     for (const flag of ['--key', '--passphrase-env', '--passphrase-file', '--password', '--password-file', '--archive-json', '--archive-id', '--output', '--expect-sha256', '--padding', '--no-mpegts-check', '--json', '--quiet']) {
       expect(result.stdout).toContain(flag);

@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCli, tempDir } from './helpers.js';
+import { tempDir } from './helpers.js';
+import { runCliInProcess } from './support/cli-in-process.js';
 import { passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './vonage-fixture.js';
 
 let dir: string;
@@ -30,7 +31,7 @@ describe('encrypt → decrypt round trip', () => {
   it('the real MPEG-TS fixture comes back identical, with every packet counted', async () => {
     const work = await caseDir('roundtrip');
     const archive = join(work, 'archive.mp4');
-    const encrypted = await runCli(['encrypt', fx.sample, '--cert', fx.certPem, '--output', archive]);
+    const encrypted = await runCliInProcess(['encrypt', fx.sample, '--cert', fx.certPem, '--output', archive]);
     expect(encrypted.code).toBe(0);
     const password = encrypted.stdout.trim();
     expect(Buffer.from(password, 'base64').length).toBe(256);
@@ -38,7 +39,7 @@ describe('encrypt → decrypt round trip', () => {
     expect((await readFile(archive)).length).toBe(67872);
 
     const output = join(work, 'media.ts');
-    const decrypted = await runCli(['decrypt', archive, '--key', key, ...passArgs, '--password', password, '--output', output, '--json'], { env: passEnv });
+    const decrypted = await runCliInProcess(['decrypt', archive, '--key', key, ...passArgs, '--password', password, '--output', output, '--json'], passEnv);
     expect(decrypted.code).toBe(0);
     expect((await readFile(output)).equals(sample)).toBe(true);
     expect(JSON.parse(decrypted.stdout)).toMatchObject({ ok: true, checks: { mpegts: { status: 'ok', packets: sample.length / 188, trailingBytes: 0 } } });
@@ -46,8 +47,8 @@ describe('encrypt → decrypt round trip', () => {
 
   it('two runs use fresh keys: different passwords and different ciphertexts', async () => {
     const work = await caseDir('fresh');
-    const a = await runCli(['encrypt', fx.sample, '--cert', fx.certPem, '--output', join(work, 'a.mp4')]);
-    const b = await runCli(['encrypt', fx.sample, '--cert', fx.certPem, '--output', join(work, 'b.mp4')]);
+    const a = await runCliInProcess(['encrypt', fx.sample, '--cert', fx.certPem, '--output', join(work, 'a.mp4')]);
+    const b = await runCliInProcess(['encrypt', fx.sample, '--cert', fx.certPem, '--output', join(work, 'b.mp4')]);
     expect(a.stdout).not.toBe(b.stdout);
     expect((await readFile(join(work, 'a.mp4'))).equals(await readFile(join(work, 'b.mp4')))).toBe(false);
   });
@@ -55,12 +56,12 @@ describe('encrypt → decrypt round trip', () => {
   it('--json prints an archive JSON that decrypt --archive-json checks (sha256sum and size of the ciphertext)', async () => {
     const work = await caseDir('json');
     const archive = join(work, 'archive.mp4');
-    const encrypted = await runCli(['encrypt', fx.sample, '--cert', fx.certPem, '--output', archive, '--json']);
+    const encrypted = await runCliInProcess(['encrypt', fx.sample, '--cert', fx.certPem, '--output', archive, '--json']);
     expect(encrypted.code).toBe(0);
     const json = JSON.parse(encrypted.stdout) as Record<string, unknown>;
     expect(json).toMatchObject({ status: 'uploaded', size: 67872, plaintextBytes: 67868, password: expect.any(String) as unknown });
     await writeFile(join(work, 'archive.json'), encrypted.stdout);
-    const decrypted = await runCli(['decrypt', archive, '--key', key, ...passArgs, '--archive-json', join(work, 'archive.json'), '--json'], { env: passEnv });
+    const decrypted = await runCliInProcess(['decrypt', archive, '--key', key, ...passArgs, '--archive-json', join(work, 'archive.json'), '--json'], passEnv);
     expect(decrypted.code).toBe(0);
     expect(JSON.parse(decrypted.stdout)).toMatchObject({
       ok: true,
@@ -72,19 +73,19 @@ describe('encrypt → decrypt round trip', () => {
   it('reads stdin, streams the archive to stdout and writes the password to --password-out (0600)', async () => {
     const work = await caseDir('stdout');
     const passwordOut = join(work, 'password.txt');
-    const encrypted = await runCli(['encrypt', '-', '--cert', fx.certPem, '--output', '-', '--password-out', passwordOut], { input: sample });
+    const encrypted = await runCliInProcess(['encrypt', '-', '--cert', fx.certPem, '--output', '-', '--password-out', passwordOut], {}, sample);
     expect(encrypted.code).toBe(0);
     expect(encrypted.stdoutBytes.length).toBe(67872);
     expect((await stat(passwordOut)).mode & 0o777).toBe(0o600);
     await writeFile(join(work, 'archive.mp4'), encrypted.stdoutBytes);
-    const decrypted = await runCli(['decrypt', join(work, 'archive.mp4'), '--key', key, ...passArgs, '--password-file', passwordOut, '--output', '-'], { env: passEnv });
+    const decrypted = await runCliInProcess(['decrypt', join(work, 'archive.mp4'), '--key', key, ...passArgs, '--password-file', passwordOut, '--output', '-'], passEnv);
     expect(decrypted.code).toBe(0);
     expect(decrypted.stdoutBytes.equals(sample)).toBe(true);
   });
 
   it('is not subject to the plaintext-file policy: its output is ciphertext', async () => {
     const work = await caseDir('policy');
-    const result = await runCli(['encrypt', fx.sample, '--cert', fx.certPem, '--output', join(work, 'archive.mp4')], { env: { ARCHIVE_CRYPT_PLAINTEXT_FILES: 'deny' } });
+    const result = await runCliInProcess(['encrypt', fx.sample, '--cert', fx.certPem, '--output', join(work, 'archive.mp4')], { ARCHIVE_CRYPT_PLAINTEXT_FILES: 'deny' });
     expect(result.code).toBe(0);
   });
 });
@@ -102,7 +103,7 @@ describe('encrypt: refusals', () => {
     const work = await caseDir(`refuse-${name.replace(/\W+/g, '-')}`);
     const existing = join(work, 'existing');
     await writeFile(existing, 'keep me');
-    const result = await runCli(['encrypt', ...makeArgs(work, existing)]);
+    const result = await runCliInProcess(['encrypt', ...makeArgs(work, existing)]);
     expect(result.code).toBe(code);
     expect(result.stderr).toMatch(message);
     expect(result.stderr).not.toMatch(/\n\s+at /);
@@ -114,7 +115,7 @@ describe('encrypt: refusals', () => {
 
 describe('encrypt --help', () => {
   it('shows a worked example and the openssl check', async () => {
-    const result = await runCli(['encrypt', '--help']);
+    const result = await runCliInProcess(['encrypt', '--help']);
     expect(result.code).toBe(0);
     for (const flag of ['--cert', '--output', '--password-out', '--json']) expect(result.stdout).toContain(flag);
     expect(result.stdout).toMatch(/Examples:/);
@@ -126,7 +127,7 @@ it('encrypts random bytes too (the MPEG-TS check is decrypt’s business)', asyn
   const work = await caseDir('random');
   const input = join(work, 'random.bin');
   await writeFile(input, randomBytes(1000));
-  const result = await runCli(['encrypt', input, '--cert', fx.certPem, '--output', join(work, 'random.mp4')]);
+  const result = await runCliInProcess(['encrypt', input, '--cert', fx.certPem, '--output', join(work, 'random.mp4')]);
   expect(result.code).toBe(0);
   expect((await stat(join(work, 'random.mp4'))).size).toBe(1008);
 });

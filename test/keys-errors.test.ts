@@ -5,7 +5,8 @@
 import { chmod, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { openssl, runCli, tempDir } from './helpers.js';
+import { openssl, tempDir } from './helpers.js';
+import { runCliInProcess } from './support/cli-in-process.js';
 
 const env = { ARCHIVE_TEST_PASSPHRASE: 'the right passphrase', ARCHIVE_TEST_WRONG: 'not the passphrase' };
 const dir = await tempDir();
@@ -64,7 +65,7 @@ const cases: Case[] = [
 describe('bad inputs to keys commands', () => {
   it.each(cases)('%s', async (_name, args, code, message) => {
     const before = (await readdir(dir)).sort();
-    const result = await runCli(args(path), { env });
+    const result = await runCliInProcess(args(path), env);
     expect(result.code).toBe(code);
     expect(result.stdout).toBe('');
     const lines = result.stderr.trimEnd().split('\n');

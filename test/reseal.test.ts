@@ -2,6 +2,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli, tempDir } from './helpers.js';
+import { runCliInProcess } from './support/cli-in-process.js';
 import { createBucket, putS3Object, s3Env, uniqueName } from './support/emulators.js';
 import { passArgs, passEnv, privateKeyCopy, vonageFixture } from './vonage-fixture.js';
 
@@ -17,9 +18,7 @@ describe('reseal: Vonage archive → sealed file, plaintext never on disk', () =
   });
 
   const reseal = (source: string, output: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}) =>
-    runCli(['reseal', source, '--archive-json', vonageFixture.archiveJson, '--key', key, ...passArgs, '--to', vonageFixture.certPem, '--output', output, ...extra], {
-      env: { ...passEnv, ...env },
-    });
+    runCliInProcess(['reseal', source, '--archive-json', vonageFixture.archiveJson, '--key', key, ...passArgs, '--to', vonageFixture.certPem, '--output', output, ...extra], { ...passEnv, ...env });
 
   it('reseals a file and the recipient unseals the original media', async () => {
     const sealed = join(dir, 'archive.sealed');
@@ -29,7 +28,7 @@ describe('reseal: Vonage archive → sealed file, plaintext never on disk', () =
     expect(result.code).toBe(0);
     const bytes = await readFile(sealed);
     expect(bytes.includes(media.subarray(0, 4096))).toBe(false);
-    const unsealed = await runCli(['unseal', sealed, '--key', key, ...passArgs, '--output', '-'], { env: passEnv });
+    const unsealed = await runCliInProcess(['unseal', sealed, '--key', key, ...passArgs, '--output', '-'], passEnv);
     expect(unsealed.code).toBe(0);
     expect(unsealed.stdoutBytes.equals(media)).toBe(true);
   });
@@ -37,7 +36,7 @@ describe('reseal: Vonage archive → sealed file, plaintext never on disk', () =
   it('streams to stdout, and unseal reads it from stdin', async () => {
     const result = await reseal(vonageFixture.archive, '-', ['--quiet']);
     expect(result.code).toBe(0);
-    const unsealed = await runCli(['unseal', '-', '--key', key, ...passArgs, '--output', '-'], { env: passEnv, input: result.stdoutBytes });
+    const unsealed = await runCliInProcess(['unseal', '-', '--key', key, ...passArgs, '--output', '-'], passEnv, result.stdoutBytes);
     expect(unsealed.stdoutBytes.equals(media)).toBe(true);
   });
 
@@ -47,9 +46,10 @@ describe('reseal: Vonage archive → sealed file, plaintext never on disk', () =
     await createBucket(bucket);
     await putS3Object(bucket, objectKey, await readFile(vonageFixture.archive));
     const sealed = join(dir, 's3.sealed');
-    const result = await reseal(`s3://${bucket}/${objectKey}`, sealed, [], s3Env());
+    // A real process: the AWS SDK takes its credentials from process.env, not from the CLI context's.
+    const result = await runCli(['reseal', `s3://${bucket}/${objectKey}`, '--archive-json', vonageFixture.archiveJson, '--key', key, ...passArgs, '--to', vonageFixture.certPem, '--output', sealed], { env: { ...passEnv, ...s3Env() } });
     expect(result.code).toBe(0);
-    const unsealed = await runCli(['unseal', sealed, '--key', key, ...passArgs, '--output', '-'], { env: passEnv });
+    const unsealed = await runCliInProcess(['unseal', sealed, '--key', key, ...passArgs, '--output', '-'], passEnv);
     expect(unsealed.stdoutBytes.equals(media)).toBe(true);
   });
 
@@ -71,7 +71,7 @@ describe('reseal: Vonage archive → sealed file, plaintext never on disk', () =
   });
 
   it('refuses a recipient that is not a certificate (exit 3) and an existing output (exit 6)', async () => {
-    const notCert = await runCli(['reseal', vonageFixture.archive, '--password-file', vonageFixture.passwordFile, '--key', key, '--to', vonageFixture.archive, '--output', join(dir, 'x.sealed')]);
+    const notCert = await runCliInProcess(['reseal', vonageFixture.archive, '--password-file', vonageFixture.passwordFile, '--key', key, '--to', vonageFixture.archive, '--output', join(dir, 'x.sealed')]);
     expect(notCert.code).toBe(3);
     expect(notCert.stderr).toMatch(/not an X.509 certificate/);
     const exists = await reseal(vonageFixture.archive, vonageFixture.archiveJson);

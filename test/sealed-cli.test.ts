@@ -7,7 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { openssl, runCli, tempDir } from './helpers.js';
+import { openssl, tempDir } from './helpers.js';
+import { runCliInProcess } from './support/cli-in-process.js';
 
 const vectors = JSON.parse(readFileSync(new URL('vectors/sealed.json', import.meta.url), 'utf8')) as {
   keys: Record<string, { privateKeyPem: string }>;
@@ -30,33 +31,33 @@ beforeAll(async () => {
   await openssl(['pkey', '-in', at('bob-encrypted.pem'), '-passin', 'env:KEY_PASS', '-noout'], { env });
   await chmod(at('bob-encrypted.pem'), 0o600);
   await writeFile(at('media.ts'), plaintext);
-  const sealed = await runCli(['seal', at('media.ts'), '--to', at('alice.crt'), '--to', at('bob.crt'), '--output', at('media.sealed')]);
+  const sealed = await runCliInProcess(['seal', at('media.ts'), '--to', at('alice.crt'), '--to', at('bob.crt'), '--output', at('media.sealed')]);
   expect(sealed.stderr).toContain('for key ids');
   expect(sealed.code).toBe(0);
 });
 
 describe('seal and unseal', () => {
   it('round-trips for each recipient, with a plain and an encrypted key', async () => {
-    const a = await runCli(['unseal', at('media.sealed'), '--key', at('alice.pem'), '--output', at('alice.out')]);
+    const a = await runCliInProcess(['unseal', at('media.sealed'), '--key', at('alice.pem'), '--output', at('alice.out')]);
     expect(a.code, a.stderr).toBe(0);
     expect(a.stderr).toContain('4 segments verified (sealed from media.ts)');
     expect((await readFile(at('alice.out'))).equals(plaintext)).toBe(true);
-    const b = await runCli(['unseal', at('media.sealed'), '--key', at('carol.pem'), '--key', at('bob-encrypted.pem'), '--passphrase-env', 'KEY_PASS', '--output', '-'], { env });
+    const b = await runCliInProcess(['unseal', at('media.sealed'), '--key', at('carol.pem'), '--key', at('bob-encrypted.pem'), '--passphrase-env', 'KEY_PASS', '--output', '-'], env);
     expect(b.code, b.stderr).toBe(0);
     expect(b.stdoutBytes.equals(plaintext)).toBe(true);
   });
 
   it('streams stdin to stdout both ways, with a small segment size', async () => {
-    const sealed = await runCli(['seal', '-', '--to', at('carol.crt'), '--output', '-', '--segment-log2', '10', '--quiet'], { input: plaintext });
+    const sealed = await runCliInProcess(['seal', '-', '--to', at('carol.crt'), '--output', '-', '--segment-log2', '10', '--quiet'], {}, plaintext);
     expect(sealed.code, sealed.stderr).toBe(0);
     expect(sealed.stderr).toBe('');
-    const opened = await runCli(['unseal', '-', '--key', at('carol.pem'), '--output', '-'], { input: sealed.stdoutBytes });
+    const opened = await runCliInProcess(['unseal', '-', '--key', at('carol.pem'), '--output', '-'], {}, sealed.stdoutBytes);
     expect(opened.code, opened.stderr).toBe(0);
     expect(opened.stdoutBytes.equals(plaintext)).toBe(true);
   });
 
   it('verifies without writing anything when --output is left out', async () => {
-    const result = await runCli(['unseal', at('media.sealed'), '--key', at('alice.pem')]);
+    const result = await runCliInProcess(['unseal', at('media.sealed'), '--key', at('alice.pem')]);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdoutBytes.length).toBe(0);
   });
@@ -64,7 +65,7 @@ describe('seal and unseal', () => {
   it('opens a committed test vector', async () => {
     const vector = vectors.vectors.find((v) => v.name === 'many segments') ?? expect.fail('vector missing');
     await writeFile(at('vector.sealed'), Buffer.from(vector.sealed, 'base64'));
-    const result = await runCli(['unseal', at('vector.sealed'), '--key', at('alice.pem'), '--output', '-']);
+    const result = await runCliInProcess(['unseal', at('vector.sealed'), '--key', at('alice.pem'), '--output', '-']);
     expect(result.code, result.stderr).toBe(0);
     expect(createHash('sha256').update(result.stdoutBytes).digest('hex')).toBe(vector.plaintextSha256);
   });
@@ -87,7 +88,7 @@ describe('unseal failures', () => {
     const input = at(`damaged-${randomBytes(4).toString('hex')}.sealed`);
     await writeFile(input, make());
     const output = `${input}.out`;
-    const result = await runCli(['unseal', input, '--key', at('alice.pem'), '--output', output]);
+    const result = await runCliInProcess(['unseal', input, '--key', at('alice.pem'), '--output', output]);
     expect(result.code).toBe(code);
     expect(result.stderr).toContain(message);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
@@ -96,21 +97,21 @@ describe('unseal failures', () => {
 
   it('streams only verified plaintext before a failure in a late segment (stdin, length unknown)', async () => {
     const damaged = flipAt(original(), headerLength() + 2 * full + 100);
-    const result = await runCli(['unseal', '-', '--key', at('alice.pem'), '--output', '-'], { input: damaged });
+    const result = await runCliInProcess(['unseal', '-', '--key', at('alice.pem'), '--output', '-'], {}, damaged);
     expect(result.code).toBe(4);
     expect(result.stdoutBytes.length).toBe(2 * 65_536);
     expect(result.stdoutBytes.equals(plaintext.subarray(0, result.stdoutBytes.length))).toBe(true);
   });
 
   it('truncation from stdin: exit 4 at the end', async () => {
-    const result = await runCli(['unseal', '-', '--key', at('alice.pem'), '--output', '-'], { input: original().subarray(0, headerLength() + 3 * full) });
+    const result = await runCliInProcess(['unseal', '-', '--key', at('alice.pem'), '--output', '-'], {}, original().subarray(0, headerLength() + 3 * full));
     expect(result.code).toBe(4);
     expect(result.stderr).toContain('final segment missing');
   });
 
   it('a file for other recipients: exit 3, naming the key ids', async () => {
     const output = at('wrong.out');
-    const result = await runCli(['unseal', at('media.sealed'), '--key', at('carol.pem'), '--output', output]);
+    const result = await runCliInProcess(['unseal', at('media.sealed'), '--key', at('carol.pem'), '--output', output]);
     expect(result.code).toBe(3);
     expect(result.stderr).toMatch(/no key matches: this file is sealed for key ids [0-9a-f]{16}, [0-9a-f]{16}/);
     expect(existsSync(output)).toBe(false);
@@ -118,13 +119,13 @@ describe('unseal failures', () => {
 
   it('refuses an existing output (6), plaintext files under deny policy (6), and bad usage (2)', async () => {
     await writeFile(at('exists.out'), 'x');
-    expect((await runCli(['unseal', at('media.sealed'), '--key', at('alice.pem'), '--output', at('exists.out')])).code).toBe(6);
-    const denied = await runCli(['unseal', at('media.sealed'), '--key', at('alice.pem'), '--output', at('denied.out')], { env: { ARCHIVE_CRYPT_PLAINTEXT_FILES: 'deny' } });
+    expect((await runCliInProcess(['unseal', at('media.sealed'), '--key', at('alice.pem'), '--output', at('exists.out')])).code).toBe(6);
+    const denied = await runCliInProcess(['unseal', at('media.sealed'), '--key', at('alice.pem'), '--output', at('denied.out')], { ARCHIVE_CRYPT_PLAINTEXT_FILES: 'deny' });
     expect(denied.code).toBe(6);
     expect(existsSync(at('denied.out'))).toBe(false);
-    expect((await runCli(['unseal', at('media.sealed'), '--output', '-'])).code).toBe(2);
-    expect((await runCli(['seal', at('media.ts'), '--to', at('alice.crt'), '--output', at('x.sealed'), '--segment-log2', '30'])).code).toBe(2);
-    expect((await runCli(['seal', at('media.ts'), '--output', at('y.sealed')])).code).toBe(2);
+    expect((await runCliInProcess(['unseal', at('media.sealed'), '--output', '-'])).code).toBe(2);
+    expect((await runCliInProcess(['seal', at('media.ts'), '--to', at('alice.crt'), '--output', at('x.sealed'), '--segment-log2', '30'])).code).toBe(2);
+    expect((await runCliInProcess(['seal', at('media.ts'), '--output', at('y.sealed')])).code).toBe(2);
     expect(existsSync(at('x.sealed'))).toBe(false);
   });
 });
