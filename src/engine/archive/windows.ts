@@ -34,6 +34,16 @@ export interface WindowsInput extends PipelineInput {
   size: number;
 }
 
+/**
+ * Output leaves a window in writes of this size: 8 MiB write() calls into the page cache cost up to
+ * 4× the system time of 1 MiB ones here (the source no longer sits in the cache; bench/ANALYSIS.md).
+ */
+const WRITE_SLICE = 1024 * 1024;
+
+async function writeWindow(sink: PipelineInput['sink'], plaintext: Uint8Array): Promise<void> {
+  for (let at = 0; at < plaintext.byteLength; at += WRITE_SLICE) await writeReleasing(sink, plaintext.subarray(at, Math.min(at + WRITE_SLICE, plaintext.byteLength)));
+}
+
 type Window = { data: Buffer; claims: Int32Array };
 
 function windows(windowBytes: number): [Window, Window] {
@@ -94,7 +104,7 @@ export async function decryptFileWindows(input: WindowsInput & { fd: number }): 
       checks.countCiphertext(plaintext.byteLength);
       if (w === count - 1) plaintext = plaintext.subarray(0, plaintext.byteLength - removedPadding(plaintext.subarray(plaintext.byteLength - BLOCK_SIZE), padding, checks));
       checks.plaintext(plaintext, bad);
-      if (plaintext.byteLength > 0) await writeReleasing(sink, plaintext);
+      await writeWindow(sink, plaintext);
       input.onProgress?.(end, input.total);
     }
   } finally {
@@ -165,7 +175,7 @@ export async function decryptStreamWindows(input: WindowsInput): Promise<void> {
         job = decrypt(spare, next, iv, offset + n);
       }
       checks.plaintext(plaintext, bad);
-      if (plaintext.byteLength > 0) await writeReleasing(sink, plaintext);
+      await writeWindow(sink, plaintext);
       offset += n;
       input.onProgress?.(offset, input.total);
       if (next === 0) break;
