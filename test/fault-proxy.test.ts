@@ -156,9 +156,11 @@ function cutThenWhole(body: Buffer): FaultPlan {
 describe('unseal through a lying s3', () => {
   it.each([
     { fault: 'a bit flipped in transit (the MAC or the store MD5 catches it)', plan: () => faultOnFirstDownload({ kind: 'flip', atByte: 5000 }), code: 4 },
-    // unseal reads the object in one GET: the resume after a cut is where a Range is asked mid-object.
+    // The resume after an early end asks for a Range mid-part: a 200 there is refused as well.
     { fault: 'range ignored on the resume after a cut', plan: () => cutThenWhole(sealed), code: 5 },
     { fault: '503', plan: () => faultOnEveryDownload({ kind: 'status', status: 503 }), code: 5 },
+    // --part-size reaches unseal through the source (it was read only by decrypt, reseal and batch).
+    { fault: 'range ignored on the second 64 KiB part', plan: () => faultOnLaterParts({ kind: 'whole', body: sealed }), code: 5 },
   ])('$fault: exit $code, one line, nothing left', async ({ plan, code }) => {
     const proxy = await startFaultProxy(inject('s3Endpoint'), plan());
     try {

@@ -73,10 +73,10 @@ export function storageOptionsFrom(flags: StorageFlags, ctx: CliContext): Source
   const connectionStringEnv = flags.azureConnectionStringEnv ?? storage?.azure?.connectionStringEnv;
   if (connectionStringEnv !== undefined) options.azure = { connectionStringEnv };
   const partSize = flags.partSize !== undefined ? parseByteSize(flags.partSize, '--part-size', 64 * 1024, 1024 ** 3) : download?.partSize;
-  if (partSize !== undefined) options.partSize = partSize;
   const concurrency =
     flags.downloadConcurrency !== undefined ? parseCount(flags.downloadConcurrency, '--download-concurrency', 1, 64) : download?.concurrency;
-  if (concurrency !== undefined) options.concurrency = concurrency;
+  // One home: the sources opened with these options carry them to readParallel (src/storage/parallel.ts).
+  if (partSize !== undefined || concurrency !== undefined) options.download = { partSize, concurrency };
   const retries = flags.retries !== undefined ? parseCount(flags.retries, '--retries', 0, 100) : download?.retries;
   const stallWindowMs =
     flags.stallTimeout !== undefined ? parseDuration(flags.stallTimeout, '--stall-timeout') : download?.stallTimeout === undefined ? undefined : download.stallTimeout * 1000;

@@ -8,6 +8,7 @@ import { StorageError } from '../errors.js';
 import { classifyStatus, type FailureHints } from './failure.js';
 import { RemoteSource, type RangeAnswer } from './remote.js';
 import { classifyNetworkError, networkErrorCode, withRetries, type Failure, type RetryPolicy } from './retry.js';
+import type { DownloadOptions } from './parallel.js';
 import type { ListedObject, ObjectStore, Source, SourceInfo } from './source.js';
 
 const pipelineOptions: StoragePipelineOptions = { retryOptions: { maxTries: 1 } };
@@ -137,6 +138,7 @@ export class AzureStore implements ObjectStore {
     readonly prefix: string,
     credentialsVariable: string,
     private readonly policy: RetryPolicy,
+    private readonly download?: DownloadOptions,
   ) {
     this.name = `azure://${container.containerName}/${prefix}`;
     this.hints = {
@@ -176,7 +178,8 @@ export class AzureStore implements ObjectStore {
   }
 
   object(key: string): Source {
-    return new AzureSource(this.container.getBlobClient(key), `azure://${this.container.containerName}/${key}`, this.hints, this.policy);
+    const source = new AzureSource(this.container.getBlobClient(key), `azure://${this.container.containerName}/${key}`, this.hints, this.policy);
+    return Object.assign(source, { download: this.download });
   }
 }
 

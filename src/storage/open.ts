@@ -2,6 +2,7 @@ import { FileSource, StreamSource } from './file.js';
 import { resolveRetryPolicy, type RetryPolicy } from './retry.js';
 import type { AzureCredentials } from './azure.js';
 import type { S3Options } from './s3.js';
+import type { DownloadOptions } from './parallel.js';
 import type { ObjectStore, Source } from './source.js';
 import { parseSourceSpec, parseStoreSpec, redactUrl } from './uri.js';
 
@@ -17,10 +18,8 @@ export interface SourceOptions {
   azure?: { connectionString?: string; connectionStringEnv?: string };
   /** Retry/backoff/stall settings for remote sources. */
   retry?: Partial<RetryPolicy>;
-  /** Part size for `readParallel` (bytes). */
-  partSize?: number;
-  /** Concurrent ranged GETs for `readParallel`. */
-  concurrency?: number;
+  /** Ranged GETs of large objects: carried by every remote source opened with these options. */
+  download?: DownloadOptions;
 }
 
 const defaultAzureVariable = 'AZURE_STORAGE_CONNECTION_STRING';
@@ -41,6 +40,7 @@ const defaultAzureVariable = 'AZURE_STORAGE_CONNECTION_STRING';
  */
 export async function openSource(spec: string, options: SourceOptions = {}): Promise<Source> {
   const location = parseSourceSpec(spec);
+  const { download } = options;
   const policy = resolveRetryPolicy(options.retry);
   switch (location.kind) {
     case 'stdin':
@@ -49,20 +49,20 @@ export async function openSource(spec: string, options: SourceOptions = {}): Pro
       return new FileSource(location.path);
     case 's3': {
       const { connectS3, S3Source } = await import('./s3.js');
-      return new S3Source(connectS3(options.s3 ?? {}, policy, options.env), location.bucket, location.key);
+      return Object.assign(new S3Source(connectS3(options.s3 ?? {}, policy, options.env), location.bucket, location.key), { download });
     }
     case 'azure': {
       const { connectContainer, AzureStore } = await import('./azure.js');
       const credentials = azureCredentials(options);
-      return new AzureStore(connectContainer(location.container, credentials), '', credentials.variable, policy).object(location.blob);
+      return new AzureStore(connectContainer(location.container, credentials), '', credentials.variable, policy, download).object(location.blob);
     }
     case 'azure-url': {
       const { AzureSource, blobClientFromUrl, urlHints } = await import('./azure.js');
-      return new AzureSource(blobClientFromUrl(location.url), redactUrl(location.url), urlHints, policy);
+      return Object.assign(new AzureSource(blobClientFromUrl(location.url), redactUrl(location.url), urlHints, policy), { download });
     }
     case 'https': {
       const { HttpsSource } = await import('./https.js');
-      return new HttpsSource(location.url, policy);
+      return Object.assign(new HttpsSource(location.url, policy), { download });
     }
   }
 }
@@ -81,11 +81,11 @@ export async function openStore(spec: string, options: SourceOptions = {}): Prom
   const policy = resolveRetryPolicy(options.retry);
   if (location.kind === 's3') {
     const { connectS3, S3Store } = await import('./s3.js');
-    return new S3Store(connectS3(options.s3 ?? {}, policy, options.env), location.bucket, location.prefix);
+    return new S3Store(connectS3(options.s3 ?? {}, policy, options.env), location.bucket, location.prefix, options.download);
   }
   const { connectContainer, AzureStore } = await import('./azure.js');
   const credentials = azureCredentials(options);
-  return new AzureStore(connectContainer(location.container, credentials), location.prefix, credentials.variable, policy);
+  return new AzureStore(connectContainer(location.container, credentials), location.prefix, credentials.variable, policy, options.download);
 }
 
 export function azureCredentials(options: SourceOptions): AzureCredentials {

@@ -3,17 +3,26 @@
  * are handed out strictly in order. Memory stays bounded: `concurrency` parts in flight plus the one
  * being handed out, each at most `partSize` bytes.
  */
+import { UsageError } from '../errors.js';
 import type { Source } from './source.js';
 
-export interface ParallelReadOptions {
+/**
+ * How a large object is downloaded. Set once where a source is opened (`SourceOptions.download`,
+ * from --part-size/--download-concurrency or the config file) and carried by the source
+ * (`Source.download`), so that no command has to hand it on to the engine.
+ */
+export interface DownloadOptions {
+  /** Bytes per ranged GET (default 8 MiB). */
+  partSize?: number | undefined;
+  /** Ranged GETs in flight at once (default 4); 1 fetches the parts one after the other. */
+  concurrency?: number | undefined;
+}
+
+export interface ParallelReadOptions extends DownloadOptions {
   /** First byte (default 0). */
   start?: number;
   /** End, exclusive (default: the object's size). */
   end?: number;
-  /** Bytes per ranged GET (default 8 MiB). */
-  partSize?: number;
-  /** Ranged GETs in flight at once (default 4); 1 fetches the parts one after the other. */
-  concurrency?: number;
   signal?: AbortSignal;
 }
 
@@ -21,7 +30,8 @@ export const defaultPartSize = 8 * 1024 * 1024;
 export const defaultConcurrency = 4;
 
 /**
- * Yields the bytes `[start, end)` of `source` in order. Falls back to one sequential `read()` when
+ * Yields the bytes `[start, end)` of `source` in order, in parts of `options.partSize` (else the
+ * source's own `download` settings, else 8 MiB), `concurrency` at a time. Falls back to one sequential `read()` when
  * the source is not rangeable, its size is unknown, or the range fits in one part. Each part gets
  * the source's own retry/resume behaviour; the first part that fails cancels the others.
  *
@@ -32,10 +42,10 @@ export const defaultConcurrency = 4;
  * ```
  */
 export async function* readParallel(source: Source, options: ParallelReadOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
-  const partSize = options.partSize ?? defaultPartSize;
-  const concurrency = options.concurrency ?? defaultConcurrency;
-  if (!Number.isInteger(partSize) || partSize < 1) throw new RangeError('options.partSize must be a positive integer');
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError('options.concurrency must be a positive integer');
+  const partSize = options.partSize ?? source.download?.partSize ?? defaultPartSize;
+  const concurrency = options.concurrency ?? source.download?.concurrency ?? defaultConcurrency;
+  if (!Number.isInteger(partSize) || partSize < 1) throw new UsageError('options.partSize must be a positive integer');
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError('options.concurrency must be a positive integer');
   const start = options.start ?? 0;
   const end = options.end ?? (source.rangeable ? (await source.stat(options.signal)).size : undefined);
 

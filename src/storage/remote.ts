@@ -14,6 +14,7 @@ import { StorageError } from '../errors.js';
 import { objectChanged } from './failure.js';
 import { resumableRead } from './resumable.js';
 import { withRetries, type Failure, type RetryPolicy } from './retry.js';
+import type { DownloadOptions } from './parallel.js';
 import type { Source, SourceInfo } from './source.js';
 
 /** One answer to a ranged GET, as the adapter's SDK reports it. */
@@ -31,6 +32,8 @@ export interface RangeAnswer {
 export abstract class RemoteSource implements Source {
   readonly rangeable = true;
   abstract readonly name: string;
+  /** Set by `openSource` and the stores from `SourceOptions.download`. */
+  download: DownloadOptions | undefined;
   private info: Promise<SourceInfo> | undefined;
 
   constructor(protected readonly policy: RetryPolicy) {}

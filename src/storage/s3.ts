@@ -8,6 +8,7 @@ import { StorageError, UsageError } from '../errors.js';
 import { classifyStatus, type FailureHints } from './failure.js';
 import { RemoteSource, type RangeAnswer } from './remote.js';
 import { classifyNetworkError, withRetries, type Failure, type RetryPolicy } from './retry.js';
+import type { DownloadOptions } from './parallel.js';
 import type { ListedObject, ObjectStore, Source, SourceInfo } from './source.js';
 
 export interface S3Options {
@@ -167,6 +168,7 @@ export class S3Store implements ObjectStore {
     private readonly connection: S3Connection,
     readonly bucket: string,
     readonly prefix: string,
+    private readonly download?: DownloadOptions,
   ) {
     this.name = `s3://${bucket}/${prefix}`;
   }
@@ -202,7 +204,7 @@ export class S3Store implements ObjectStore {
   }
 
   object(key: string): Source {
-    return new S3Source(this.connection, this.bucket, key, false);
+    return Object.assign(new S3Source(this.connection, this.bucket, key, false), { download: this.download });
   }
 
   close(): Promise<void> {

@@ -11,6 +11,8 @@
  *   object replaced mid-download fails (`ERR_STORAGE`) instead of mixing two versions.
  * - Names and messages never contain credentials (no SAS tokens, no presigned query strings).
  */
+import type { DownloadOptions } from './parallel.js';
+
 export interface SourceInfo {
   /** Object size in bytes; undefined for a pipe. */
   size: number | undefined;
@@ -23,6 +25,8 @@ export interface SourceInfo {
 export interface Source {
   /** Display name without credentials, e.g. `s3://bucket/key` or a path. */
   readonly name: string;
+  /** How `readParallel` downloads this source unless its caller says otherwise (`SourceOptions.download`). */
+  readonly download?: DownloadOptions | undefined;
   /** True when ranged reads are cheap and may run concurrently (files, object stores); false for stdin. */
   readonly rangeable: boolean;
   stat(signal?: AbortSignal): Promise<SourceInfo>;

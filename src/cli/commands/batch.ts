@@ -90,7 +90,12 @@ async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
   const concurrency = flags.concurrency === undefined ? 4 : parseCount(flags.concurrency, '--concurrency', 1, 64);
   const threads = flags.threads === undefined ? defaultThreads() : parseCount(flags.threads, '--threads', 0, 64);
   if (flags.deleteAfter && flags.outDir === undefined) throw new UsageError('--delete-after needs --out-dir: with --verify-only the archive would be gone with no copy kept');
-  const storage = storageOptionsFrom(flags, ctx);
+  const flagged = storageOptionsFrom(flags, ctx);
+  // Several archives download at once: unless told otherwise, each keeps fewer parts in flight.
+  const storage = {
+    ...flagged,
+    download: { ...flagged.download, concurrency: flagged.download?.concurrency ?? Math.max(1, Math.ceil(4 / concurrency)) },
+  };
   const { mkdir } = await import('node:fs/promises');
   const { readBatchArchives } = await import('./vonage-batch.js');
   const { archives, vonage } = await readBatchArchives(ctx, flags);
@@ -121,8 +126,6 @@ async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
       ...(pool ? { pool } : {}),
       sourceOptions: storage,
       ...(vonage && flags.deleteAfter ? { deleteFromVonage: (id: string) => vonage.deleteArchive(id, ctx.signal) } : {}),
-      // Several archives download at once: unless told otherwise, each keeps fewer parts in flight.
-      download: { partSize: storage.partSize, concurrency: storage.concurrency ?? Math.max(1, Math.ceil(4 / concurrency)) },
       signal: ctx.signal,
       onEvent: (event) => {
         if (event.type === 'progress') display.progress(event.id, event.bytes, event.total);

@@ -149,7 +149,6 @@ async function decryptCommand(ctx: CliContext, sourceArgument: string | undefine
           keyring: keyring.handles,
           onKeyUnwrapped: ({ index, label, oaepHash }) => (extras.key = { index, path: label, oaepHash, of: keyring.handles.keys.length }),
           sink,
-          download: { partSize: plan.storage.partSize, concurrency: plan.storage.concurrency },
           padding: opts.padding,
           checkMpegTs: opts.mpegtsCheck,
           ...(expectSha256 ? { expectSha256 } : {}),

@@ -121,7 +121,6 @@ async function resealCommand(ctx: CliContext, sourceSpec: string, flags: ResealF
           keyring: keys.keyring.handles,
           sink,
           recipients: keys.recipients,
-          download: { partSize: storage.partSize, concurrency: storage.concurrency },
           log2SegmentSize: plan.log2SegmentSize,
           context: { ...(input.archiveId !== undefined ? { archiveId: input.archiveId } : {}), source: source.name },
           padding: flags.padding,
