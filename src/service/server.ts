@@ -58,6 +58,7 @@ export function createCallbackServer(options: CallbackServerOptions): CallbackSe
     if (typeof outcome.seconds === 'number') archiveSeconds.observe(outcome.seconds);
   });
   events.on('error', () => undefined); // reconnects on its own; /healthz tells
+  queue.on('error', (error: Error) => logger.warn({ event: 'redis', reason: error.message }));
 
   const answer = (response: ServerResponse, status: number, body: object | string, type = 'application/json') => {
     response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
@@ -144,7 +145,11 @@ export function createCallbackServer(options: CallbackServerOptions): CallbackSe
     },
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await events.close();
+      // QueueEvents.close() never settles when called while its connection is reconnecting (bullmq
+      // 6.7.0; Redis down at shutdown, test/service-paths.test.ts): bounded, so that serve still exits.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([events.close(), new Promise((resolve) => (timer = setTimeout(resolve, 1_000)))]);
+      clearTimeout(timer);
     },
   };
 }

@@ -67,7 +67,7 @@ async function retry(ctx: CliContext, queue: ArchiveQueue, jobId: string | undef
   if (flags.allFailed) {
     const count = (await queue.getJobCounts('failed')).failed ?? 0;
     await queue.retryJobs({ state: 'failed' });
-    ctx.stderr.write(`retrying ${count} failed jobs\n`);
+    ctx.stderr.write(`retrying ${count} failed job${count === 1 ? '' : 's'}\n`);
     return;
   }
   const job = await queue.getJob(jobId ?? '');
