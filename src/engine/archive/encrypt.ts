@@ -4,10 +4,14 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { AbortError, ArchiveCryptError } from '../../errors.js';
-import { createArchivePassword, createCbcEncryptor } from '../../format/opentok.js';
+import { cryptoBackend } from '../../crypto-backend.js';
+import { BLOCK_SIZE, createArchivePassword } from '../../format/opentok.js';
 import type { Source } from '../../storage/source.js';
 import type { OutputSink } from '../output.js';
-import { UPDATE_SLICE } from '../update-slice.js';
+import { openCiphertextReader } from '../reader.js';
+import { writeReleasing } from './serial.js';
+
+const READ_SIZE = 1024 * 1024;
 
 export interface EncryptArchiveOptions {
   source: Source;
@@ -33,23 +37,43 @@ export interface EncryptResult {
 export async function encryptArchive(options: EncryptArchiveOptions): Promise<EncryptResult> {
   const { source, sink, signal } = options;
   const { password, key, iv } = createArchivePassword(options.publicKey);
-  const cipher = createCbcEncryptor(key, iv);
+  // In place on the crypto backend (the native core when it loaded): no output allocated per chunk.
+  const cipher = cryptoBackend().cipher('cbc-encrypt', key, iv);
   key.fill(0);
   let plaintextBytes = 0;
   let ciphertextBytes = 0;
-  const emit = async (bytes: Buffer) => {
-    ciphertextBytes += bytes.length;
-    if (bytes.length > 0) await sink.write(bytes);
-  };
+  // Room for the bytes short of a block carried over from the read before, and for the padding.
+  let current = Buffer.allocUnsafeSlow(READ_SIZE + 2 * BLOCK_SIZE);
+  let spare = Buffer.allocUnsafeSlow(READ_SIZE + 2 * BLOCK_SIZE);
+  let carried = 0;
   try {
-    for await (const chunk of source.read(0, undefined, signal)) {
-      if (signal?.aborted) throw new AbortError('cancelled; no output was kept');
-      plaintextBytes += chunk.byteLength;
-      for (let offset = 0; offset < chunk.byteLength; offset += UPDATE_SLICE) {
-        await emit(cipher.update(chunk.subarray(offset, offset + UPDATE_SLICE)));
+    // stat first: a missing input fails with the source's own message, as decrypt's does.
+    const reader = await openCiphertextReader(source, { signal, info: await source.stat(signal) });
+    try {
+      for (;;) {
+        if (signal?.aborted) throw new AbortError('cancelled; no output was kept');
+        const n = await reader.fill(current.subarray(carried, carried + READ_SIZE));
+        plaintextBytes += n;
+        let length = carried + n;
+        const last = n < READ_SIZE;
+        if (last) {
+          // PKCS#7: 1–16 bytes, each the padding's length.
+          const pad = BLOCK_SIZE - (length % BLOCK_SIZE);
+          current.fill(pad, length, length + pad);
+          length += pad;
+        }
+        const whole = length - (length % BLOCK_SIZE);
+        cipher.update(current, 0, whole);
+        carried = length - whole;
+        current.copy(spare, 0, whole, length);
+        ciphertextBytes += whole;
+        await writeReleasing(sink, current.subarray(0, whole));
+        [current, spare] = [spare, current];
+        if (last) break;
       }
+    } finally {
+      await reader.close();
     }
-    await emit(cipher.final());
     await sink.commit();
     return { password, plaintextBytes, ciphertextBytes };
   } catch (error) {
@@ -57,5 +81,9 @@ export async function encryptArchive(options: EncryptArchiveOptions): Promise<En
     if (error instanceof ArchiveCryptError) throw error;
     if ((error as Error).name === 'AbortError') throw new AbortError('cancelled; no output was kept', { cause: error });
     throw error;
+  } finally {
+    cipher.free();
+    current.fill(0);
+    spare.fill(0);
   }
 }
