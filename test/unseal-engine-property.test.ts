@@ -9,8 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { memorySink } from './support/memory-sink.js';
 import { IntegrityError } from '../src/errors.js';
-import type { OutputSink } from '../src/engine/output.js';
 import { createDecryptPool } from '../src/engine/threads/pool.js';
 import { unsealArchive } from '../src/engine/sealed/unseal.js';
 import { RECIPIENT_RSA_OAEP_SHA256, TAG_LENGTH } from '../src/format/sealed.js';
@@ -69,30 +69,14 @@ function reference(sealed: Buffer): { released: Buffer; error?: Error } {
 }
 
 async function onThePool(sealed: Buffer, segmentsPerRun: number, chunk: number, crypto: 'native' | 'node') {
-  const parts: Buffer[] = [];
-  let state = 'open';
-  const sink: OutputSink = {
-    name: 'memory',
-    write: (c) => {
-      parts.push(Buffer.from(c));
-      return Promise.resolve();
-    },
-    commit: () => {
-      state = 'committed';
-      return Promise.resolve();
-    },
-    abort: () => {
-      state = state === 'open' ? 'aborted' : state;
-      return Promise.resolve();
-    },
-  };
+  const sink = memorySink();
   const chunks: Buffer[] = [];
   for (let at = 0; at < sealed.length; at += chunk) chunks.push(sealed.subarray(at, at + chunk));
   try {
     await unsealArchive({ source: new StreamSource(Readable.from(chunks)), fileKey, sink, pool, parallelThreshold: 0, taskSize: segmentsPerRun * (segmentSize + TAG_LENGTH), crypto });
-    return { released: Buffer.concat(parts), state };
+    return { released: sink.bytes(), state: sink.state };
   } catch (error) {
-    return { released: Buffer.concat(parts), state, error: error as Error };
+    return { released: sink.bytes(), state: sink.state, error: error as Error };
   }
 }
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, UsageError } from '../src/errors.js';
-import { openFileSink, type OutputSink } from '../src/engine/output.js';
+import { openFileSink } from '../src/engine/output.js';
 import { createDecryptPool } from '../src/engine/threads/pool.js';
 import { sealArchive } from '../src/engine/sealed/seal.js';
 import { unsealArchive } from '../src/engine/sealed/unseal.js';
@@ -21,6 +21,7 @@ import { createKeyring, fileKeyHandle } from '../src/keys/keyring.js';
 import { unwrapFileKeySync } from '../src/keys/recipients.js';
 import { FileSource, StreamSource } from '../src/storage/file.js';
 import { tempDir } from './helpers.js';
+import { memorySink } from './support/memory-sink.js';
 
 const keys = JSON.parse(readFileSync(new URL('vectors/sealed.json', import.meta.url), 'utf8')) as { keys: Record<string, { privateKeyPem: string }> };
 const alice = createPrivateKey(keys.keys.alice?.privateKeyPem ?? '');
@@ -35,20 +36,6 @@ beforeAll(async () => {
   await pool.ready();
 });
 afterAll(() => pool.close());
-
-function memorySink(): OutputSink & { bytes(): Buffer } {
-  const parts: Buffer[] = [];
-  return {
-    name: 'memory',
-    write: (chunk) => {
-      parts.push(Buffer.from(chunk));
-      return Promise.resolve();
-    },
-    commit: () => Promise.resolve(),
-    abort: () => Promise.resolve(),
-    bytes: () => Buffer.concat(parts),
-  };
-}
 
 describe('sealArchive', () => {
   const cases = [
@@ -135,6 +122,15 @@ describe('sealArchive', () => {
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AbortError);
     expect(existsSync(output)).toBe(false);
-    await expect(sealArchive({ source: new FileSource(input), recipients: [], sink: memorySink() })).rejects.toBeInstanceOf(UsageError);
+    // The sink itself is told: aborted, never committed, after a cancel and after a refused option.
+    const cancelled = memorySink();
+    const again = new AbortController();
+    const stopped = await sealArchive({ source: new FileSource(input), recipients: [createPublicKey(alice)], sink: cancelled, signal: again.signal, onProgress: () => again.abort() }).catch((e: unknown) => e);
+    expect(stopped).toBeInstanceOf(AbortError);
+    expect(cancelled.bytes().length).toBeGreaterThan(0);
+    expect(cancelled.state).toBe('aborted');
+    const refused = memorySink();
+    await expect(sealArchive({ source: new FileSource(input), recipients: [], sink: refused })).rejects.toBeInstanceOf(UsageError);
+    expect(refused.state).toBe('aborted');
   });
 });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, ArchiveCryptError, UsageError } from '../src/errors.js';
-import { openFileSink, type OutputSink } from '../src/engine/output.js';
+import { openFileSink } from '../src/engine/output.js';
 import { createDecryptPool } from '../src/engine/threads/pool.js';
 import { unsealArchive, type UnsealArchiveOptions } from '../src/engine/sealed/unseal.js';
 import { TAG_LENGTH } from '../src/format/sealed.js';
@@ -21,6 +21,7 @@ import { wrapFileKey } from '../src/keys/recipients.js';
 import { FileSource, StreamSource } from '../src/storage/file.js';
 import type { Source } from '../src/storage/source.js';
 import { tempDir } from './helpers.js';
+import { memorySink } from './support/memory-sink.js';
 import { createKeyring, fileKeyHandle } from '../src/keys/keyring.js';
 
 /** The library keyring over file keys. */
@@ -67,29 +68,6 @@ function plaintextOf(size: number): Buffer {
 
 function seal(plaintext: Buffer, fileKey: Buffer): Buffer {
   return sealBuffer(plaintext, { fileKey, salt: randomBytes(32), log2SegmentSize: LOG2, recipients: [wrapFileKey(fileKey, createPublicKey(alice))] });
-}
-
-/** Collects what was released; tells whether it was committed or aborted. */
-function memorySink(): OutputSink & { bytes(): Buffer; state: 'open' | 'committed' | 'aborted' } {
-  const parts: Buffer[] = [];
-  const sink = {
-    name: 'memory',
-    state: 'open' as 'open' | 'committed' | 'aborted',
-    write: (chunk: Uint8Array) => {
-      parts.push(Buffer.from(chunk));
-      return Promise.resolve();
-    },
-    commit: () => {
-      sink.state = 'committed';
-      return Promise.resolve();
-    },
-    abort: () => {
-      if (sink.state === 'open') sink.state = 'aborted';
-      return Promise.resolve();
-    },
-    bytes: () => Buffer.concat(parts),
-  };
-  return sink;
 }
 
 type Mode = 'serial' | 'parallel, 1 segment per task' | 'parallel, 3 segments per task';
