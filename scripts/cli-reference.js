@@ -5,9 +5,20 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { setImmediate } from 'node:timers/promises';
 import { CliContext } from '../dist/cli/context.js';
-import { execute } from '../dist/cli/main.js';
+import { buildProgram, execute } from '../dist/cli/main.js';
 
-const commands = [[], ['keys', 'generate'], ['keys', 'csr'], ['keys', 'inspect'], ['keys', 'check'], ['decrypt'], ['encrypt'], ['list'], ['batch'], ['seal'], ['unseal'], ['reseal'], ['vonage', 'archives'], ['vonage', 'archive'], ['vonage', 'archive', 'delete'], ['vonage', 'storage', 'set'], ['vonage', 'storage', 'policy']];
+/** Every command of the program, groups and subcommands, in the order of the program's own help. */
+async function commandPaths() {
+  const quiet = () => Object.assign(new PassThrough(), { isTTY: false });
+  const program = await buildProgram(new CliContext({ stdout: quiet(), stderr: quiet(), stdin: quiet(), env: {} }), []);
+  const paths = [];
+  const walk = (command, path) => {
+    paths.push(path);
+    for (const sub of [...command.commands].sort((a, b) => a.name().localeCompare(b.name()))) walk(sub, [...path, sub.name()]);
+  };
+  walk(program, []);
+  return paths;
+}
 
 /** `archive-crypt <args> --help` run in this process (one process for every command, not one each). */
 async function helpOf(args) {
@@ -23,7 +34,7 @@ async function helpOf(args) {
 
 async function cliReference() {
   const sections = [];
-  for (const args of commands) {
+  for (const args of await commandPaths()) {
     const help = await helpOf(args);
     sections.push(`## archive-crypt ${args.join(' ')}`.trimEnd() + '\n\n```text\n' + help.trimEnd() + '\n```\n');
   }

@@ -111,8 +111,10 @@ test.each(failures)('$name: exit 5 and one line', async ({ args, env, message })
 test.each([
   [['list', 'https://example.com/archives'], /not a bucket or container/],
   [['list', 's3://ab'], /not a valid bucket name/],
-  [['list', 's3://valid-bucket', '--part-size', '12 parsecs'], /--part-size must be a size/],
-  [['list', 's3://valid-bucket', '--download-concurrency', '0'], /--download-concurrency must be a whole number from 1 to 64/],
+  [['decrypt', 's3://valid-bucket/archive.mp4', '--key', 'k.pem', '--password', 'AAAA', '--part-size', '12 parsecs'], /--part-size must be a size/],
+  [['decrypt', 's3://valid-bucket/archive.mp4', '--key', 'k.pem', '--password', 'AAAA', '--download-concurrency', '0'], /--download-concurrency must be a whole number from 1 to 64/],
+  // list reads no object: it has no download flags.
+  [['list', 's3://valid-bucket', '--part-size', '8MiB'], /unknown option '--part-size'/],
   [['list', 's3://valid-bucket', '--s3-endpoint', 'ftp://example.com'], /--s3-endpoint must be a URL/],
   [['list', 'azure://valid-container', '--azure-connection-string-env', 'AccountName=x;AccountKey=y'], /takes the name of an environment variable/],
 ])('%j is a usage error (exit 2)', async (args, message) => {

@@ -61,7 +61,7 @@ export function addKeyOptions(command: Command, keyHelp = 'private key (PEM, DER
   return command
     .option('-k, --key <file>', `${keyHelp} (default: the config file's keyring)`, (value: string, previous: string[] | undefined) => [...(previous ?? []), value])
     .option(
-      '--passphrase-env <VAR>',
+      '--passphrase-env <var>',
       'read the key passphrase from this environment variable; repeat to give the Nth --key its own',
       (variable: string) => {
         choices.push({ kind: 'env', variable, origin: `from --passphrase-env${position()}` });

@@ -2,7 +2,7 @@
  * The commander program. This is the only module that sees argv, the exit code and the terminal
  * as a whole; commands live one per file under ./commands and load their heavy dependencies lazily.
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Help } from 'commander';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { ArchiveCryptError, ExitCode, UsageError } from '../errors.js';
@@ -19,8 +19,16 @@ export async function buildProgram(ctx: CliContext, args: readonly string[]): Pr
     .description('Keys, decryption and verification for Vonage Video API (OpenTok) encrypted archives')
     .version(version, '-V, --version')
     .option('--debug', 'print stack traces of errors')
-    .option('--config <file>', `configuration file (JSON, docs/CONFIG.md); default: $${configVariable}`)
+    .option('--config <file>', `configuration file (JSON, docs/CONFIG.md) (default: $${configVariable})`)
     .exitOverride()
+    // Commander does not say which options are required; the help of every command does (set here,
+    // before the commands are added, so that each inherits it).
+    .configureHelp({
+      optionDescription(option) {
+        const text = Help.prototype.optionDescription.call(this, option);
+        return option.mandatory ? `${text} (required)` : text;
+      },
+    })
     .configureOutput({
       writeOut: (s) => ctx.stdout.write(s),
       writeErr: (s) => ctx.stderr.write(s),

@@ -21,7 +21,7 @@ export interface StorageFlags {
 }
 
 /**
- * Adds the storage flags to a command.
+ * Adds the storage flags to a command; `download: false` leaves out those only object reads use.
  *
  * @example
  * ```ts
@@ -31,21 +31,28 @@ export interface StorageFlags {
  * });
  * ```
  */
-export function addStorageOptions(command: Command): Command {
-  return command
+export function addStorageOptions(command: Command, { download = true }: { download?: boolean } = {}): Command {
+  command
     .option('--s3-endpoint <url>', 'S3-compatible endpoint, path-style (default: AWS_ENDPOINT_URL_S3, else AWS)')
     .option('--s3-region <region>', 'S3 region (default: AWS_REGION or the AWS profile)')
     .option(
-      '--azure-connection-string-env <VAR>',
+      '--azure-connection-string-env <var>',
       'environment variable holding the Azure storage connection string (default: AZURE_STORAGE_CONNECTION_STRING)',
-    )
-    .option('--part-size <size>', 'bytes per ranged GET for large objects, e.g. 8MiB (default 8MiB)')
-    .option('--download-concurrency <n>', 'ranged GETs in flight per object (default 4)')
-    .option('--retries <n>', 'retries of a failed request before giving up (default 5)')
-    .option(
-      '--stall-timeout <duration>',
-      'fail (exit 5) when a download receives under 4 KiB/s over this long, e.g. 30s, 2m; 0 turns it off (default 60s)',
     );
+  // A command that only lists (list) reads no object: the download flags would be noise in its help.
+  if (download) {
+    command
+      .option('--part-size <size>', 'bytes per ranged GET for large objects, e.g. 8MiB (default: 8MiB)')
+      .option('--download-concurrency <n>', 'ranged GETs in flight per object (default: 4)');
+  }
+  command.option('--retries <n>', 'retries of a failed request before giving up (default: 5)');
+  if (download) {
+    command.option(
+      '--stall-timeout <duration>',
+      'fail (exit 5) when a download receives under 4 KiB/s over this long, e.g. 30s, 2m; 0 turns it off (default: 60s)',
+    );
+  }
+  return command;
 }
 
 /**

@@ -64,7 +64,7 @@ program
       .requiredOption('--from <store>', 's3://bucket or azure://container the archives were uploaded to')
       .option('--out-dir <dir>', 'folder for <id>.ts files (created 0700 if missing)')
       .option('--verify-only', 'decrypt to nowhere: only run the checks'))
-      .option('--concurrency <n>', 'archives processed at once (default 4)')
+      .option('--concurrency <n>', 'archives processed at once (default: 4)')
       .option('--threads <n>', 'decryption threads shared by all archives, 0 for none (default: cores − 1 above 2 cores, else 0)')
       .option('--api-key <key>', 'the Vonage API key (project id) in the object keys')
       .option('--no-mpegts-check', 'do not require the media to be MPEG-TS')

@@ -78,7 +78,7 @@ program
     .description('decrypt and verify a Vonage encrypted archive (to a file, to stdout, or verify only)')
     .argument('[source]', 'the encrypted archive: a path, - (stdin), s3://bucket/key, azure://container/blob or https://… (optional with --vonage-archive)'));
   addPasswordOptions(command)
-    .option('-o, --output <file|->', 'write the media to FILE, s3://… or azure://… (never overwritten, visible only after every check passed) or - for stdout; default: verify only')
+    .option('-o, --output <file|->', 'write the media to FILE, s3://… or azure://… (never overwritten, visible only after every check passed) or - for stdout (default: verify only)')
     .option('--expect-sha256 <b64|hex>', 'expected SHA-256 of the encrypted archive or the media (overrides sha256sum of --archive-json)')
     .addOption(new Option('--padding <mode>', 'pkcs7 strips the padding; none keeps it, like openssl enc -d -nopad').choices(['pkcs7', 'none']).default('pkcs7'))
     .option('--no-mpegts-check', 'do not require the media to be MPEG-TS')

@@ -27,7 +27,7 @@ Examples:
 export function register(program: Command, ctx: CliContext): void {
   addServiceOptions(program.command('enqueue').description('backfill existing archives through the service queue'))
     .requiredOption('--archives <file|vonage>', 'a JSON list of archives, or "vonage" for every archive of the project from the REST API')
-    .option('--project <apiKey>', 'project the archives belong to, when their JSON does not say (projectId/partnerId)')
+    .option('--project <api-key>', 'project the archives belong to, when their JSON does not say (projectId/partnerId)')
     .option('--api-url <url>', 'Vonage Video API base URL for --archives vonage')
     .addHelpText('after', EXAMPLE)
     .action((flags: EnqueueFlags) => enqueueCommand(ctx, flags));
@@ -48,7 +48,7 @@ async function enqueueCommand(ctx: CliContext, flags: EnqueueFlags): Promise<voi
     else skipped += 1;
   }
   if (jobs.length === 0 && archives.some((archive) => archive.password && archive.projectId === undefined && project === undefined)) {
-    throw new UsageError('the archives do not name their project: give --project <apiKey>');
+    throw new UsageError('the archives do not name their project: give --project API_KEY');
   }
   const queue = openQueue(config, ctx.env);
   try {

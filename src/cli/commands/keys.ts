@@ -67,9 +67,9 @@ Example:
   keys
     .command('csr')
     .description('create a PKCS#10 certificate signing request for your own CA')
-    .requiredOption('--key <file|uri>', 'private key (PEM, DER or PKCS#12), or a pkcs11: URI (signs on the token)')
+    .requiredOption('-k, --key <file|uri>', 'private key (PEM, DER or PKCS#12), or a pkcs11: URI (signs on the token)')
     .requiredOption('--subject <dn>', 'subject, e.g. "CN=Archive key,O=Example Ltd,C=GB"')
-    .requiredOption('--output <file>', 'where to write the CSR (PEM); never overwritten')
+    .requiredOption('-o, --output <file>', 'where to write the CSR (PEM); never overwritten')
     .option('--pkcs11-module <path>', pkcs11ModuleHelp)
     .option('--passphrase-env <var>', 'read the key passphrase from this environment variable')
     .option('--passphrase-file <file>', 'read the key passphrase from the first line of this file')
@@ -116,7 +116,7 @@ Example:
   addReportOptions(keys
     .command('check'), false)
     .description('check that a private key belongs to a certificate (exit 0 if it does, 3 if not)')
-    .requiredOption('--key <file|uri>', 'private key (PEM, DER or PKCS#12), or a pkcs11: URI')
+    .requiredOption('-k, --key <file|uri>', 'private key (PEM, DER or PKCS#12), or a pkcs11: URI')
     .requiredOption('--cert <file>', 'certificate (PEM or DER)')
     .option('--pkcs11-module <path>', pkcs11ModuleHelp)
     .option('--passphrase-env <var>', 'read the key passphrase from this environment variable')

@@ -31,7 +31,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--json', 'print the jobs as JSON')
     .action((flags: QueueFlags) => withQueue(ctx, flags, (q) => failed(ctx, q, flags)));
   addServiceOptions(queue.command('retry').description('put a failed job (or every failed job) back in the queue'))
-    .argument('[jobId]', 'the job id, <project>/<archiveId>')
+    .argument('[job-id]', 'the job id, <project>/<archiveId>')
     .option('--all-failed', 'retry every failed job')
     .action((jobId: string | undefined, flags: QueueFlags) => withQueue(ctx, flags, (q) => retry(ctx, q, jobId, flags)));
 }

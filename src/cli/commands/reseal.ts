@@ -56,7 +56,7 @@ program
       .option('--expect-sha256 <b64|hex>', 'expected SHA-256 of the encrypted archive or the media')
       .addOption(new Option('--padding <mode>', 'pkcs7 strips the padding; none keeps it').choices(['pkcs7', 'none']).default('pkcs7'))
       .option('--no-mpegts-check', 'do not require the media to be MPEG-TS')
-      .option('--segment-log2 <n>', 'sealed segment size as a power of two, 10 to 24; default 16 (64 KiB)')
+      .option('--segment-log2 <n>', 'sealed segment size as a power of two, 10 (1 KiB) to 24 (16 MiB) (default: 16, for 64 KiB)')
       .option('--quiet', 'no progress bar and no summary; errors only'),
   ))
     .addHelpText('after', EXAMPLE)

@@ -42,7 +42,7 @@ program
       .description('encrypt and authenticate a file for one or more recipient certificates (sealed format)')
       .argument('<input>', 'what to seal: a path, - (stdin), s3://…, azure://… or https://…'))
       .requiredOption('-o, --output <file|->', 'where the sealed file goes: FILE, s3://bucket/key or azure://container/blob (never overwritten, visible only once complete) or - for stdout')
-      .option('--segment-log2 <n>', 'segment size as a power of two, 10 (1 KiB) to 24 (16 MiB); default 16 (64 KiB)')
+      .option('--segment-log2 <n>', 'segment size as a power of two, 10 (1 KiB) to 24 (16 MiB) (default: 16, for 64 KiB)')
       .option('--no-name', 'do not record the input file name in the header')
       .option('--quiet', 'no progress bar and no summary; errors only')
   ))

@@ -28,7 +28,7 @@ Exit codes: 0 stopped by SIGTERM/Ctrl-C, 2 usage (bad config, no secret).
 
 export function register(program: Command, ctx: CliContext): void {
   addServiceOptions(program.command('serve').description('HTTP server for Vonage archive callbacks: verify, enqueue, answer at once'))
-    .option('--listen <host:port>', 'address to listen on (overrides service.listen; default 127.0.0.1:8080)')
+    .option('--listen <host:port>', 'address to listen on, overriding service.listen (default: 127.0.0.1:8080)')
     .addHelpText('after', EXAMPLE)
     .action((flags: ServeFlags) => serveCommand(ctx, flags));
 }

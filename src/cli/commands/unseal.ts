@@ -40,7 +40,7 @@ program
       .command('unseal')
       .description('verify and decrypt a sealed file (to a file, to stdout, or verify only)')
       .argument('<source>', 'the sealed file: a path, - (stdin), s3://…, azure://… or https://…'))
-      .option('-o, --output <file|->', 'write the plaintext to FILE (never overwritten) or - for stdout; default: verify only')
+      .option('-o, --output <file|->', 'write the plaintext to FILE (never overwritten) or - for stdout (default: verify only)')
       .option('--quiet', 'no progress bar and no summary; errors only')
   ))
     .addHelpText('after', EXAMPLE)

@@ -65,11 +65,11 @@ export function register(program: Command, ctx: CliContext): void {
       .description('list the project\'s archives (id, status, size, encrypted or not)')
       .option('--session-id <id>', 'only archives of this session')
       .option('--all', 'follow every page (1000 archives a page)')
-      .option('--offset <n>', 'start at this archive (default 0)')
-      .option('--count <n>', 'archives in this page, 1 to 1000 (default 50)')
+      .option('--offset <n>', 'start at this archive (default: 0)')
+      .option('--count <n>', 'archives in this page, 1 to 1000 (default: 50)')
       .option('--status <status>', 'only archives with this status (e.g. uploaded, available, failed)')
       .option('--json', 'print {"count","items"} as JSON on stdout (without passwords)')
-      .option('--output <file>', 'write the list response with passwords to FILE (mode 0600)'),
+      .option('-o, --output <file>', 'write the list response with passwords to FILE (mode 0600)'),
   )
     .addHelpText('after', ARCHIVES_EXAMPLE)
     .action((flags: ArchivesFlags) => archivesCommand(ctx, flags));
@@ -78,9 +78,9 @@ export function register(program: Command, ctx: CliContext): void {
     vonage
       .command('archive')
       .description('show one archive, or write its JSON for decrypt --archive-json; "archive delete <id>" deletes it')
-      .argument('<archiveId>', 'the archive id')
+      .argument('<archive-id>', 'the archive id')
       .option('--json', 'print the archive as JSON on stdout (without its password)')
-      .option('--output <file>', 'write the archive JSON with its password to FILE (mode 0600)'),
+      .option('-o, --output <file>', 'write the archive JSON with its password to FILE (mode 0600)'),
   )
     .addHelpText('after', ARCHIVE_EXAMPLE)
     .action((archiveId: string, flags: ArchiveFlags) => archiveCommand(ctx, archiveId, flags));
@@ -88,7 +88,7 @@ export function register(program: Command, ctx: CliContext): void {
     archive
       .command('delete')
       .description('delete an archive from Vonage (its record, password and any copy Vonage holds)')
-      .argument('<archiveId>', 'the archive id')
+      .argument('<archive-id>', 'the archive id')
       .option('--yes', 'do not ask for confirmation'),
   )
     .addHelpText('after', CREDENTIALS)
@@ -99,7 +99,7 @@ export function register(program: Command, ctx: CliContext): void {
 
 /** The `--api-url` flag every vonage command has. */
 export function addApiUrl(command: Command): Command {
-  return command.option('--api-url <url>', 'Vonage Video API base URL (default: per credentials; env VONAGE_VIDEO_API_URL)');
+  return command.option('--api-url <url>', 'Vonage Video API base URL, else $VONAGE_VIDEO_API_URL (default: the one the credentials call for)');
 }
 
 /**

@@ -31,7 +31,7 @@ Exit codes: 0 stopped by SIGTERM/Ctrl-C, 2 usage (bad config), 3 key unusable, 6
 
 export function register(program: Command, ctx: CliContext): void {
   addServiceOptions(program.command('worker').description('take archive jobs from the queue: decrypt, check, reseal into the destination'))
-    .option('--concurrency <n>', 'jobs in flight in this process (overrides service.concurrency; default 1)')
+    .option('--concurrency <n>', 'jobs in flight in this process, overriding service.concurrency (default: 1)')
     .addHelpText('after', EXAMPLE)
     .action((flags: WorkerFlags) => workerCommand(ctx, flags));
 }
