@@ -620,6 +620,288 @@ static napi_value decrypt_ranges(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * sealedRuns: the sealed pipelines' segment loop (docs/FORMAT.md §5, docs/ENGINE.md "Threads") in C,
+ * so that no JavaScript runs per segment and the second thread is a libuv thread (nothing to boot).
+ * A window of `count` runs lies at `data`, run i in the slot at i·slot. Run i's input is read by
+ * position from `fd` at firstPosition + i·runInput (the window's input ends at `end`; the last run
+ * may be short, and for seal empty) to inputOffset within its slot, segment by segment, and each
+ * segment is sealed or verified-then-opened while it is in this core's cache:
+ *   seal:   C = AES-256-CTR(enc, IV, P), T = HMAC-SHA256(mac, header tag ‖ IV ‖ C), C ‖ T written
+ *           from the start of the slot (inputOffset leaves 32 bytes of room per segment);
+ *   unseal: T checked (CRYPTO_memcmp) before anything is decrypted; the plaintext of verified
+ *           segments packed to the start of the slot; the first failure ends the run.
+ * IV = u64 big-endian segment index ‖ last flag ‖ 7 zero bytes; the window's last run ends the file
+ * when `final`. Runs are taken from the atomic counter claims[0] shared by every thread on the
+ * window. results (Float64Array, 4 per run): output bytes, failed segment index (-1), failure
+ * (0 none, 1 tag, 2 length, 3 final segment missing), 1 when the failed segment is the final one.
+ */
+enum sealed_failure { SEALED_OK = 0, SEALED_TAG = 1, SEALED_LENGTH = 2, SEALED_MISSING_FINAL = 3 };
+
+typedef struct {
+  int seal;
+  unsigned char keys[96]; /* encryption key, MAC key, header tag */
+  int fd;
+  unsigned char *data;
+  size_t slot, input_offset, run_input, segment_size;
+  uint32_t count;
+  double first_position, end, first_index;
+  int final;
+  int32_t *claims;
+  double *results;
+  int error, error_number;
+  double error_at;
+  napi_async_work work;
+  napi_ref refs[3];
+  napi_ref callback;
+} sealed_job;
+
+static int sealed_pread(sealed_job *job, unsigned char *target, size_t length, double position) {
+  size_t filled = 0;
+  while (filled < length) {
+    ssize_t n = pread(job->fd, target + filled, length - filled, (off_t)position + (off_t)filled);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      job->error = JOB_ERRNO;
+      job->error_number = errno;
+      return 0;
+    }
+    if (n == 0) {
+      job->error = JOB_SHRANK;
+      job->error_at = position + (double)filled;
+      return 0;
+    }
+    filled += (size_t)n;
+  }
+  return 1;
+}
+
+static void sealed_iv(unsigned char iv[16], double index, int last) {
+  uint64_t value = (uint64_t)index;
+  for (int b = 7; b >= 0; b -= 1, value >>= 8) iv[b] = (unsigned char)(value & 0xff);
+  iv[8] = last ? 1 : 0;
+  memset(iv + 9, 0, 7);
+}
+
+/* T = HMAC(mac key, header tag ‖ iv ‖ bytes) into tag. */
+static int sealed_tag(sealed_job *job, EVP_MAC_CTX *mac, const unsigned char iv[16], const unsigned char *bytes, size_t length, unsigned char tag[32]) {
+  size_t written = 0;
+  return EVP_MAC_init(mac, NULL, 0, NULL) && EVP_MAC_update(mac, job->keys + 64, 32) && EVP_MAC_update(mac, iv, 16) && EVP_MAC_update(mac, bytes, length) &&
+         EVP_MAC_final(mac, tag, &written, 32);
+}
+
+/* One run; returns 0 on a read or OpenSSL error (job->error set). */
+static int sealed_run(sealed_job *job, EVP_CIPHER_CTX *cipher, EVP_MAC_CTX *mac, uint32_t i) {
+  double position = job->first_position + (double)i * (double)job->run_input;
+  size_t length = job->end - position <= 0 ? 0 : job->end - position < (double)job->run_input ? (size_t)(job->end - position) : job->run_input;
+  int final = job->final && i == job->count - 1;
+  unsigned char *slot = job->data + (size_t)i * job->slot;
+  double *result = job->results + 4 * (size_t)i;
+  double first = job->first_index + (double)i * (double)(job->seal ? job->run_input / job->segment_size : job->run_input / (job->segment_size + 32));
+  unsigned char iv[16], tag[32];
+  int written = 0;
+  result[0] = 0;
+  result[1] = -1;
+  result[2] = SEALED_OK;
+  result[3] = 0;
+  if (job->seal) {
+    size_t count = final ? length / job->segment_size + 1 : length / job->segment_size, out = 0;
+    for (size_t j = 0; j < count; j += 1) {
+      int last = final && j == count - 1;
+      size_t from = job->input_offset + j * job->segment_size, n = last ? length - j * job->segment_size : job->segment_size;
+      if (n > 0 && !sealed_pread(job, slot + from, n, position + (double)(j * job->segment_size))) return 0;
+      sealed_iv(iv, first + (double)j, last);
+      if (!EVP_CipherInit_ex2(cipher, NULL, NULL, iv, 1, NULL) || (n > 0 && (!EVP_CipherUpdate(cipher, slot + from, &written, slot + from, (int)n) || (size_t)written != n))) {
+        job->error = JOB_OPENSSL;
+        return 0;
+      }
+      if (out != from) memmove(slot + out, slot + from, n);
+      if (!sealed_tag(job, mac, iv, slot + out, n, slot + out + n)) {
+        job->error = JOB_OPENSSL;
+        return 0;
+      }
+      out += n + 32;
+    }
+    result[0] = (double)out;
+    return 1;
+  }
+  size_t full = job->segment_size + 32, full_count = length / full, rest = length - full_count * full, count = final ? full_count + 1 : full_count, plain = 0;
+  for (size_t j = 0; j < count; j += 1) {
+    int last = final && j == full_count;
+    size_t start = j * full;
+    if (last && rest < 32) {
+      result[1] = first + (double)j;
+      result[2] = rest == 0 ? SEALED_MISSING_FINAL : SEALED_LENGTH;
+      result[3] = 1;
+      break;
+    }
+    size_t n = (last ? rest : full) - 32;
+    if (!sealed_pread(job, slot + start, n + 32, position + (double)start)) return 0;
+    sealed_iv(iv, first + (double)j, last);
+    if (!sealed_tag(job, mac, iv, slot + start, n, tag)) {
+      job->error = JOB_OPENSSL;
+      return 0;
+    }
+    /* Constant time, and before any decryption: no plaintext of an unverified segment ever exists. */
+    if (CRYPTO_memcmp(tag, slot + start + n, 32) != 0) {
+      result[1] = first + (double)j;
+      result[2] = SEALED_TAG;
+      result[3] = last;
+      break;
+    }
+    if (!EVP_CipherInit_ex2(cipher, NULL, NULL, iv, 1, NULL) || (n > 0 && (!EVP_CipherUpdate(cipher, slot + start, &written, slot + start, (int)n) || (size_t)written != n))) {
+      job->error = JOB_OPENSSL;
+      return 0;
+    }
+    if (plain != start) memmove(slot + plain, slot + start, n);
+    plain += n;
+  }
+  result[0] = (double)plain;
+  OPENSSL_cleanse(tag, sizeof tag);
+  return 1;
+}
+
+static void run_sealed_job(sealed_job *job) {
+  EVP_CIPHER_CTX *cipher = EVP_CIPHER_CTX_new();
+  EVP_MAC_CTX *mac = hmac ? EVP_MAC_CTX_new(hmac) : NULL;
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0), OSSL_PARAM_construct_end()};
+  if (!cipher || !mac || !EVP_CipherInit_ex2(cipher, aes_256_ctr, job->keys, NULL, 1, NULL) || !EVP_MAC_init(mac, job->keys + 32, 32, params)) {
+    job->error = JOB_OPENSSL;
+  } else {
+    for (;;) {
+      uint32_t i = (uint32_t)__atomic_fetch_add(job->claims, 1, __ATOMIC_SEQ_CST);
+      if (i >= job->count) break;
+      if (!sealed_run(job, cipher, mac, i)) break;
+      /* A failed segment ends the file: the runs after it need not be opened. */
+      if (job->results[4 * (size_t)i + 2] != SEALED_OK) __atomic_store_n(job->claims, (int32_t)job->count, __ATOMIC_SEQ_CST);
+    }
+  }
+  if (job->error) __atomic_store_n(job->claims, (int32_t)job->count, __ATOMIC_SEQ_CST);
+  EVP_CIPHER_CTX_free(cipher);
+  EVP_MAC_CTX_free(mac);
+}
+
+static napi_value sealed_job_error(napi_env env, sealed_job *job) {
+  range_job view = {0};
+  view.error = job->error;
+  view.error_number = job->error_number;
+  view.error_at = job->error_at;
+  return job_error(env, &view);
+}
+
+static void free_sealed_job(napi_env env, sealed_job *job) {
+  for (size_t i = 0; i < 3; i += 1) {
+    if (job->refs[i]) napi_delete_reference(env, job->refs[i]);
+  }
+  if (job->callback) napi_delete_reference(env, job->callback);
+  if (job->work) napi_delete_async_work(env, job->work);
+  OPENSSL_cleanse(job, sizeof *job);
+  OPENSSL_free(job);
+}
+
+static void execute_sealed_job(napi_env env, void *data) {
+  (void)env;
+  run_sealed_job(data);
+}
+
+static void complete_sealed_job(napi_env env, napi_status status, void *data) {
+  sealed_job *job = data;
+  napi_value callback, global, args[1];
+  if (napi_get_reference_value(env, job->callback, &callback) == napi_ok && napi_get_global(env, &global) == napi_ok) {
+    if (status != napi_ok) {
+      napi_value message;
+      napi_create_string_utf8(env, "archive-crypt native: sealedRuns was cancelled", NAPI_AUTO_LENGTH, &message);
+      napi_create_error(env, NULL, message, &args[0]);
+    } else if (job->error) {
+      args[0] = sealed_job_error(env, job);
+    } else {
+      napi_get_null(env, &args[0]);
+    }
+    free_sealed_job(env, job);
+    napi_call_function(env, global, callback, 1, args, NULL);
+    return;
+  }
+  free_sealed_job(env, job);
+}
+
+/*
+ * sealedRuns(seal, keys[96], fd, data, slot, inputOffset, runInput, count, firstPosition, end,
+ * firstIndex, segmentSize, final, claims, results[, callback]): on this thread (throws on a read
+ * error), or as async work on a libuv thread and callback(error).
+ */
+static napi_value sealed_runs(napi_env env, napi_callback_info info) {
+  size_t argc = 16;
+  napi_value args[16];
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  if (argc < 15) return throw_type(env, "sealedRuns(seal, keys, fd, data, slot, inputOffset, runInput, count, firstPosition, end, firstIndex, segmentSize, final, claims, results[, callback])");
+  if (!aes_256_ctr || !hmac) return throw_openssl(env, "EVP_CIPHER_fetch");
+  bool seal = false, final = false;
+  unsigned char *keys, *data;
+  size_t keys_length, data_length;
+  int32_t fd, count;
+  double slot, input_offset, run_input, first_position, end, first_index, segment_size;
+  if (napi_get_value_bool(env, args[0], &seal) != napi_ok || !get_bytes(env, args[1], &keys, &keys_length) || keys_length != 96 || napi_get_value_int32(env, args[2], &fd) != napi_ok ||
+      !get_bytes(env, args[3], &data, &data_length) || napi_get_value_double(env, args[4], &slot) != napi_ok || napi_get_value_double(env, args[5], &input_offset) != napi_ok ||
+      napi_get_value_double(env, args[6], &run_input) != napi_ok || napi_get_value_int32(env, args[7], &count) != napi_ok ||
+      napi_get_value_double(env, args[8], &first_position) != napi_ok || napi_get_value_double(env, args[9], &end) != napi_ok ||
+      napi_get_value_double(env, args[10], &first_index) != napi_ok || napi_get_value_double(env, args[11], &segment_size) != napi_ok ||
+      napi_get_value_bool(env, args[12], &final) != napi_ok) {
+    return throw_type(env, "sealedRuns: bad argument types (keys must be 96 bytes)");
+  }
+  size_t full = (size_t)segment_size + 32;
+  int whole_segments = segment_size >= 1024 && segment_size <= (1 << 24) && (uint64_t)run_input % (seal ? (uint64_t)segment_size : (uint64_t)full) == 0;
+  if (fd < 0 || count < 1 || !whole_segments || !(run_input > 0) || input_offset + run_input > slot || slot * (double)count > (double)data_length ||
+      (seal && input_offset < run_input / segment_size * 32) || !(end >= first_position + (double)(count - 1) * run_input && end <= first_position + (double)count * run_input)) {
+    return throw_range(env, "sealedRuns: runs must be whole segments within data");
+  }
+  int32_t *claims;
+  double *results;
+  napi_typedarray_type type;
+  size_t length;
+  void *pointer;
+  if (napi_get_typedarray_info(env, args[13], &type, &length, &pointer, NULL, NULL) != napi_ok || type != napi_int32_array || length < 1) return throw_type(env, "sealedRuns: claims must be an Int32Array");
+  claims = pointer;
+  if (napi_get_typedarray_info(env, args[14], &type, &length, &pointer, NULL, NULL) != napi_ok || type != napi_float64_array || length < 4 * (size_t)count) {
+    return throw_type(env, "sealedRuns: results must be a Float64Array of 4 per run");
+  }
+  results = pointer;
+  sealed_job *job = OPENSSL_zalloc(sizeof *job);
+  if (!job) return throw_openssl(env, "OPENSSL_zalloc");
+  job->seal = seal;
+  memcpy(job->keys, keys, 96);
+  job->fd = fd;
+  job->data = data;
+  job->slot = (size_t)slot;
+  job->input_offset = (size_t)input_offset;
+  job->run_input = (size_t)run_input;
+  job->segment_size = (size_t)segment_size;
+  job->count = (uint32_t)count;
+  job->first_position = first_position;
+  job->end = end;
+  job->first_index = first_index;
+  job->final = final;
+  job->claims = claims;
+  job->results = results;
+  napi_valuetype callback_type;
+  if (argc < 16 || napi_typeof(env, args[15], &callback_type) != napi_ok || callback_type != napi_function) {
+    run_sealed_job(job);
+    if (job->error) napi_throw(env, sealed_job_error(env, job));
+    free_sealed_job(env, job);
+    return NULL;
+  }
+  /* The data, claims and results stay alive until the job completes. */
+  napi_value name;
+  int failed = napi_create_reference(env, args[3], 1, &job->refs[0]) != napi_ok || napi_create_reference(env, args[13], 1, &job->refs[1]) != napi_ok ||
+               napi_create_reference(env, args[14], 1, &job->refs[2]) != napi_ok || napi_create_reference(env, args[15], 1, &job->callback) != napi_ok;
+  failed = failed || napi_create_string_utf8(env, "archive-crypt:sealedRuns", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+           napi_create_async_work(env, NULL, name, execute_sealed_job, complete_sealed_job, job, &job->work) != napi_ok || napi_queue_async_work(env, job->work) != napi_ok;
+  if (failed) {
+    free_sealed_job(env, job);
+    napi_throw_error(env, NULL, "archive-crypt native: cannot queue sealedRuns");
+  }
+  return NULL;
+}
+
 static int get_path(napi_env env, napi_value value, char *path, size_t size) {
   size_t length = 0;
   if (napi_get_value_string_utf8(env, value, path, size, &length) != napi_ok) return 0;
@@ -679,6 +961,7 @@ NAPI_MODULE_INIT() {
       {"digestFinal", NULL, digest_final, NULL, NULL, NULL, napi_enumerable, NULL},
       {"contextFree", NULL, context_free, NULL, NULL, NULL, napi_enumerable, NULL},
       {"decryptRanges", NULL, decrypt_ranges, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sealedRuns", NULL, sealed_runs, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openTmpfile", NULL, open_tmpfile, NULL, NULL, NULL, napi_enumerable, NULL},
       {"linkTmpfile", NULL, link_tmpfile, NULL, NULL, NULL, napi_enumerable, NULL},
   };

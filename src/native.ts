@@ -55,6 +55,34 @@ export interface NativeBinding {
     callback?: (error: Error | null, firstBadSync: number) => void,
   ): number;
   /**
+   * The sealed pipelines' segment loop over a window of `count` runs (native/archive_crypt.c
+   * "sealedRuns"): run i is read by position from `fd` at firstPosition + i·runInput (the window's
+   * input ends at `end`) to `inputOffset` of its slot at i·slot of `data`, and sealed (`seal`) or
+   * verified and opened in place; runs are taken from the atomic counter `claims[0]`. `keys` is the
+   * 96-byte key state (encryption key, MAC key, header tag). `results` gets 4 numbers per run:
+   * output bytes, failed segment index (-1), failure (0 none, 1 tag, 2 length, 3 final segment
+   * missing), 1 when the failed segment is the final one. With a callback the job runs on a libuv
+   * thread. Errors carry `errno` (a failed pread) or `shrankAt` (the file ended early).
+   */
+  sealedRuns?(
+    seal: boolean,
+    keys: Uint8Array,
+    fd: number,
+    data: Uint8Array,
+    slot: number,
+    inputOffset: number,
+    runInput: number,
+    count: number,
+    firstPosition: number,
+    end: number,
+    firstIndex: number,
+    segmentSize: number,
+    final: boolean,
+    claims: Int32Array,
+    results: Float64Array,
+    callback?: (error: Error | null) => void,
+  ): void;
+  /**
    * An unnamed file (mode 0600) in `directory`, gone if the process dies before `linkTmpfile` names
    * it. Throws a Node-style error (`code` EOPNOTSUPP, EISDIR, ENOENT, …) where unsupported.
    */

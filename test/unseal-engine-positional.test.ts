@@ -30,8 +30,16 @@ const alice = createPrivateKey(keys.keys.alice?.privateKeyPem ?? '');
 const SEGMENT = 64 * 1024;
 const FULL = SEGMENT + TAG_LENGTH;
 /** Plaintext bytes: the final segment's size at, before and after run boundaries (runs of two segments). */
-const sizes = [0, 1, SEGMENT - 1, SEGMENT, SEGMENT + 1, 2 * SEGMENT - 1, 2 * SEGMENT, 2 * SEGMENT + 1, 4 * SEGMENT, 5 * SEGMENT + 1, 9 * SEGMENT - 1];
-const backends: CryptoBackendName[] = ['native', 'node'];
+const sizes = [0, 1, SEGMENT - 1, SEGMENT, SEGMENT + 1, 2 * SEGMENT - 1, 2 * SEGMENT, 2 * SEGMENT + 1, 4 * SEGMENT, 5 * SEGMENT + 1, 9 * SEGMENT - 1, 16 * SEGMENT, 17 * SEGMENT + 1, 33 * SEGMENT - 1];
+/**
+ * pool: a one-thread pool given (the worker reads its runs); windows: no pool, the native core's
+ * two-thread windows (the main thread and a libuv thread read runs of 8-run windows, in C).
+ */
+const paths: [CryptoBackendName, 'pool' | 'windows'][] = [
+  ['native', 'pool'],
+  ['node', 'pool'],
+  ['native', 'windows'],
+];
 
 const pool = createDecryptPool({ threads: 1, queueInThread: true });
 let dir: string;
@@ -97,19 +105,22 @@ it('the native core is built (else the native rows below would test node:crypto 
   expect(loadNative(), 'npm ci builds native/ (see docs/ENGINE.md)').toBeDefined();
 });
 
-describe.each(backends)('runs read by position (%s)', (crypto) => {
+describe.each(paths)('runs read by position (%s, %s)', (crypto, path) => {
+  const through = path === 'pool' ? { pool } : {};
+  const countsPool = path === 'pool';
   it.each(sizes)('seal: %i bytes → the serial unsealer gives them back', async (size) => {
     const plaintext = plaintextOf(size);
     const sink = memorySink();
     const before = pool.completedTasks;
-    const report = await sealArchive({ source: new FileSource(await fileOf(plaintext)), recipients: [createPublicKey(alice)], sink, pool, parallelThreshold: 0, taskSize: 2 * SEGMENT, crypto });
+    const report = await sealArchive({ source: new FileSource(await fileOf(plaintext)), recipients: [createPublicKey(alice)], sink, ...through, parallelThreshold: 0, taskSize: 2 * SEGMENT, crypto });
     expect(report.parallel).toBe(true);
     expect(report.crypto).toBe(crypto);
     expect(sink.state).toBe('committed');
     expect(unsealBuffer(sink.bytes(), { fileKey: (header) => unwrapFileKeySync(header.recipients, [alice]) }).equals(plaintext)).toBe(true);
     expect(report.segments).toBe(Math.floor(size / SEGMENT) + 1);
     // Runs beyond what the main thread took while queueing went to the pool thread, which read them itself.
-    if (size >= 4 * SEGMENT) expect(pool.completedTasks).toBeGreaterThan(before);
+    if (countsPool && size >= 4 * SEGMENT) expect(pool.completedTasks).toBeGreaterThan(before);
+    if (!countsPool) expect(pool.completedTasks).toBe(before);
   });
 
   it.each(sizes)('unseal: %i bytes → the plaintext', async (size) => {
@@ -118,11 +129,36 @@ describe.each(backends)('runs read by position (%s)', (crypto) => {
     const sealed = sealOf(plaintext, fileKey);
     const sink = memorySink();
     const before = pool.completedTasks;
-    const report = await unsealArchive({ source: new FileSource(await fileOf(sealed)), fileKey, sink, pool, parallelThreshold: 0, taskSize: 2 * FULL, crypto });
+    const report = await unsealArchive({ source: new FileSource(await fileOf(sealed)), fileKey, sink, ...through, parallelThreshold: 0, taskSize: 2 * FULL, crypto });
     expect(sink.bytes().equals(plaintext)).toBe(true);
     expect(sink.state).toBe('committed');
     expect(report).toMatchObject({ parallel: true, crypto, plaintextBytes: size, sealedBytes: sealed.length, segments: Math.floor(size / SEGMENT) + 1 });
-    if (size >= 4 * SEGMENT) expect(pool.completedTasks).toBeGreaterThan(before);
+    if (countsPool && size >= 4 * SEGMENT) expect(pool.completedTasks).toBeGreaterThan(before);
+    if (!countsPool) expect(pool.completedTasks).toBe(before);
+  });
+
+  it.each([0, 7, 8, 9, 30])('a damaged segment %i: exit 4, only the segments before it released', async (damaged) => {
+    const fileKey = randomBytes(32);
+    const plaintext = plaintextOf(32 * SEGMENT + 5);
+    const sealed = sealOf(plaintext, fileKey);
+    const headerLength = sealed.length - (32 * FULL + 5 + TAG_LENGTH);
+    flip(sealed, headerLength + damaged * FULL + 3);
+    const sink = memorySink();
+    const error = await unsealArchive({ source: new FileSource(await fileOf(sealed)), fileKey, sink, ...through, parallelThreshold: 0, taskSize: FULL, crypto }).catch((e: unknown) => e);
+    expect((error as IntegrityError).exitCode).toBe(4);
+    expect((error as Error).message).toBe(`invalid segment tag in segment ${damaged}`);
+    expect(sink.bytes().equals(plaintext.subarray(0, damaged * SEGMENT))).toBe(true);
+    expect(sink.state).toBe('aborted');
+  });
+
+  it('a truncated file (final segment missing, size unchecked by a lying stat): exit 4', async () => {
+    const fileKey = randomBytes(32);
+    const sealed = sealOf(plaintextOf(3 * SEGMENT), fileKey);
+    const sink = memorySink();
+    const cut = sealed.subarray(0, sealed.length - TAG_LENGTH); // the empty final segment's tag gone
+    const error = await unsealArchive({ source: new FileSource(await fileOf(cut)), fileKey, sink, ...through, parallelThreshold: 0, taskSize: FULL, crypto }).catch((e: unknown) => e);
+    expect((error as IntegrityError).exitCode).toBe(4);
+    expect(sink.state).toBe('aborted');
   });
 
   it('a damaged segment in a run the pool thread opens: exit 4, only the segments before it released', async () => {
@@ -134,11 +170,11 @@ describe.each(backends)('runs read by position (%s)', (crypto) => {
     const sink = memorySink();
     const before = pool.completedTasks;
     // The pool has booted and has room for three tasks, so the first three runs (one segment each) are its.
-    const error = await unsealArchive({ source: new FileSource(await fileOf(sealed)), fileKey, sink, pool, parallelThreshold: 0, taskSize: FULL, crypto }).catch((e: unknown) => e);
+    const error = await unsealArchive({ source: new FileSource(await fileOf(sealed)), fileKey, sink, ...through, parallelThreshold: 0, taskSize: FULL, crypto }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(IntegrityError);
     expect((error as IntegrityError).exitCode).toBe(4);
     expect((error as Error).message).toBe('invalid segment tag in segment 1');
-    expect(pool.completedTasks - before).toBeGreaterThanOrEqual(2);
+    if (countsPool) expect(pool.completedTasks - before).toBeGreaterThanOrEqual(2);
     expect(sink.bytes().equals(plaintext.subarray(0, SEGMENT))).toBe(true);
     expect(sink.state).toBe('aborted');
   });
@@ -149,7 +185,7 @@ describe.each(backends)('runs read by position (%s)', (crypto) => {
     const headerLength = sealed.length - (12 * FULL + 5 + TAG_LENGTH);
     flip(sealed, headerLength + 2 * FULL + 7);
     const output = join(dir, `damaged-${counter++}.out`);
-    const error = await unsealArchive({ source: new FileSource(await fileOf(sealed)), fileKey, sink: await openFileSink(output), pool, parallelThreshold: 0, taskSize: FULL, crypto }).catch(
+    const error = await unsealArchive({ source: new FileSource(await fileOf(sealed)), fileKey, sink: await openFileSink(output), ...through, parallelThreshold: 0, taskSize: FULL, crypto }).catch(
       (e: unknown) => e,
     );
     expect((error as IntegrityError).exitCode).toBe(4);
@@ -162,7 +198,7 @@ describe.each(backends)('runs read by position (%s)', (crypto) => {
     const sealed = sealOf(plaintextOf(6 * SEGMENT + 3), fileKey);
     const sink = memorySink();
     // One more full segment than the file holds: a length the format allows, so only the reads can tell.
-    const error = await unsealArchive({ source: new ShrunkFile(await fileOf(sealed), FULL), fileKey, sink, pool, parallelThreshold: 0, taskSize: FULL, crypto }).catch((e: unknown) => e);
+    const error = await unsealArchive({ source: new ShrunkFile(await fileOf(sealed), FULL), fileKey, sink, ...through, parallelThreshold: 0, taskSize: FULL, crypto }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StorageError);
     expect((error as StorageError).exitCode).toBe(5);
     expect((error as Error).message).toContain('shrank while it was read');
@@ -175,7 +211,7 @@ describe.each(backends)('runs read by position (%s)', (crypto) => {
       source: new ShrunkFile(await fileOf(plaintextOf(6 * SEGMENT + 3)), 3 * SEGMENT),
       recipients: [createPublicKey(alice)],
       sink,
-      pool,
+      ...through,
       parallelThreshold: 0,
       taskSize: SEGMENT,
       crypto,

@@ -4,13 +4,29 @@
  * none), and on any failure abort the sink and name a cancellation as one; the private pool and the
  * reader are closed whatever happens. Each pipeline supplies only its own work.
  */
+import { availableParallelism } from 'node:os';
 import { AbortError, ArchiveCryptError } from '../../errors.js';
+import { loadNative, type NativeBinding } from '../../native.js';
 import { cryptoBackend, type CryptoBackend, type CryptoBackendName } from '../../crypto-backend.js';
 import type { Source } from '../../storage/source.js';
 import type { OutputSink } from '../output.js';
 import { openCiphertextReader, type CiphertextReader } from '../reader.js';
 import type { DecryptPool } from '../threads/pool.js';
 import { DEFAULT_TASK_SIZE, SERIAL_TASK_SIZE, ringPool, ringThreshold } from '../threads/ring.js';
+
+/**
+ * From this size the native windows run (a libuv thread has nothing to boot; below it the second
+ * thread's start-up is not paid back).
+ */
+export const WINDOWS_THRESHOLD = 4 * 1024 * 1024;
+/** Bytes per run in the native windows (rounded down to whole segments): 8 runs make a window. */
+export const WINDOWS_TASK_SIZE = 1024 * 1024;
+
+/** The native binding when it has the sealed runs (a build older than them has not). */
+function nativeWithRuns(): (NativeBinding & Required<Pick<NativeBinding, 'sealedRuns'>>) | undefined {
+  const native = loadNative();
+  return native && typeof native.sealedRuns === 'function' ? (native as NativeBinding & Required<Pick<NativeBinding, 'sealedRuns'>>) : undefined;
+}
 
 /** The options both pipelines take, checked in one place. */
 export interface SealedPipelineOptions {
@@ -30,6 +46,11 @@ export interface SealedPipeline {
   reader: CiphertextReader;
   /** Decided by `choosePool` (seal calls it at once, unseal once the header is read). */
   pool: DecryptPool | undefined;
+  /**
+   * Also decided by `choosePool`: the native core's two-thread windows (windows.ts) — a local file
+   * of a known size, the native backend, two cores, no pool given — with the file's descriptor.
+   */
+  windows: { native: NonNullable<ReturnType<typeof nativeWithRuns>>; fd: number; size: number } | undefined;
   /** Picks the pool for an input of `total` bytes; returns the bytes per run to aim for. */
   choosePool(): number;
   /**
@@ -64,7 +85,14 @@ export async function runSealedPipeline<P, T>(
       total,
       reader,
       pool: undefined,
+      windows: undefined,
       choosePool() {
+        const native = backend.name === 'native' ? nativeWithRuns() : undefined;
+        const fd = reader.positionalFd;
+        if (native && fd !== undefined && total !== undefined && !options.pool && availableParallelism() > 1 && total >= (options.parallelThreshold ?? WINDOWS_THRESHOLD)) {
+          pipeline.windows = { native, fd, size: total };
+          return options.taskSize ?? WINDOWS_TASK_SIZE;
+        }
         const { pool, owned } = ringPool(threshold, total, options.pool);
         privatePool = owned;
         pipeline.pool = pool;

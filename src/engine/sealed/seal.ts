@@ -17,6 +17,7 @@ import type { DecryptPool } from '../threads/pool.js';
 import { runRing } from '../threads/ring.js';
 import { withKeyState } from './key-state.js';
 import { runSealedPipeline } from './pipeline.js';
+import { runNativeWindows } from './windows.js';
 
 export interface SealArchiveOptions {
   source: Source;
@@ -83,7 +84,10 @@ export async function sealArchive(options: SealArchiveOptions): Promise<SealRepo
     const runPlaintext = perRun * segmentSize;
     const asStep = (sealedBytes: number, bytesRead?: number) => ({ outputBytes: sealedBytes, segments: 0, result: undefined, bytesRead });
     await options.sink.write(header);
-    const body = await withKeyState(keys, backend.name, (state, mainKeys) =>
+    const { windows } = pipeline;
+    const body = windows
+      ? await runNativeWindows({ ...windows, seal: true, keys, start: 0, length: windows.size, runSegments: perRun, sink: options.sink, signal: options.signal, onRead: (bytes) => options.onProgress?.(bytes, total), cancelled: () => cancelled() })
+      : await withKeyState(keys, backend.name, (state, mainKeys) =>
       runRing({
         reader,
         sink: options.sink,
@@ -112,7 +116,7 @@ export async function sealArchive(options: SealArchiveOptions): Promise<SealRepo
       sealedBytes: header.length + body.outputBytes,
       segments: Math.floor(body.inputBytes / segmentSize) + 1,
       recipients,
-      parallel: pool !== undefined,
+      parallel: pool !== undefined || windows !== undefined,
       crypto: backend.name,
     };
   });

@@ -22,6 +22,7 @@ import type { CiphertextReader } from '../reader.js';
 import { runRing } from '../threads/ring.js';
 import { batchFailure, withKeyState } from './key-state.js';
 import { runSealedPipeline } from './pipeline.js';
+import { runNativeWindows } from './windows.js';
 
 export interface UnsealArchiveOptions {
   source: Source;
@@ -90,7 +91,22 @@ export async function unsealArchive(options: UnsealArchiveOptions): Promise<Unse
     // it comes after the header tag, which vouches for the header length and segment size.
     if (total !== undefined) segmentCount(total, layout);
     const taskSize = pipeline.choosePool();
-    const body = await unsealBody({
+    const { windows } = pipeline;
+    const full = header.segmentSize + TAG_LENGTH;
+    const body = windows
+      ? await runNativeWindows({
+          ...windows,
+          seal: false,
+          keys,
+          start: layout.headerLength,
+          length: windows.size - layout.headerLength,
+          runSegments: Math.max(1, Math.floor(taskSize / full)),
+          sink: options.sink,
+          signal: options.signal,
+          onRead: (bytes) => options.onProgress?.(layout.headerLength + bytes, total),
+          cancelled: () => cancelled(),
+        }).then(({ inputBytes, outputBytes, segments }) => ({ sealedBytes: inputBytes, plaintextBytes: outputBytes, segments }))
+      : await unsealBody({
       reader,
       keys,
       sink: options.sink,
@@ -112,7 +128,7 @@ export async function unsealArchive(options: UnsealArchiveOptions): Promise<Unse
       segmentSize: header.segmentSize,
       context: header.context,
       recipients: header.recipients.map((r) => Buffer.from(r.keyId).toString('hex')),
-      parallel: pipeline.pool !== undefined,
+      parallel: pipeline.pool !== undefined || windows !== undefined,
       crypto: backend.name,
     };
   });
