@@ -9,11 +9,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openssl, tempDir } from './helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
+import { vectorKeyPem, vectorNamed } from './support/sealed-vectors.js';
 
-const vectors = JSON.parse(readFileSync(new URL('vectors/sealed.json', import.meta.url), 'utf8')) as {
-  keys: Record<string, { privateKeyPem: string }>;
-  vectors: { name: string; sealed: string; plaintextSha256: string }[];
-};
 
 let dir: string;
 const at = (name: string) => join(dir, name);
@@ -23,7 +20,7 @@ const env = { KEY_PASS: 'correct horse battery staple' };
 beforeAll(async () => {
   dir = await tempDir();
   for (const name of ['alice', 'bob', 'carol']) {
-    await writeFile(at(`${name}.pem`), vectors.keys[name]?.privateKeyPem ?? '', { mode: 0o600 });
+    await writeFile(at(`${name}.pem`), vectorKeyPem(name), { mode: 0o600 });
     await openssl(['req', '-new', '-x509', '-key', at(`${name}.pem`), '-subj', `/CN=${name}`, '-days', '1', '-out', at(`${name}.crt`)]);
   }
   // bob's key encrypted, as `keys generate` writes it
@@ -63,7 +60,7 @@ describe('seal and unseal', () => {
   });
 
   it('opens a committed test vector', async () => {
-    const vector = vectors.vectors.find((v) => v.name === 'many segments') ?? expect.fail('vector missing');
+    const vector = vectorNamed('many segments');
     await writeFile(at('vector.sealed'), Buffer.from(vector.sealed, 'base64'));
     const result = await runCliInProcess(['unseal', at('vector.sealed'), '--key', at('alice.pem'), '--output', '-']);
     expect(result.code, result.stderr).toBe(0);

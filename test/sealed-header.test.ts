@@ -5,8 +5,7 @@
  * however short, a malformed field as soon as its byte is there, and for a clean truncation the part
  * that is missing, at every prefix length of a two-recipient header with a context.
  */
-import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createPublicKey, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -19,10 +18,10 @@ import { sealBuffer, unsealBuffer } from '../src/format/sealed-stream.js';
 import { wrapFileKey } from '../src/keys/recipients.js';
 import { FileSource, StreamSource } from '../src/storage/file.js';
 import { tempDir } from './helpers.js';
+import { vectorPrivateKey } from './support/sealed-vectors.js';
 
-const vectorKeys = (JSON.parse(readFileSync(new URL('vectors/sealed.json', import.meta.url), 'utf8')) as { keys: Record<string, { privateKeyPem: string }> }).keys;
-const alice = createPublicKey(createPrivateKey(vectorKeys.alice?.privateKeyPem ?? ''));
-const bob = createPublicKey(createPrivateKey(vectorKeys.bob?.privateKeyPem ?? ''));
+const alice = createPublicKey(vectorPrivateKey('alice'));
+const bob = createPublicKey(vectorPrivateKey('bob'));
 
 const fileKey = randomBytes(32);
 const context = Buffer.from('{"archiveId":"a1"}');

@@ -5,23 +5,13 @@
  * tags (dgst -mac HMAC) and decrypt segments (enc -aes-256-ctr).
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openssl, tempDir } from './helpers.js';
+import { vectorKeyPem, vectorNamed, vectorPlaintext } from './support/sealed-vectors.js';
 
-interface VectorFile {
-  keys: Record<string, { privateKeyPem: string }>;
-  vectors: { name: string; sealed: string; fileKey: string | null; plaintextSize: number; plaintextSha256: string }[];
-}
-const vectors = JSON.parse(readFileSync(new URL('vectors/sealed.json', import.meta.url), 'utf8')) as VectorFile;
 
-function plaintextOf(size: number): Buffer {
-  const p = Buffer.alloc(size);
-  for (let i = 0; i < size; i++) p[i] = i % 251;
-  return p;
-}
 
 /** The header fields as FORMAT.md §2 lays them out, read by hand. */
 function readHeader(file: Buffer) {
@@ -42,7 +32,7 @@ function readHeader(file: Buffer) {
 
 describe('sealed format with the openssl command line', () => {
   it('unwraps, derives, verifies and decrypts segments of a vector as FORMAT.md says', async () => {
-    const vector = vectors.vectors.find((v) => v.name === 'many segments') ?? expect.fail('vector missing');
+    const vector = vectorNamed('many segments');
     const dir = await tempDir();
     const file = Buffer.from(vector.sealed, 'base64');
     const header = readHeader(file);
@@ -50,7 +40,7 @@ describe('sealed format with the openssl command line', () => {
     const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
     // 1. The file key, from alice's stanza (the vector has one).
-    await writeFile(at('key.pem'), vectors.keys.alice?.privateKeyPem ?? expect.fail('no key'), { mode: 0o600 });
+    await writeFile(at('key.pem'), vectorKeyPem('alice'), { mode: 0o600 });
     await writeFile(at('wrapped.bin'), header.stanzas[0]?.wrapped ?? expect.fail('no stanza'));
     await openssl([
       'pkeyutl', '-decrypt', '-inkey', at('key.pem'), '-in', at('wrapped.bin'), '-out', at('filekey.bin'),
@@ -97,13 +87,13 @@ describe('sealed format with the openssl command line', () => {
       await openssl(['enc', '-d', '-aes-256-ctr', '-K', encryptionKey, '-iv', hex(iv), '-in', at('ciphertext.bin'), '-out', at('plain.bin')]);
       const decrypted = await readFile(at('plain.bin'));
       const start = index * header.segmentSize;
-      expect(decrypted.equals(plaintextOf(vector.plaintextSize).subarray(start, start + ciphertext.length))).toBe(true);
+      expect(decrypted.equals(vectorPlaintext(vector.plaintextSize).subarray(start, start + ciphertext.length))).toBe(true);
     }
     // The wrong flag gives a different tag: the last flag really is part of the MAC input.
     const last = body.subarray((count - 1) * full);
     const wrongIv = Buffer.alloc(16);
     wrongIv.writeBigUInt64BE(BigInt(count - 1));
     expect(await hmac(macKey, Buffer.concat([header.tag, wrongIv, last.subarray(0, -32)]))).not.toBe(hex(last.subarray(-32)));
-    expect(createHash('sha256').update(plaintextOf(vector.plaintextSize)).digest('hex')).toBe(vector.plaintextSha256);
+    expect(createHash('sha256').update(vectorPlaintext(vector.plaintextSize)).digest('hex')).toBe(vector.plaintextSha256);
   });
 });

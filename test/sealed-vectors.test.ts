@@ -4,51 +4,25 @@
  * where it applies, with the file key given directly.
  */
 import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ArchiveCryptError } from '../src/errors.js';
 import { TAG_LENGTH } from '../src/format/sealed.js';
 import { createUnsealer, unsealBuffer, unsealStream, type UnsealerOptions } from '../src/format/sealed-stream.js';
 import { keyIdOf, unwrapFileKeySync } from '../src/keys/recipients.js';
+import { sealedVectors, vectorPlaintext, type SealedVector } from './support/sealed-vectors.js';
 
-interface Vector {
-  name: string;
-  comment: string;
-  log2SegmentSize: number;
-  recipients: string[];
-  openWith: string[];
-  fileKey: string | null;
-  salt: string;
-  context: string;
-  sealed: string;
-  result: 'ok' | 'integrity' | 'key';
-  error?: string;
-  message?: string;
-  plaintextSize: number;
-  plaintextSha256: string;
-}
-interface VectorFile {
-  keys: Record<string, { privateKeyPem: string; keyId: string }>;
-  vectors: Vector[];
-}
 
-const file = JSON.parse(readFileSync(new URL('vectors/sealed.json', import.meta.url), 'utf8')) as VectorFile;
 const privateKeys = new Map<string, KeyObject>(
-  Object.entries(file.keys).map(([name, k]) => [name, createPrivateKey(k.privateKeyPem)]),
+  Object.entries(sealedVectors.keys).map(([name, k]) => [name, createPrivateKey(k.privateKeyPem)]),
 );
 
-function plaintextOf(size: number): Buffer {
-  const p = Buffer.alloc(size);
-  for (let i = 0; i < size; i++) p[i] = i % 251;
-  return p;
-}
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-function viaRecipients(v: Vector): UnsealerOptions {
+function viaRecipients(v: SealedVector): UnsealerOptions {
   const keys = v.openWith.map((name) => privateKeys.get(name) ?? expect.fail(`no key ${name}`));
   return { fileKey: (header) => unwrapFileKeySync(header.recipients, keys) };
 }
-function viaFileKey(v: Vector): UnsealerOptions | undefined {
+function viaFileKey(v: SealedVector): UnsealerOptions | undefined {
   return v.fileKey === null ? undefined : { fileKey: Buffer.from(v.fileKey, 'hex') };
 }
 
@@ -65,8 +39,8 @@ function unsealInChunks(sealed: Buffer, size: number, options: UnsealerOptions):
   }
 }
 
-function expectOutcome(v: Vector, result: { released: Buffer; error?: unknown }): void {
-  const expected = plaintextOf(v.plaintextSize);
+function expectOutcome(v: SealedVector, result: { released: Buffer; error?: unknown }): void {
+  const expected = vectorPlaintext(v.plaintextSize);
   if (v.result === 'ok') {
     expect(result.error).toBeUndefined();
     expect(result.released.length).toBe(v.plaintextSize);
@@ -83,23 +57,23 @@ function expectOutcome(v: Vector, result: { released: Buffer; error?: unknown })
 }
 
 /** Chunk sizes around the segment and tag boundaries of the vector's segment size. */
-function chunkSizes(v: Vector): number[] {
+function chunkSizes(v: SealedVector): number[] {
   const s = 2 ** v.log2SegmentSize;
   return [1, 7, 31, 32, 33, s - 1, s, s + 1, s + TAG_LENGTH - 1, s + TAG_LENGTH, s + TAG_LENGTH + 1, 3 * s + 5, 65_536];
 }
 
 describe('sealed vectors', () => {
   it('cover every category of the issue', () => {
-    const names = file.vectors.map((v) => v.name).join('\n');
+    const names = sealedVectors.vectors.map((v) => v.name).join('\n');
     for (const category of ['truncated', 'trailing data', 'reordered', 'duplicated', 'dropped', 'flipped bit: header tag', 'flipped bit: wrapped key', 'flipped bit: ciphertext', 'flipped bit: segment tag', 'header moved', 'wrong recipient']) {
       expect(names).toContain(category);
     }
-    for (const [name, key] of Object.entries(file.keys)) {
+    for (const [name, key] of Object.entries(sealedVectors.keys)) {
       expect(keyIdOf(privateKeys.get(name) ?? expect.fail(name)).toString('hex')).toBe(key.keyId);
     }
   });
 
-  describe.each(file.vectors)('$name', (v) => {
+  describe.each(sealedVectors.vectors)('$name', (v) => {
     const sealed = Buffer.from(v.sealed, 'base64');
 
     it('as a whole buffer', () => {

@@ -2,8 +2,7 @@
  * Unit tests of the sealed format's pieces: size arithmetic tables, incremental header parsing,
  * segments opened independently and out of order (as workers will), argument checks, and recipients.
  */
-import { X509Certificate, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { X509Certificate, createHash, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { IntegrityError, KeyError, UsageError } from '../src/errors.js';
@@ -26,12 +25,10 @@ import {
 import { sealBuffer, sealStream, unsealBuffer } from '../src/format/sealed-stream.js';
 import { keyIdOf, unwrapFileKeySync, wrapFileKey } from '../src/keys/recipients.js';
 import { openssl, tempDir } from './helpers.js';
+import { vectorKeyPem, vectorPrivateKey } from './support/sealed-vectors.js';
 
-const vectorKeys = (JSON.parse(readFileSync(new URL('vectors/sealed.json', import.meta.url), 'utf8')) as {
-  keys: Record<string, { privateKeyPem: string }>;
-}).keys;
-const alice = createPrivateKey(vectorKeys.alice?.privateKeyPem ?? '');
-const bob = createPrivateKey(vectorKeys.bob?.privateKeyPem ?? '');
+const alice = vectorPrivateKey('alice');
+const bob = vectorPrivateKey('bob');
 const stanza = { type: RECIPIENT_RSA_OAEP_SHA256, keyId: Buffer.alloc(8, 1), wrappedKey: Buffer.alloc(256, 2) } as const;
 
 describe('size arithmetic', () => {
@@ -207,7 +204,7 @@ describe('recipients', () => {
   it('computes the key id of a certificate as SHA-256 of its SubjectPublicKeyInfo (as openssl does)', async () => {
     const dir = await tempDir();
     const keyPath = `${dir}/key.pem`;
-    await writeFile(keyPath, vectorKeys.alice?.privateKeyPem ?? '', { mode: 0o600 });
+    await writeFile(keyPath, vectorKeyPem('alice'), { mode: 0o600 });
     const cert = await openssl(['req', '-new', '-x509', '-key', keyPath, '-subj', '/CN=alice', '-days', '1']);
     const spki = await openssl(['pkey', '-in', keyPath, '-pubout', '-outform', 'DER']);
     const expected = createHash('sha256').update(spki.stdoutBytes).digest().subarray(0, 8);

@@ -4,16 +4,16 @@
  */
 import { spawn } from 'node:child_process';
 import { createPublicKey, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sealBuffer } from '../src/format/sealed-stream.js';
 import { wrapFileKey } from '../src/keys/recipients.js';
 import { cliPath, tempDir } from './helpers.js';
 import { waitForOutputOpen } from './support/processes.js';
+import { vectorKeyPem } from './support/sealed-vectors.js';
 
-const keys = JSON.parse(await readFile(new URL('vectors/sealed.json', import.meta.url), 'utf8')) as { keys: Record<string, { privateKeyPem: string }> };
-const alicePem = keys.keys.alice?.privateKeyPem ?? '';
+const alicePem = vectorKeyPem('alice');
 let dir: string;
 
 beforeAll(async () => {

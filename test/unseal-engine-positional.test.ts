@@ -6,13 +6,13 @@
  * run a pool thread reads and opens fails with exit 4 and releases only what came before it (a file
  * output: nothing); a file shorter than its stat said (it shrank while read) fails with exit 5.
  */
-import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { createPublicKey, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IntegrityError, StorageError } from '../src/errors.js';
-import { openFileSink, type OutputSink } from '../src/engine/output.js';
+import { openFileSink } from '../src/engine/output.js';
 import { createDecryptPool } from '../src/engine/threads/pool.js';
 import { sealArchive } from '../src/engine/sealed/seal.js';
 import { unsealArchive } from '../src/engine/sealed/unseal.js';
@@ -24,9 +24,10 @@ import type { SourceInfo } from '../src/storage/source.js';
 import { tempDir } from './helpers.js';
 import type { CryptoBackendName } from '../src/crypto-backend.js';
 import { loadNative } from '../src/native.js';
+import { vectorPrivateKey } from './support/sealed-vectors.js';
+import { memorySink } from './support/memory-sink.js';
 
-const keys = JSON.parse(readFileSync(new URL('vectors/sealed.json', import.meta.url), 'utf8')) as { keys: Record<string, { privateKeyPem: string }> };
-const alice = createPrivateKey(keys.keys.alice?.privateKeyPem ?? '');
+const alice = vectorPrivateKey('alice');
 const SEGMENT = 64 * 1024;
 const FULL = SEGMENT + TAG_LENGTH;
 /** Plaintext bytes: the final segment's size at, before and after run boundaries (runs of two segments). */
@@ -55,28 +56,6 @@ function plaintextOf(size: number): Buffer {
   const p = Buffer.alloc(size);
   for (let i = 0; i < size; i++) p[i] = (i * 13 + (i >> 16)) % 256;
   return p;
-}
-
-function memorySink(): OutputSink & { bytes(): Buffer; state: 'open' | 'committed' | 'aborted' } {
-  const parts: Buffer[] = [];
-  const sink = {
-    name: 'memory',
-    state: 'open' as 'open' | 'committed' | 'aborted',
-    write: (chunk: Uint8Array) => {
-      parts.push(Buffer.from(chunk));
-      return Promise.resolve();
-    },
-    commit: () => {
-      sink.state = 'committed';
-      return Promise.resolve();
-    },
-    abort: () => {
-      if (sink.state === 'open') sink.state = 'aborted';
-      return Promise.resolve();
-    },
-    bytes: () => Buffer.concat(parts),
-  };
-  return sink;
 }
 
 async function fileOf(bytes: Buffer): Promise<string> {

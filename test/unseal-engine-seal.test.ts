@@ -4,8 +4,8 @@
  * serial run is 1 MiB of plaintext, a pool run here 3 segments), from a file and a stream; sealed →
  * unsealArchive on the pool round-trips; cancellation and bad options abort the sink.
  */
-import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { createPublicKey, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -22,10 +22,10 @@ import { unwrapFileKeySync } from '../src/keys/recipients.js';
 import { FileSource, StreamSource } from '../src/storage/file.js';
 import { tempDir } from './helpers.js';
 import { memorySink } from './support/memory-sink.js';
+import { vectorPrivateKey } from './support/sealed-vectors.js';
 
-const keys = JSON.parse(readFileSync(new URL('vectors/sealed.json', import.meta.url), 'utf8')) as { keys: Record<string, { privateKeyPem: string }> };
-const alice = createPrivateKey(keys.keys.alice?.privateKeyPem ?? '');
-const bob = createPrivateKey(keys.keys.bob?.privateKeyPem ?? '');
+const alice = vectorPrivateKey('alice');
+const bob = vectorPrivateKey('bob');
 const MiB = 1024 * 1024;
 const pool = createDecryptPool({ threads: 1, queueInThread: true });
 let dir: string;

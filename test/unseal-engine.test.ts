@@ -6,7 +6,7 @@
  * aborted); cancellation leaves no output.
  */
 import { createHash, createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -23,27 +23,12 @@ import type { Source } from '../src/storage/source.js';
 import { tempDir } from './helpers.js';
 import { memorySink } from './support/memory-sink.js';
 import { createKeyring, fileKeyHandle } from '../src/keys/keyring.js';
+import { sealedVectors } from './support/sealed-vectors.js';
 
 /** The library keyring over file keys. */
 const keyringOf = (keys: readonly KeyObject[]) => createKeyring(keys.map((key, i) => fileKeyHandle(key, `key ${i}`)));
 
-interface Vector {
-  name: string;
-  recipients: string[];
-  openWith: string[];
-  fileKey: string | null;
-  sealed: string;
-  result: 'ok' | 'integrity' | 'key';
-  error?: string;
-  message?: string;
-  plaintextSize: number;
-  plaintextSha256: string;
-}
-const vectorFile = JSON.parse(readFileSync(new URL('vectors/sealed.json', import.meta.url), 'utf8')) as {
-  keys: Record<string, { privateKeyPem: string }>;
-  vectors: Vector[];
-};
-const privateKeys = new Map<string, KeyObject>(Object.entries(vectorFile.keys).map(([name, k]) => [name, createPrivateKey(k.privateKeyPem)]));
+const privateKeys = new Map<string, KeyObject>(Object.entries(sealedVectors.keys).map(([name, k]) => [name, createPrivateKey(k.privateKeyPem)]));
 const alice = privateKeys.get('alice') ?? expect.fail('vector key alice missing');
 
 const LOG2 = 10;
@@ -132,7 +117,7 @@ describe('parallel = serial = plaintext at segment boundaries', () => {
 });
 
 describe('every vector of test/vectors/sealed.json through both paths', () => {
-  const cases = vectorFile.vectors.flatMap((v) => (['file', 'stream'] as const).map((kind) => [v.name, kind, v] as const));
+  const cases = sealedVectors.vectors.flatMap((v) => (['file', 'stream'] as const).map((kind) => [v.name, kind, v] as const));
 
   it.each(cases)('%s (%s)', async (_name, kind, vector) => {
     const sealed = Buffer.from(vector.sealed, 'base64');
