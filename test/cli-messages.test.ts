@@ -18,13 +18,14 @@ beforeAll(async () => {
 });
 
 describe('decrypt of a file that is not a Vonage archive', () => {
-  it('a sealed file: "use unseal", exit 4, one line, in the JSON too', async () => {
-    const sealed = join(dir, 'meeting.sealed');
+  it.each(['decrypt', 'reseal'])('%s of a sealed file: "use unseal", exit 4, one line, in the JSON too', async (command) => {
+    const sealed = join(dir, `${command}.sealed`);
     expect((await runCliInProcess(['seal', fx.sample, '--to', fx.certPem, '--output', sealed])).code).toBe(0);
-    const result = await runCliInProcess(['decrypt', sealed, '--key', key, ...passArgs, '--password-file', fx.passwordFile], passEnv);
+    const args = [command, sealed, '--key', key, ...passArgs, '--password-file', fx.passwordFile, ...(command === 'reseal' ? ['--to', fx.certPem, '--output', join(dir, 'never.sealed')] : [])];
+    const result = await runCliInProcess(args, passEnv);
     expect(result.code).toBe(4);
     expect(result.stderr).toBe(`archive-crypt: ${sealed} is a sealed file (archive-crypt's own format), not a Vonage archive: use archive-crypt unseal\n`);
-    const json = await runCliInProcess(['decrypt', sealed, '--key', key, ...passArgs, '--password-file', fx.passwordFile, '--json'], passEnv);
+    const json = await runCliInProcess([...args, '--json'], passEnv);
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, exitCode: 4, error: { code: 'ERR_INTEGRITY', message: expect.stringMatching(/use archive-crypt unseal$/) as unknown } });
   });
 

@@ -1,8 +1,9 @@
 /**
- * The human summaries of the archive commands (stderr; stdout may carry the media). Where the JSON
- * goes is output.ts's job.
+ * The human summaries of the archive commands (stderr; stdout may carry the media) and the messages
+ * they share. Where the JSON goes is output.ts's job.
  */
 import type { DecryptReport } from '../engine/archive/decrypt.js';
+import type { Source } from '../storage/source.js';
 
 /** Which key opened the password, added to the engine's report by the CLI. */
 export interface KeyUsed {
@@ -61,4 +62,23 @@ export function formatDecryptSummary(report: DecryptJson): string {
     row('size', checks.size.matched ? `${checks.size.status}: ${checks.size.expected} bytes, matches ${what[checks.size.matched]}` : `${checks.size.status}: expected ${checks.size.expected} bytes`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * A failed check on a file that starts with the sealed format's magic: the operator gave `decrypt` or `reseal`
+ * what `unseal` opens. Looked at only after a failure (a success costs nothing) and only where the first
+ * bytes can be read again (not stdin). The report stays; the message says what to do.
+ */
+export async function sealedInputError(error: unknown, source: Source): Promise<unknown> {
+  const { ArchiveCheckError } = await import('../engine/archive/decrypt.js');
+  if (!(error instanceof ArchiveCheckError) || !source.rangeable) return error;
+  const { SEALED_MAGIC } = await import('../format/sealed.js');
+  const head: Buffer[] = [];
+  try {
+    for await (const chunk of source.read(0, SEALED_MAGIC.length)) head.push(Buffer.from(chunk));
+  } catch {
+    return error;
+  }
+  if (!Buffer.concat(head).subarray(0, SEALED_MAGIC.length).equals(SEALED_MAGIC)) return error;
+  return new ArchiveCheckError(`${source.name} is a sealed file (archive-crypt's own format), not a Vonage archive: use archive-crypt unseal`, error.report, { cause: error });
 }

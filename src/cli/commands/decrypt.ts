@@ -10,12 +10,11 @@ import type { Padding } from '../../format/opentok.js';
 import type { CliContext } from '../context.js';
 import { addKeyOptions, loadKeyring, planKeyring, type KeyFlags, type KeyPlan, type LoadedKeyring } from '../keyring.js';
 import type { SourceOptions } from '../../storage/open.js';
-import type { Source } from '../../storage/source.js';
 import { addPasswordOptions, checkPasswordFlags, parseSha256, readPasswordInput, type PasswordFlags, type PasswordInput } from '../archive-password.js';
 import { addReportOptions, type ReportFlags } from '../output.js';
 import { checkPlaintextPolicy, refuseExistingOutput, runPipeline } from '../pipeline.js';
 import { addStorageOptions, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
-import { formatDecryptSummary, type DecryptJson, type KeyUsed } from '../report.js';
+import { formatDecryptSummary, sealedInputError, type DecryptJson, type KeyUsed } from '../report.js';
 
 interface DecryptOptions extends KeyFlags, StorageFlags, PasswordFlags, ReportFlags {
   output?: string;
@@ -157,7 +156,7 @@ async function decryptCommand(ctx: CliContext, sourceArgument: string | undefine
           onProgress: (bytes, total) => progress.update(bytes, total),
         });
       } catch (error) {
-        throw await sealedFileError(error, source);
+        throw await sealedInputError(error, source);
       } finally {
         await source.close?.();
       }
@@ -174,25 +173,6 @@ async function decryptCommand(ctx: CliContext, sourceArgument: string | undefine
       return error instanceof ArchiveCheckError ? { ...error.report, output: outputLabel, ...extras } : { ...extras };
     },
   });
-}
-
-/**
- * A failed check on a file that starts with the sealed format's magic: the operator gave `decrypt` what
- * `unseal` opens. Looked at only after a failure (a success costs nothing) and only where the first
- * bytes can be read again (not stdin). The report stays; the message says what to do.
- */
-async function sealedFileError(error: unknown, source: Source): Promise<unknown> {
-  const { ArchiveCheckError } = await import('../../engine/archive/decrypt.js');
-  if (!(error instanceof ArchiveCheckError) || !source.rangeable) return error;
-  const { SEALED_MAGIC } = await import('../../format/sealed.js');
-  const head: Buffer[] = [];
-  try {
-    for await (const chunk of source.read(0, SEALED_MAGIC.length)) head.push(Buffer.from(chunk));
-  } catch {
-    return error;
-  }
-  if (!Buffer.concat(head).subarray(0, SEALED_MAGIC.length).equals(SEALED_MAGIC)) return error;
-  return new ArchiveCheckError(`${source.name} is a sealed file (archive-crypt's own format), not a Vonage archive: use archive-crypt unseal`, error.report, { cause: error });
 }
 
 async function openOutput(ctx: CliContext, output: string | undefined, storage: SourceOptions): Promise<OutputSink> {

@@ -14,6 +14,7 @@ import { addPasswordOptions, checkPasswordFlags, parseSha256, readPasswordInput,
 import type { CliContext } from '../context.js';
 import { addReportOptions, type ReportFlags } from '../output.js';
 import { refuseExistingOutput, runPipeline } from '../pipeline.js';
+import { sealedInputError } from '../report.js';
 import { addRecipientOption, loadRecipients, recipientPaths } from '../recipients.js';
 import { addKeyOptions, loadKeyring, planKeyring, type KeyFlags, type KeyPlan, type LoadedKeyring } from '../keyring.js';
 import { addStorageOptions, parseCount, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
@@ -130,6 +131,8 @@ async function resealCommand(ctx: CliContext, sourceSpec: string, flags: ResealF
           signal: ctx.signal,
           onProgress: (bytes, total) => progress.update(bytes, total),
         });
+      } catch (error) {
+        throw await sealedInputError(error, source);
       } finally {
         await source.close?.();
       }
