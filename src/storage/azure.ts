@@ -143,7 +143,7 @@ export class AzureStore implements ObjectStore {
     this.name = `azure://${container.containerName}/${prefix}`;
     this.hints = {
       notFound: `the container and blob names and the account in ${credentialsVariable}`,
-      accessDenied: `the account key or SAS in ${credentialsVariable}`,
+      accessDenied: `the account key or SAS in ${credentialsVariable} (a SAS needs read and list), the container's access policy, and the account and endpoint the connection string names`,
     };
   }
 

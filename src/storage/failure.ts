@@ -44,7 +44,10 @@ const transientCodes = new Set([
 
 /** Classifies an HTTP answer from the store about the object or store called `name`. */
 export function classifyStatus(status: number | undefined, code: string | undefined, name: string, hints: FailureHints, cause?: unknown): Failure {
-  const detail = [status, code].filter((part) => part !== undefined).join(' ');
+  // An answer without a body (every HEAD) has no error code: the SDKs then say "Unknown" or repeat
+  // the status, which tells the user nothing.
+  const knownCode = code !== undefined && code !== 'Unknown' && code !== String(status) ? code : undefined;
+  const detail = [status, knownCode].filter((part) => part !== undefined).join(' ');
   if (status === 404 || (code !== undefined && notFoundCodes.has(code))) {
     const what = code === 'NoSuchBucket' ? 'bucket not found' : code === 'ContainerNotFound' ? 'container not found' : 'not found';
     return { transient: false, error: new StorageError(`${name}: ${what}; check ${hints.notFound}`, { code: 'ERR_NOT_FOUND', cause }) };

@@ -54,7 +54,7 @@ export function connectS3(options: S3Options, policy: RetryPolicy, env: NodeJS.P
 
 const hints = (endpoint: boolean): FailureHints => ({
   notFound: `the bucket name and key${endpoint ? ' and --s3-endpoint' : ' and the region (--s3-region)'}`,
-  accessDenied: 'the AWS credentials (AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and the bucket policy',
+  accessDenied: `the AWS credentials (AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), that the bucket policy and IAM policy allow s3:GetObject and s3:ListBucket, and the ${endpoint ? 'endpoint (--s3-endpoint or AWS_ENDPOINT_URL_S3)' : 'region (--s3-region, AWS_REGION)'}`,
 });
 
 /** Maps any error from the SDK about `name`. */
