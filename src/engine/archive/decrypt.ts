@@ -3,10 +3,10 @@
  * one pass over the data, in bounded memory. The sink is committed only after every check passed and
  * aborted on any failure, so a named output file exists only when the archive verified.
  *
- * By default the calling thread decrypts alone (`serial.ts`, on par with `openssl enc -d`); with a
- * shared pool (or a parallelThreshold) large archives are split into CBC ranges decrypted by pool
- * threads (`parallel.ts`). A private pool is started only when asked for: a thread costs ≈0.17 s to
- * boot (docs/ARCHITECTURE.md §7).
+ * Small archives and pipes: the calling thread alone (`serial.ts`). Larger archives of a known size
+ * on the native core with two cores: this thread and a libuv thread running the addon's range loop
+ * (`windows.ts`; nothing to boot). On node:crypto: CBC ranges on pool threads (`parallel.ts`), with a
+ * shared pool or for SHA-256 verification (a thread costs 30–240 ms to boot; docs/ENGINE.md).
  */
 import { cryptoBackend, type CryptoBackendName } from '../../crypto-backend.js';
 import { availableParallelism } from 'node:os';
@@ -62,16 +62,16 @@ export interface DecryptArchiveOptions {
    */
   pool?: DecryptPool;
   /**
-   * Archives at least this large (bytes) are decrypted with the pool; smaller ones, and sources of
-   * unknown size (stdin), on the calling thread alone. Default: 4 MiB with `pool`; 64 MiB with
-   * `expectSha256` (a private one-thread pool); 128 MiB on the native core with two cores or more;
-   * else `Infinity` (on node:crypto a private pool did not pay off on 2 cores, see bench/RESULTS.md).
-   * 0 uses the pool for everything.
+   * Archives at least this large (bytes) are decrypted on two threads; smaller ones, and sources of
+   * unknown size (stdin), on the calling thread alone. On the native core with two cores or more the
+   * second thread is the addon's own (windows.ts, no pool): default 16 MiB. On node:crypto it is the
+   * pool: default 4 MiB with `pool`; 64 MiB with `expectSha256` (a private one-thread pool); else
+   * `Infinity` (a private pool did not pay off on 2 cores, see bench/RESULTS.md). 0: always.
    */
   parallelThreshold?: number;
   /** Ranged GETs from object stores: bytes per part and parts in flight (defaults: 8 MiB × 4). */
   download?: { partSize?: number | undefined; concurrency?: number | undefined };
-  /** Bytes per range handed to a pool thread (multiple of 16; default 2 MiB). */
+  /** Bytes per range (multiple of 16; default 1 MiB on the native core's windows, 2 MiB for the pool). */
   rangeSize?: number;
   /** `node` forces the node:crypto backend; default: the native core when it loaded (docs/ENGINE.md). */
   crypto?: CryptoBackendName;
@@ -87,12 +87,6 @@ export interface DecryptArchiveOptions {
  * already runs (batch), anything above a few ranges uses it.
  */
 const DEFAULT_THRESHOLD_WITHOUT_POOL = Number.POSITIVE_INFINITY;
-/**
- * On the native core a pool thread costs no more per byte than this thread (no per-call allocation),
- * so a private pool pays once the archive takes several times a thread's boot (30–170 ms) to
- * decrypt alone: from 128 MiB, on two cores or more (docs/ENGINE.md, "Threads").
- */
-const DEFAULT_THRESHOLD_NATIVE = 128 * 1024 * 1024;
 const DEFAULT_THRESHOLD_HASHING = 64 * 1024 * 1024;
 const DEFAULT_RANGE_SIZE = 2 * 1024 * 1024;
 /**
@@ -119,10 +113,9 @@ export async function decryptArchive(options: DecryptArchiveOptions): Promise<De
   const backend = cryptoBackend(options.crypto);
   // The native core's own second thread on two cores or more (windows.ts); else the pool or this thread alone.
   const native = backend.name === 'native' && availableParallelism() > 1 ? loadNative() : undefined;
-  const alone = backend.name === 'native' && availableParallelism() > 1 ? DEFAULT_THRESHOLD_NATIVE : DEFAULT_THRESHOLD_WITHOUT_POOL;
   const threshold =
     options.parallelThreshold ??
-    (native ? DEFAULT_THRESHOLD_WINDOWS : options.pool ? DEFAULT_THRESHOLD_WITH_POOL : options.expectSha256 ? DEFAULT_THRESHOLD_HASHING : alone);
+    (native ? DEFAULT_THRESHOLD_WINDOWS : options.pool ? DEFAULT_THRESHOLD_WITH_POOL : options.expectSha256 ? DEFAULT_THRESHOLD_HASHING : DEFAULT_THRESHOLD_WITHOUT_POOL);
   const rangeSize = options.rangeSize ?? (native ? DEFAULT_RANGE_SIZE_WINDOWS : DEFAULT_RANGE_SIZE);
   const checks = new ArchiveChecks(source.name, sink.name, {
     padding,
