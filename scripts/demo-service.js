@@ -4,52 +4,20 @@
 // `worker`, a signed Vonage callback, and the resealed output unsealed by the recipient.
 import { spawn } from 'node:child_process';
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import S3rver from 's3rver';
+import { cli, sample, startDemo, step } from './demo-setup.js';
 
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-const { S3Client, CreateBucketCommand, PutObjectCommand } = await import('@aws-sdk/client-s3');
-
-const root = fileURLToPath(new URL('..', import.meta.url));
-const cli = join(root, 'bin', 'archive-crypt.js');
-const sample = join(root, 'test', 'fixtures', 'media', 'sample.ts');
 const apiKey = '47000000';
 const archiveId = randomUUID();
-
-const work = await mkdtemp(join(tmpdir(), 'archive-crypt-demo-service-'));
-const s3dir = join(work, 's3rver');
-const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: s3dir });
-const { port: s3Port } = await server.run();
-const endpoint = `http://127.0.0.1:${s3Port}`;
+const demo = await startDemo('demo-service');
+const { work, endpoint, env, archiveCrypt } = demo;
 const redisPort = await freePort();
-// Secrets of this run only: s3rver's fixed credentials, a random key passphrase and callback secret.
-const env = {
-  ...process.env,
-  AWS_ACCESS_KEY_ID: 'S3RVER',
-  AWS_SECRET_ACCESS_KEY: 'S3RVER',
-  AWS_REGION: 'us-east-1',
-  AWS_ENDPOINT_URL_S3: endpoint,
-  DEMO_PASSPHRASE: randomUUID(),
-  VONAGE_SIGNATURE_SECRET: randomBytes(24).toString('base64'),
-};
+// The service's processes read s3rver through the SDK's own variable; the callback secret is this run's.
+Object.assign(env, { AWS_ENDPOINT_URL_S3: endpoint, VONAGE_SIGNATURE_SECRET: randomBytes(24).toString('base64') });
 const children = [];
-
-function step(title) {
-  process.stdout.write(`\n\x1b[1m== ${title}\x1b[0m\n`);
-}
-
-function archiveCrypt(args) {
-  process.stdout.write(`$ archive-crypt ${args.join(' ')}\n`);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'inherit', 'inherit'] });
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`archive-crypt ${args[0]} exited with ${code}`))));
-  });
-}
 
 /** Starts a long-running command; resolves with the first JSON log line that passes `test`. */
 function background(args, test, echo = () => true) {
@@ -115,10 +83,8 @@ try {
   const passwordFile = join(work, 'password.txt');
   await archiveCrypt(['encrypt', sample, '--cert', join(work, 'keys', 'archive-certificate.pem'), '--output', encrypted, '--password-out', passwordFile]);
   const body = await readFile(encrypted);
-  const s3 = new S3Client({ endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
-  for (const bucket of ['vonage-archives', 'sealed-archives']) await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  await s3.send(new PutObjectCommand({ Bucket: 'vonage-archives', Key: `${apiKey}/${archiveId}/archive.mp4`, Body: body }));
-  s3.destroy();
+  for (const bucket of ['vonage-archives', 'sealed-archives']) await demo.createBucket(bucket);
+  await demo.putObject('vonage-archives', `${apiKey}/${archiveId}/archive.mp4`, body);
   await rm(encrypted);
 
   step('3. the service: serve and a worker, configured by service.json');
@@ -179,6 +145,5 @@ try {
 } finally {
   for (const child of children) child.kill('SIGTERM');
   await Promise.all(children.map((child) => (child.exitCode === null ? new Promise((resolve) => child.once('exit', resolve)) : undefined)));
-  await new Promise((resolve) => server.close(resolve));
-  await rm(work, { recursive: true, force: true });
+  await demo.close();
 }

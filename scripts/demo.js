@@ -4,52 +4,16 @@
 //    and uploads it to an S3 emulator (s3rver, loopback) as <apiKey>/<archiveId>/archive.mp4;
 // 3. operations list the bucket, then pull, decrypt and verify the archive with the CLI.
 // Each step prints the command a user would type against real S3.
-import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import S3rver from 's3rver';
+import { sample, startDemo, step } from './demo-setup.js';
 
-// The AWS SDK prints a notice about future Node versions on import; it is noise here.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-const { S3Client, CreateBucketCommand, PutObjectCommand } = await import('@aws-sdk/client-s3');
-
-const root = fileURLToPath(new URL('..', import.meta.url));
-const cli = join(root, 'bin', 'archive-crypt.js');
-const sample = join(root, 'test', 'fixtures', 'media', 'sample.ts');
 const bucket = 'demo-archives';
 const apiKey = '47000000';
 const archiveId = randomUUID();
-
-const work = await mkdtemp(join(tmpdir(), 'archive-crypt-demo-'));
-const s3dir = await mkdtemp(join(tmpdir(), 'archive-crypt-demo-s3-'));
-const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: s3dir });
-const { port } = await server.run();
-const endpoint = `http://127.0.0.1:${port}`;
-// s3rver's fixed credentials; the passphrase protects the demo key only for this run.
-const env = {
-  ...process.env,
-  AWS_ACCESS_KEY_ID: 'S3RVER',
-  AWS_SECRET_ACCESS_KEY: 'S3RVER',
-  AWS_REGION: 'us-east-1',
-  DEMO_PASSPHRASE: randomUUID(),
-};
-
-function step(title) {
-  process.stdout.write(`\n\x1b[1m== ${title}\x1b[0m\n`);
-}
-
-/** Runs the CLI, echoing the command line and its output; stops the demo on failure. */
-function archiveCrypt(args, shown = args) {
-  process.stdout.write(`$ archive-crypt ${shown.join(' ')}\n`);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'inherit', 'inherit'] });
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`archive-crypt ${args[0]} exited with ${code}`))));
-  });
-}
+const demo = await startDemo('demo');
+const { work, endpoint, archiveCrypt } = demo;
 
 try {
   step('1. security officer: create the key pair and the certificate to register with Vonage');
@@ -63,11 +27,9 @@ try {
     'encrypt', sample, '--cert', join(keys, 'archive-certificate.pem'), '--output', encrypted, '--password-out', passwordFile,
   ]);
   const body = await readFile(encrypted);
-  const s3 = new S3Client({ endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  await demo.createBucket(bucket);
   const objectKey = `${apiKey}/${archiveId}/archive.mp4`;
-  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: objectKey, Body: body }));
-  s3.destroy();
+  await demo.putObject(bucket, objectKey, body);
   await rm(encrypted);
   const archiveJson = join(work, 'archive.json');
   const archive = {
@@ -111,7 +73,5 @@ try {
   process.stderr.write(`demo failed: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exitCode = 1;
 } finally {
-  await new Promise((resolve) => server.close(resolve));
-  await rm(work, { recursive: true, force: true });
-  await rm(s3dir, { recursive: true, force: true });
+  await demo.close();
 }
