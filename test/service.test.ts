@@ -18,6 +18,7 @@ import { loadPrivateKey } from '../src/keys/load.js';
 import type { OutputSink } from '../src/engine/output.js';
 import { openSource } from '../src/storage/open.js';
 import { cliPath, tempDir } from './helpers.js';
+import { runCliInProcess } from './support/cli-in-process.js';
 import { createBucket, putS3Object, s3AdminClient, s3Env, s3Options, uniqueName } from './support/emulators.js';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 import { startRedis, type RedisProcess } from './support/redis.js';
@@ -332,13 +333,11 @@ describe('archive service: serve + workers + Redis + object stores', () => {
   });
 
   it('queue status and queue failed report what happened', async () => {
-    const run = (args: string[]) =>
-      new Promise<{ code: number | null; out: string }>((resolve) => {
-        const child = spawn(process.execPath, [cliPath, 'queue', ...args, '--config', configPath], { env: { ...process.env, ...env } });
-        let out = '';
-        child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-        child.once('exit', (code) => resolve({ code, out }));
-      });
+    // In process: these commands only talk to Redis, a child process adds nothing (test/service-paths.test.ts has their text output).
+    const run = async (args: string[]) => {
+      const result = await runCliInProcess(['queue', ...args, '--config', configPath], env);
+      return { code: result.code, out: result.stdout };
+    };
     const status = await run(['status', '--json']);
     expect(status.code).toBe(0);
     const counts = JSON.parse(status.out) as Record<string, number>;
