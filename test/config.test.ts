@@ -13,6 +13,7 @@ import { tempDir } from './helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
 import { createBucket, putS3Object, s3Credentials, uniqueName } from './support/emulators.js';
 import { passEnv, privateKeyCopy, vonageFixture as fx } from './vonage-fixture.js';
+import { expectOneLineError } from './support/one-line-error.js';
 
 let dir: string;
 let key: string;
@@ -50,10 +51,8 @@ describe('config file validation', () => {
   it.each(invalid)('refuses $name with exit 2, naming the file and field', async ({ name, config, message }) => {
     const path = await configFile(`${name.replace(/\W+/g, '-')}.json`, config);
     const result = await runCliInProcess(['--config', path, 'decrypt', fx.archive, '--key', key, '--passphrase-env', 'FIXTURE_PASS', '--password-file', fx.passwordFile], passEnv);
-    expect(result.code).toBe(2);
+    expectOneLineError(result, 2, message);
     expect(result.stderr.startsWith(`archive-crypt: config file ${path}`)).toBe(true);
-    expect(result.stderr).toMatch(message);
-    expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stdout).toBe('');
   });
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openssl, tempDir } from './helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
+import { expectOneLineError } from './support/one-line-error.js';
 
 const env = { ARCHIVE_TEST_PASSPHRASE: 'the right passphrase', ARCHIVE_TEST_WRONG: 'not the passphrase' };
 const dir = await tempDir();
@@ -66,13 +67,8 @@ describe('bad inputs to keys commands', () => {
   it.each(cases)('%s', async (_name, args, code, message) => {
     const before = (await readdir(dir)).sort();
     const result = await runCliInProcess(args(path), env);
-    expect(result.code).toBe(code);
+    expectOneLineError(result, code, message);
     expect(result.stdout).toBe('');
-    const lines = result.stderr.trimEnd().split('\n');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^archive-crypt: /);
-    expect(lines[0]).toMatch(message);
-    expect(result.stderr).not.toMatch(/\n\s+at /);
     expect(result.stderr).not.toMatch(/-----BEGIN|[A-Za-z0-9+/]{40}/); // no PEM or base64 material
     expect((await readdir(dir)).sort()).toEqual(before);
   });

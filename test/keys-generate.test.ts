@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cliPath, openssl, runProgram, tempDir } from './helpers.js';
 import { runCliInProcess, type InProcessResult } from './support/cli-in-process.js';
+import { expectOneLineError } from './support/one-line-error.js';
 
 /** The first line of a PEM block; built from its label so no key-like literal sits in the source. */
 const pemBeginLine = (label: string) => `${'-'.repeat(5)}BEGIN ${label}${'-'.repeat(5)}`;
@@ -25,15 +26,6 @@ let generated: InProcessResult;
 beforeAll(async () => {
   generated = await runCliInProcess(['keys', 'generate', '--out', out, '--subject', 'CN=Archive key,O=Example\\, Ltd,C=GB', '--days', '90', '--passphrase-env', 'ARCHIVE_TEST_PASSPHRASE', '--pkcs12'], env);
 });
-
-function expectOneLineError(result: InProcessResult, code: number, message: RegExp): void {
-  expect(result.code).toBe(code);
-  const lines = result.stderr.trimEnd().split('\n');
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/^archive-crypt: /);
-  expect(lines[0]).toMatch(message);
-  expect(result.stderr).not.toMatch(/\n\s+at /);
-}
 
 describe('keys generate', () => {
   it('succeeds and prints what Vonage needs', () => {

@@ -18,6 +18,7 @@ import { runCliInProcess } from './support/cli-in-process.js';
 import { createBucket, putS3Object, s3Env, uniqueName } from './support/emulators.js';
 import { useSoftHsm, type SoftHsm } from './support/softhsm.js';
 import { passEnv, privateKeyCopy, vonageFixture } from './vonage-fixture.js';
+import { expectOneLineError } from './support/one-line-error.js';
 
 const PIN = '135790';
 const tokenKey = 'pkcs11:token=vault;object=imported';
@@ -90,10 +91,7 @@ describe('decrypt with a key on a token', () => {
   it('a password for another key is exit 3 in one line, naming the missing SHA-256 OAEP', async () => {
     const forFile = await opensslArchive('other', vonageFixture.certPem);
     const result = await runCliInProcess(['decrypt', forFile.archive, '--password-file', forFile.passwordFile, '--key', tokenKey, '--passphrase-env', 'TOKEN_PIN', '--output', join(dir, 'never.ts')], env);
-    expect(result.code).toBe(3);
-    const lines = result.stderr.trimEnd().split('\n');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^archive-crypt: the key does not open the archive password.*cannot do RSA-OAEP with SHA-256/);
+    expectOneLineError(result, 3, /^archive-crypt: the key does not open the archive password.*cannot do RSA-OAEP with SHA-256/);
     await expect(readFile(join(dir, 'never.ts'))).rejects.toThrow();
   });
 });

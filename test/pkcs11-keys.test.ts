@@ -13,6 +13,7 @@ import { parsePkcs11Uri } from '../src/keys/pkcs11-uri.js';
 import { openssl, repoRoot, runProgram, tempDir } from './helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
 import { useSoftHsm, type SoftHsm } from './support/softhsm.js';
+import { oneErrorLine } from './support/one-line-error.js';
 
 const PIN = '246813';
 let hsm: SoftHsm;
@@ -29,14 +30,6 @@ beforeAll(async () => {
   expect(made.stderr).toBe('');
   expect(made.code).toBe(0);
 });
-
-/** Exactly one line on stderr, in the CLI's form. */
-function oneLine(stderr: string): string {
-  const lines = stderr.trimEnd().split('\n');
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/^archive-crypt: /);
-  return lines[0]!;
-}
 
 describe('keys generate --pkcs11', () => {
   it('writes only a certificate that openssl reads as the file keys profile and verifies', async () => {
@@ -69,7 +62,7 @@ describe('keys generate --pkcs11', () => {
   it('refuses an object label that exists (exit 6) and writes nothing', async () => {
     const again = await runCliInProcess(['keys', 'generate', '--out', join(dir, 'again'), '--pkcs11', generatedUri, '--passphrase-env', 'TOKEN_PIN'], env);
     expect(again.code).toBe(6);
-    expect(oneLine(again.stderr)).toContain('already holds an object matching pkcs11:token=archive;object=archive-2026');
+    expect(oneErrorLine(again.stderr)).toContain('already holds an object matching pkcs11:token=archive;object=archive-2026');
     await expect(readdir(join(dir, 'again'))).rejects.toThrow();
   });
 });
@@ -105,7 +98,7 @@ describe('keys inspect, csr and check with a pkcs11: key', () => {
     await openssl(['req', '-new', '-x509', '-days', '1', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'other.key'), '-out', join(dir, 'other.pem'), '-subj', '/CN=other']);
     const wrong = await runCliInProcess(['keys', 'check', '--key', generatedUri, '--cert', join(dir, 'other.pem'), '--passphrase-env', 'TOKEN_PIN'], env);
     expect(wrong.code).toBe(3);
-    expect(oneLine(wrong.stderr)).toContain('does not belong to');
+    expect(oneErrorLine(wrong.stderr)).toContain('does not belong to');
   });
 });
 
@@ -113,7 +106,7 @@ describe('PIN, module and object refusals', () => {
   it('a wrong PIN is exit 3, printed nowhere, and the token still opens with the right one (not locked)', async () => {
     const wrong = await runCliInProcess(['keys', 'inspect', generatedUri, '--passphrase-env', 'TOKEN_PIN'], { ...env, TOKEN_PIN: '999999' });
     expect(wrong.code).toBe(3);
-    expect(oneLine(wrong.stderr)).toContain('wrong PIN for token "archive"');
+    expect(oneErrorLine(wrong.stderr)).toContain('wrong PIN for token "archive"');
     expect(wrong.stderr + wrong.stdout).not.toContain('999999');
     const right = await runCliInProcess(['keys', 'inspect', generatedUri, '--passphrase-env', 'TOKEN_PIN'], env);
     expect(right.code).toBe(0);
@@ -136,17 +129,17 @@ describe('PIN, module and object refusals', () => {
   ])('%s: exit %i naming the URI', async (_name, uri, code, message) => {
     if (_name === 'two objects') await hsm.pkcs11Tool(['--token-label', 'archive', '--login', '--pin', PIN, '--keypairgen', '--key-type', 'rsa:2048', '--label', 'second', '--id', '02']);
     const result = await runCliInProcess(['keys', 'inspect', uri, '--passphrase-env', 'TOKEN_PIN'], env);
-    expect(oneLine(result.stderr)).toContain(message);
+    expect(oneErrorLine(result.stderr)).toContain(message);
     expect(result.code).toBe(code);
   });
 
   it('a module that is missing, or none at all, is one clear line', async () => {
     const missing = await runCliInProcess(['keys', 'inspect', generatedUri, '--pkcs11-module', join(dir, 'no-such-module.so'), '--passphrase-env', 'TOKEN_PIN'], { TOKEN_PIN: PIN });
     expect(missing.code).toBe(3);
-    expect(oneLine(missing.stderr)).toContain(`cannot load PKCS#11 module ${join(dir, 'no-such-module.so')}: cannot open shared object file`);
+    expect(oneErrorLine(missing.stderr)).toContain(`cannot load PKCS#11 module ${join(dir, 'no-such-module.so')}: cannot open shared object file`);
     const none = await runCliInProcess(['keys', 'inspect', generatedUri, '--passphrase-env', 'TOKEN_PIN'], { TOKEN_PIN: PIN });
     expect(none.code).toBe(2);
-    expect(oneLine(none.stderr)).toContain('give --pkcs11-module PATH');
+    expect(oneErrorLine(none.stderr)).toContain('give --pkcs11-module PATH');
   });
 });
 
@@ -165,7 +158,7 @@ describe('an install where the optional binding did not build', () => {
     expect(fileKeys.stdout).toContain('certificate');
     expect(fileKeys.code).toBe(0);
     const result = await runProgram(process.execPath, [cli, 'keys', 'inspect', generatedUri, '--passphrase-env', 'TOKEN_PIN'], { cwd: install, env: { ...env, ...hsm.env } });
-    expect(oneLine(result.stderr)).toContain('PKCS#11 keys need the optional package pkcs11js, which is not installed or did not build here');
+    expect(oneErrorLine(result.stderr)).toContain('PKCS#11 keys need the optional package pkcs11js, which is not installed or did not build here');
     expect(result.code).toBe(3);
   });
 });

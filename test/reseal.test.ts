@@ -5,6 +5,7 @@ import { runCli, tempDir } from './helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
 import { createBucket, putS3Object, s3Env, uniqueName } from './support/emulators.js';
 import { passArgs, passEnv, privateKeyCopy, vonageFixture } from './vonage-fixture.js';
+import { expectOneLineError } from './support/one-line-error.js';
 
 describe('reseal: Vonage archive → sealed file, plaintext never on disk', () => {
   let dir: string;
@@ -64,9 +65,7 @@ describe('reseal: Vonage archive → sealed file, plaintext never on disk', () =
     const input = join(folder, 'archive.mp4');
     await writeFile(input, damaged);
     const result = await reseal(input, join(folder, 'out.sealed'));
-    expect(result.code).toBe(code);
-    expect(result.stderr).toMatch(message);
-    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expectOneLineError(result, code, message);
     expect(await readdir(folder)).toEqual(['archive.mp4']);
   });
 

@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { openssl, tempDir } from './helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
 import { vectorKeyPem, vectorNamed } from './support/sealed-vectors.js';
+import { expectOneLineError } from './support/one-line-error.js';
 
 
 let dir: string;
@@ -86,9 +87,7 @@ describe('unseal failures', () => {
     await writeFile(input, make());
     const output = `${input}.out`;
     const result = await runCliInProcess(['unseal', input, '--key', at('alice.pem'), '--output', output]);
-    expect(result.code).toBe(code);
-    expect(result.stderr).toContain(message);
-    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expectOneLineError(result, code, message);
     expect(existsSync(output)).toBe(false);
   });
 

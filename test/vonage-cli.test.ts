@@ -8,6 +8,7 @@ import { runCliInProcess as cli } from './support/cli-in-process.js';
 import { createBucket, s3Credentials, uniqueName } from './support/emulators.js';
 import { startVonageStub, type VonageStub } from './support/vonage-stub.js';
 import { vonageFixture } from './vonage-fixture.js';
+import { expectOneLineError } from './support/one-line-error.js';
 
 const apiKey = '47000000';
 const apiSecret = 'project-api-secret-value';
@@ -110,9 +111,7 @@ describe('vonage archives / archive / delete (legacy project credentials)', () =
   ])('%s: one line, the documented exit code', async (_name, extra, args, code, message) => {
     stub.archives = [item(1)];
     const result = await cli(args, { ...env, ...extra });
-    expect(result.code).toBe(code);
-    expect(result.stderr).toMatch(message);
-    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expectOneLineError(result, code, message);
     expectNoSecrets(result.stderr, result.stdout);
   });
 
