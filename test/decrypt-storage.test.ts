@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli, tempDir } from './helpers.js';
 import { createBucket, createContainer, putBlob, putS3Object, s3Env, uniqueName } from './support/emulators.js';
 import { faultOnFirstDownload, faultSequence, startFaultProxy } from './support/fault-proxy.js';
-import { passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './vonage-fixture.js';
+import { passArgs, passEnv, privateKeyCopy, vonageArchive, vonageFixture as fx } from './vonage-fixture.js';
 
 const bucket = uniqueName('decrypt');
 const container = uniqueName('decrypt');
@@ -72,13 +72,9 @@ describe.each(stores)('decrypt from $name', (store) => {
 describe('a flaky connection', () => {
   it('still decrypts byte-identically: cut mid-body, then 500s, then resumed', async () => {
     const media = Buffer.concat(Array.from({ length: 64 }, () => sample));
-    const { createCipheriv } = await import('node:crypto');
-    const { createArchivePassword } = await import('../src/format/opentok.js');
-    const { loadCertificate } = await import('../src/keys/load.js');
-    const { password, key: aesKey, iv } = createArchivePassword((await loadCertificate(fx.certPem)).publicKey);
-    const cipher = createCipheriv('aes-256-cbc', aesKey, iv);
+    const { body, password } = await vonageArchive(media);
     const flakyKey = `123456/flaky/archive.mp4`;
-    await putS3Object(bucket, flakyKey, Buffer.concat([cipher.update(media), cipher.final()]));
+    await putS3Object(bucket, flakyKey, body);
     const proxy = await startFaultProxy(
       inject('s3Endpoint'),
       faultSequence([{ kind: 'cut', afterBytes: 700_000 }, { kind: 'status', status: 500 }, { kind: 'cut', afterBytes: 100_000 }, { kind: 'status', status: 503 }]),
@@ -121,16 +117,12 @@ describe('a body corrupted in transit', () => {
 
 describe('a reader that goes away', () => {
   it('is one clear line and exit 6, not a crash', async () => {
-    const { createCipheriv } = await import('node:crypto');
     const { writeFile } = await import('node:fs/promises');
-    const { createArchivePassword } = await import('../src/format/opentok.js');
-    const { loadCertificate } = await import('../src/keys/load.js');
     const { runProgram, cliPath } = await import('./helpers.js');
     const media = Buffer.concat(Array.from({ length: 64 }, () => sample));
-    const { password, key: aesKey, iv } = createArchivePassword((await loadCertificate(fx.certPem)).publicKey);
-    const cipher = createCipheriv('aes-256-cbc', aesKey, iv);
+    const { body, password } = await vonageArchive(media);
     const archive = join(dir, 'long.mp4');
-    await writeFile(archive, Buffer.concat([cipher.update(media), cipher.final()]));
+    await writeFile(archive, body);
     const result = await runProgram(
       'bash',
       ['-c', `"${process.execPath}" "${cliPath}" decrypt "${archive}" --key "${key}" --passphrase-env FIXTURE_PASS --password "${password}" --output - | head -c 100 >/dev/null; exit \${PIPESTATUS[0]}`],

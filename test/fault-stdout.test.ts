@@ -6,16 +6,13 @@
  * file is fine and only the report could not be printed, the line says the file was kept, and it is
  * there, complete (docs/RELIABILITY.md).
  */
-import { createCipheriv } from 'node:crypto';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createArchivePassword } from '../src/format/opentok.js';
-import { loadCertificate } from '../src/keys/load.js';
 import { cliPath, runCli, runProgram, tempDir } from './helpers.js';
 import { createBucket, putS3Object, s3Env, uniqueName } from './support/emulators.js';
 import { startCli } from './support/processes.js';
-import { encryptedArchive, passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './vonage-fixture.js';
+import { encryptedArchive, passArgs, passEnv, privateKeyCopy, vonageArchive, vonageFixture as fx } from './vonage-fixture.js';
 
 const apiKey = '47000002';
 const bucket = uniqueName('fault-stdout');
@@ -32,10 +29,9 @@ beforeAll(async () => {
   media = await readFile(fx.sample);
   // 4.3 MB: far more than a pipe holds (64 KiB), so the writer meets the closed pipe mid-stream.
   const bigMedia = Buffer.concat(Array.from({ length: 64 }, () => media));
-  const { password, key: aesKey, iv } = createArchivePassword((await loadCertificate(fx.certPem)).publicKey);
-  const cipher = createCipheriv('aes-256-cbc', aesKey, iv);
+  const { body, password } = await vonageArchive(bigMedia);
   large = { archive: join(dir, 'large.mp4'), password, sealed: join(dir, 'large.sealed'), media: join(dir, 'large.ts') };
-  await writeFile(large.archive, Buffer.concat([cipher.update(bigMedia), cipher.final()]));
+  await writeFile(large.archive, body);
   await writeFile(large.media, bigMedia);
   expect((await runCli(['seal', large.media, '--to', fx.certPem, '--output', large.sealed, '--quiet'])).code).toBe(0);
   const made = await Promise.all(ids.map((id) => encryptedArchive(id, media, apiKey)));

@@ -5,19 +5,17 @@
  * concurrently on the one token session; the service's job processing on a token keyring; reseal and
  * the sealed format's SHA-256 OAEP refusal.
  */
-import { createCipheriv, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createArchivePassword } from '../src/format/opentok.js';
 import { openKeyring } from '../src/keys/keyring.js';
-import { loadCertificate } from '../src/keys/load.js';
 import { processArchive } from '../src/service/process-archive.js';
 import { openssl, runCli, tempDir } from './helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
 import { createBucket, putS3Object, s3Env, uniqueName } from './support/emulators.js';
 import { useSoftHsm, type SoftHsm } from './support/softhsm.js';
-import { passEnv, privateKeyCopy, vonageFixture } from './vonage-fixture.js';
+import { encryptedArchive, passEnv, privateKeyCopy, vonageArchive, vonageFixture } from './vonage-fixture.js';
 import { expectOneLineError } from './support/one-line-error.js';
 
 const PIN = '135790';
@@ -101,14 +99,12 @@ describe('batch with a key on a token', () => {
     const apiKey = '47000001';
     const bucket = uniqueName('hsm-batch');
     await createBucket(bucket);
-    const { publicKey } = await loadCertificate(tokenCert);
+    const ids = ['h-one', 'h-two', 'h-three', 'h-four'];
     const items = [];
-    for (const id of ['h-one', 'h-two', 'h-three', 'h-four']) {
-      const { password, key, iv } = createArchivePassword(publicKey);
-      const cipher = createCipheriv('aes-256-cbc', key, iv);
-      const body = Buffer.concat([cipher.update(media), cipher.final()]);
+    for (const id of ids) {
+      const { body, item } = await encryptedArchive(id, media, apiKey, tokenCert);
       await putS3Object(bucket, `${apiKey}/${id}/archive.mp4`, body);
-      items.push({ id, status: 'uploaded', projectId: Number(apiKey), size: body.length, password, outputMode: 'composed', url: null });
+      items.push(item);
     }
     const list = join(dir, 'archives.json');
     await writeFile(list, JSON.stringify({ count: items.length, items }));
@@ -120,20 +116,18 @@ describe('batch with a key on a token', () => {
     );
     expect(result.stderr).toMatch(/4 decrypted, 0 verified, 0 skipped, 0 failed of 4 archives/);
     expect(result.code).toBe(0);
-    for (const { id } of items) expect((await readFile(join(outDir, `${id}.ts`))).equals(media)).toBe(true);
+    for (const id of ids) expect((await readFile(join(outDir, `${id}.ts`))).equals(media)).toBe(true);
   });
 });
 
 describe('the service worker with a key on a token', () => {
   it('processes concurrent jobs with one keyring of a token key, as the worker opens it', async () => {
     const store = join(dir, 'store');
-    const { publicKey } = await loadCertificate(tokenCert);
     const jobs = [];
     for (const archiveId of ['w-one', 'w-two', 'w-three']) {
-      const { password, key, iv } = createArchivePassword(publicKey);
-      const cipher = createCipheriv('aes-256-cbc', key, iv);
+      const { body, password } = await vonageArchive(media, tokenCert);
       await mkdir(join(store, 'p1', archiveId), { recursive: true });
-      await writeFile(join(store, 'p1', archiveId, 'archive.mp4'), Buffer.concat([cipher.update(media), cipher.final()]));
+      await writeFile(join(store, 'p1', archiveId, 'archive.mp4'), body);
       jobs.push({ project: 'p1', archiveId, password });
     }
     // What src/cli/commands/worker.ts does with service.keys: one keyring for the process, closed at the end.

@@ -34,12 +34,25 @@ export async function privateKeyCopy(dir: string, name = 'key.pem'): Promise<str
   return path;
 }
 
-/** A fresh archive in Vonage's format (the sample media encrypted to the fixture certificate) and its REST JSON item. */
-export async function encryptedArchive(id: string, media: Buffer, projectId: string): Promise<{ id: string; body: Buffer; item: Record<string, unknown> }> {
-  const { publicKey } = await loadCertificate(vonageFixture.certPem);
+/**
+ * Encrypts `media` as Vonage does (a fresh AES-256 key and IV, wrapped with RSA-OAEP in the password)
+ * for a certificate, the fixture's by default: the one builder of Vonage-format archives in the tests.
+ */
+export async function vonageArchive(media: Buffer, certPem: string = vonageFixture.certPem): Promise<{ body: Buffer; password: string }> {
+  const { publicKey } = await loadCertificate(certPem);
   const { password, key, iv } = createArchivePassword(publicKey);
   const cipher = createCipheriv('aes-256-cbc', key, iv);
-  const body = Buffer.concat([cipher.update(media), cipher.final()]);
+  return { body: Buffer.concat([cipher.update(media), cipher.final()]), password };
+}
+
+/** A fresh archive in Vonage's format (see vonageArchive) and its REST JSON item. */
+export async function encryptedArchive(
+  id: string,
+  media: Buffer,
+  projectId: string,
+  certPem: string = vonageFixture.certPem,
+): Promise<{ id: string; body: Buffer; item: Record<string, unknown> }> {
+  const { body, password } = await vonageArchive(media, certPem);
   const item = {
     id,
     status: 'uploaded',
