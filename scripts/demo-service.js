@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { cli, sample, startDemo, step } from './demo-setup.js';
+import { shellQuote } from './shell-quote.js';
 
 const apiKey = '47000000';
 const archiveId = randomUUID();
@@ -21,7 +22,7 @@ const children = [];
 
 /** Starts a long-running command; resolves with the first JSON log line that passes `test`. */
 function background(args, test, echo = () => true) {
-  process.stdout.write(`$ archive-crypt ${args.join(' ')} &\n`);
+  process.stdout.write(`$ ${shellQuote(['archive-crypt', ...args])} &\n`);
   const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   const lines = createInterface({ input: child.stdout });

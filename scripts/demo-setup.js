@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import S3rver from 's3rver';
+import { shellQuote } from './shell-quote.js';
 
 // The AWS SDK prints a notice about future Node versions on import; it is noise here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -36,9 +37,9 @@ export async function startDemo(name) {
     createBucket: (bucket) => s3.send(new CreateBucketCommand({ Bucket: bucket })),
     /** @param {string} bucket @param {string} key @param {Buffer} body */
     putObject: (bucket, key, body) => s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body })),
-    /** Runs the CLI, echoing the command line (or `shown`) and its output; rejects on failure. */
-    archiveCrypt(args, shown = args) {
-      process.stdout.write(`$ archive-crypt ${shown.join(' ')}\n`);
+    /** Runs the CLI, echoing the command line quoted for a shell (paste it and it runs as is) and its output; rejects on failure. */
+    archiveCrypt(args) {
+      process.stdout.write(`$ ${shellQuote(['archive-crypt', ...args])}\n`);
       return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'inherit', 'inherit'] });
         child.on('error', reject);
