@@ -59,6 +59,11 @@ export async function parsePrivateKey(bytes: Buffer, label: string, passphrase?:
       throw new KeyError(`${label} is truncated: its ${pemLabel} PEM block has no END line`);
     }
     const encrypted = pemLabel === 'ENCRYPTED PRIVATE KEY' || text.includes('Proc-Type: 4,ENCRYPTED');
+    if (pemLabel === 'ENCRYPTED PRIVATE KEY') {
+      const body = /-----BEGIN ENCRYPTED PRIVATE KEY-----([A-Za-z0-9+/=\s]*)-----END ENCRYPTED PRIVATE KEY-----/.exec(text)?.[1];
+      const { checkEncryptedKeyIterations } = await import('./pbes2.js');
+      if (body !== undefined) checkEncryptedKeyIterations(Buffer.from(body, 'base64'), label);
+    }
     return decodeKey(label, encrypted, passphrase, (pass) =>
       createPrivateKey({ key: bytes, format: 'pem', ...(pass !== undefined ? { passphrase: pass } : {}) }),
     );

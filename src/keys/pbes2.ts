@@ -16,7 +16,7 @@ import { createCipheriv, createDecipheriv, pbkdf2, randomBytes } from 'node:cryp
 import { promisify } from 'node:util';
 import forge from 'node-forge';
 import { KeyError } from '../errors.js';
-import { children, der, encodeDer, integerOf, octetsOf, oidOf, type Asn1 } from './asn1.js';
+import { children, decodeDer, der, encodeDer, integerOf, octetsOf, oidOf, type Asn1 } from './asn1.js';
 
 const pbkdf2Async = promisify(pbkdf2);
 
@@ -38,6 +38,32 @@ export function checkedIterations(iterations: number, label: string): number {
     );
   }
   return iterations;
+}
+
+/**
+ * Refuses an encrypted PKCS#8 key (EncryptedPrivateKeyInfo, DER) whose key derivation asks for more
+ * than MAX_KDF_ITERATIONS, before anyone derives a key from it: Node's `createPrivateKey` hands the
+ * file to OpenSSL, which runs PBKDF2 synchronously with the file's count — the process could not even
+ * be stopped by a signal. PBES2 (PBKDF2) and the PKCS#5 v1 / PKCS#12 PBE schemes ({salt, iterations})
+ * are checked; anything it cannot parse is left to `createPrivateKey` to report.
+ */
+export function checkEncryptedKeyIterations(bytes: Uint8Array, label: string): void {
+  let iterations: number;
+  try {
+    const [algorithm] = children(decodeDer(bytes));
+    const [algorithmOid, params] = children(algorithm);
+    if (oidOf(algorithmOid) === oids.pbes2) {
+      const [kdf] = children(params);
+      const [kdfOid, kdfParams] = children(kdf);
+      if (oidOf(kdfOid) !== oids.pbkdf2) return;
+      iterations = integerOf(children(kdfParams)[1]);
+    } else {
+      iterations = integerOf(children(params)[1]);
+    }
+  } catch {
+    return;
+  }
+  checkedIterations(iterations, label);
 }
 
 /** A one-line description of how written keys are protected, for messages and docs. */
