@@ -163,6 +163,9 @@ describe('PKCS#7 padding', () => {
 
 describe('CbcDecryptor', () => {
   const plaintext = randomBytes(1000);
+  // With the last block cut off, byte 991 ends the data: a random 0x01 there (1 in 256) would be valid
+  // padding and the "last block missing" case would pass by chance. 0 is never valid padding.
+  plaintext[991] = 0;
   const ciphertext = cbcEncrypt(plaintext);
 
   it.each([1, 15, 16, 17, 64, 999, 1008])('decrypts in chunks of %i bytes', (chunk) => {
