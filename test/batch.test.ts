@@ -12,6 +12,7 @@ import {
 } from './support/emulators.js';
 import { inject } from 'vitest';
 import { runCli, tempDir } from './helpers.js';
+import { runCliInProcess } from './support/cli-in-process.js';
 import { encryptedArchive, passArgs, passEnv, privateKeyCopy, vonageFixture } from './vonage-fixture.js';
 
 const apiKey = '47000000';
@@ -163,7 +164,7 @@ describe('batch usage errors', () => {
     [['--verify-only', '--concurrency', '0'], 2, /--concurrency must be a whole number/],
     [['--verify-only', '--threads', 'many'], 2, /--threads must be a whole number/],
   ])('%j → exit %i', async (extra, code, message) => {
-    const result = await runCli(['batch', '--archives', vonageFixture.archiveJson, '--from', 's3://bucket', '--key', 'k.pem', ...extra]);
+    const result = await runCliInProcess(['batch', '--archives', vonageFixture.archiveJson, '--from', 's3://bucket', '--key', 'k.pem', ...extra]);
     expect(result.code).toBe(code);
     expect(result.stderr).toMatch(message);
   });

@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { openssl, runCli, tempDir } from './helpers.js';
+import { openssl, tempDir } from './helpers.js';
+import { runCliInProcess } from './support/cli-in-process.js';
 import { passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './vonage-fixture.js';
 
 let dir: string;
@@ -42,7 +43,7 @@ describe('openssl-made archives decrypt with archive-crypt', () => {
     const password = (await readFile(wrapped)).toString('base64');
 
     const output = join(dir, `decrypted-${tag}.ts`);
-    const result = await runCli(['decrypt', archive, '--key', key, ...passArgs, '--password', password, '--output', output, '--json'], { env: passEnv });
+    const result = await runCliInProcess(['decrypt', archive, '--key', key, ...passArgs, '--password', password, '--output', output, '--json'], passEnv);
     expect(result.stderr, name).toBe('');
     expect(result.code).toBe(0);
     expect((await readFile(output)).equals(sample)).toBe(true);
@@ -50,7 +51,7 @@ describe('openssl-made archives decrypt with archive-crypt', () => {
   });
 
   it('the committed fixture (made by scripts/make-fixtures.sh) decrypts to the committed media', async () => {
-    const result = await runCli(['decrypt', fx.archive, '--key', key, ...passArgs, '--password-file', fx.passwordFile, '--output', '-'], { env: passEnv });
+    const result = await runCliInProcess(['decrypt', fx.archive, '--key', key, ...passArgs, '--password-file', fx.passwordFile, '--output', '-'], passEnv);
     expect(result.code).toBe(0);
     expect(result.stdoutBytes.equals(sample)).toBe(true);
   });
@@ -64,7 +65,7 @@ describe('openssl-made archives decrypt with archive-crypt', () => {
     );
     const hex = blob.stdoutBytes.toString('hex');
     const nopad = await openssl(['enc', '-d', '-aes-256-cbc', '-nopad', '-K', hex.slice(6, 70), '-iv', hex.slice(70, 102), '-in', fx.archive]);
-    const ours = await runCli(['decrypt', fx.archive, '--key', key, ...passArgs, '--password-file', fx.passwordFile, '--padding', 'none', '--output', '-', '--json'], { env: passEnv });
+    const ours = await runCliInProcess(['decrypt', fx.archive, '--key', key, ...passArgs, '--password-file', fx.passwordFile, '--padding', 'none', '--output', '-', '--json'], passEnv);
     expect(ours.code).toBe(0);
     expect(ours.stdoutBytes.equals(nopad.stdoutBytes)).toBe(true);
     expect(ours.stdoutBytes.length).toBe(sample.length + 4);
@@ -77,7 +78,7 @@ describe('archives made by archive-crypt encrypt decrypt with openssl', () => {
   let wrapped: string;
   beforeAll(async () => {
     archive = join(dir, 'ours.mp4');
-    const result = await runCli(['encrypt', fx.sample, '--cert', fx.certPem, '--output', archive]);
+    const result = await runCliInProcess(['encrypt', fx.sample, '--cert', fx.certPem, '--output', archive]);
     expect(result.code).toBe(0);
     wrapped = join(dir, 'ours-wrapped.bin');
     await writeFile(wrapped, Buffer.from(result.stdout.trim(), 'base64'));
@@ -111,7 +112,7 @@ describe('archives made by archive-crypt encrypt decrypt with openssl', () => {
     const { key: aesKey, iv } = await unwrapWithOpenssl();
     const nopad = await openssl(['enc', '-d', '-aes-256-cbc', '-nopad', '-K', aesKey, '-iv', iv, '-in', archive]);
     const password = (await readFile(wrapped)).toString('base64');
-    const ours = await runCli(['decrypt', archive, '--key', key, ...passArgs, '--password', password, '--padding', 'none', '--output', '-'], { env: passEnv });
+    const ours = await runCliInProcess(['decrypt', archive, '--key', key, ...passArgs, '--password', password, '--padding', 'none', '--output', '-'], passEnv);
     expect(ours.code).toBe(0);
     expect(ours.stdoutBytes.equals(nopad.stdoutBytes)).toBe(true);
     expect(nopad.stdoutBytes.subarray(sample.length).equals(Buffer.alloc(4, 4))).toBe(true);

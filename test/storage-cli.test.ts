@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, inject, test } from 'vitest';
 import { runCli } from './helpers.js';
+import { runCliInProcess } from './support/cli-in-process.js';
 import { azuriteConnectionString, createBucket, createContainer, putBlob, putS3Object, s3Env, uniqueName } from './support/emulators.js';
 import { expectOneLineError } from './support/one-line-error.js';
 
@@ -116,7 +117,7 @@ test.each([
   [['list', 's3://valid-bucket', '--s3-endpoint', 'ftp://example.com'], /--s3-endpoint must be a URL/],
   [['list', 'azure://valid-container', '--azure-connection-string-env', 'AccountName=x;AccountKey=y'], /takes the name of an environment variable/],
 ])('%j is a usage error (exit 2)', async (args, message) => {
-  const result = await runCli(args);
+  const result = await runCliInProcess(args);
   expect(result.code).toBe(2);
   expect(result.stderr).toMatch(message);
   expect(result.stderr).not.toContain('AccountKey=y');
