@@ -15,56 +15,15 @@
 import { createCipheriv, createDecipheriv, pbkdf2, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
-import { KeyError } from '../errors.js';
-import { children, decodeDer, der, encodeDer, integerOf, octetsOf, oidOf, type Asn1 } from './asn1.js';
+import { children, der, encodeDer, integerOf, octetsOf, oidOf, type Asn1 } from './asn1.js';
 
 const pbkdf2Async = promisify(pbkdf2);
 
 /** PBKDF2 iterations for the keys this toolkit writes. */
 export const KDF_ITERATIONS = 600_000;
 
-/**
- * The most key-derivation iterations a file we read may ask for. The count is the file's to choose,
- * so an unbounded one lets a crafted key file keep a command (or the service) busy for days; 10
- * million is 16 times what we write and takes a few seconds.
- */
-export const MAX_KDF_ITERATIONS = 10_000_000;
-
-/** `iterations` from a file, or a KeyError (exit 3) when it is beyond MAX_KDF_ITERATIONS or not positive. */
-export function checkedIterations(iterations: number, label: string): number {
-  if (!Number.isSafeInteger(iterations) || iterations < 1 || iterations > MAX_KDF_ITERATIONS) {
-    throw new KeyError(
-      `${label} asks for ${iterations.toLocaleString('en-US')} key-derivation iterations, outside 1 to ${MAX_KDF_ITERATIONS.toLocaleString('en-US')}; refusing it (a damaged or hostile file)`,
-    );
-  }
-  return iterations;
-}
-
-/**
- * Refuses an encrypted PKCS#8 key (EncryptedPrivateKeyInfo, DER) whose key derivation asks for more
- * than MAX_KDF_ITERATIONS, before anyone derives a key from it: Node's `createPrivateKey` hands the
- * file to OpenSSL, which runs PBKDF2 synchronously with the file's count — the process could not even
- * be stopped by a signal. PBES2 (PBKDF2) and the PKCS#5 v1 / PKCS#12 PBE schemes ({salt, iterations})
- * are checked; anything it cannot parse is left to `createPrivateKey` to report.
- */
-export function checkEncryptedKeyIterations(bytes: Uint8Array, label: string): void {
-  let iterations: number;
-  try {
-    const [algorithm] = children(decodeDer(bytes));
-    const [algorithmOid, params] = children(algorithm);
-    if (oidOf(algorithmOid) === oids.pbes2) {
-      const [kdf] = children(params);
-      const [kdfOid, kdfParams] = children(kdf);
-      if (oidOf(kdfOid) !== oids.pbkdf2) return;
-      iterations = integerOf(children(kdfParams)[1]);
-    } else {
-      iterations = integerOf(children(params)[1]);
-    }
-  } catch {
-    return;
-  }
-  checkedIterations(iterations, label);
-}
+export { MAX_KDF_ITERATIONS, checkedIterations } from './kdf-limit.js';
+import { checkedIterations } from './kdf-limit.js';
 
 /** A one-line description of how written keys are protected, for messages and docs. */
 export const KEY_PROTECTION = `AES-256-CBC, PBKDF2-HMAC-SHA256 with ${KDF_ITERATIONS.toLocaleString('en-US')} iterations`;
