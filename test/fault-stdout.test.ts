@@ -77,6 +77,11 @@ const rows: Row[] = [
     // The password is the only way to the archive: printing it failed, so the archive must not stay.
   },
   {
+    command: 'encrypt --output FILE --json (password in the document)',
+    args: (work) => ['encrypt', fx.sample, '--cert', fx.certPem, '--output', join(work, 'out.mp4'), '--json'],
+    // The same with the password inside the JSON document: the archive is committed only after it went out.
+  },
+  {
     command: 'batch --out-dir --json',
     args: (work) => ['batch', '--archives', listFile, '--from', `s3://${bucket}`, '--out-dir', work, '--key', key, ...passArgs, '--json', '--quiet'],
     env: () => s3Env(),

@@ -75,3 +75,10 @@ export class CliContext {
     return (this.env.ARCHIVE_CRYPT_PLAINTEXT_FILES ?? '').toLowerCase() !== 'deny' && this.config.policy?.plaintextFiles !== 'deny';
   }
 }
+
+/** Resolves once everything written to `stream` went out, or the stream failed. */
+export async function flushed(stream: NodeJS.WritableStream & { destroyed?: boolean; writable?: boolean }): Promise<void> {
+  if (!stream.destroyed && stream.writable !== false) await new Promise<void>((resolve) => stream.write('', () => resolve()));
+  // The 'error' event of a failed write (EPIPE: it sets ctx.stdoutClosed) comes after its callback.
+  await new Promise((resolve) => setImmediate(resolve));
+}

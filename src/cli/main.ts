@@ -8,7 +8,7 @@ import { constants } from 'node:os';
 import { ArchiveCryptError, ExitCode, UsageError } from '../errors.js';
 import { commandNameOf, registerCommands } from './commands/index.js';
 import { configVariable, locateConfig } from '../config/locate.js';
-import { CliContext } from './context.js';
+import { CliContext, flushed } from './context.js';
 import { ReportChannel, reportFlagsFromArgs, type ReportFlags } from './output.js';
 
 const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
@@ -118,7 +118,7 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     stopWatchingSinks();
   }
-  await flush(ctx.stdout);
+  await flushed(ctx.stdout);
   for (const signal of stopSignals) process.off(signal, onSignal);
   if (ctx.interruptedBy !== undefined && !(ctx.stopEndsNormally && !failed)) return reportInterrupted(ctx);
   if (ctx.stdoutClosed) return reportStdoutClosed(ctx);
@@ -188,12 +188,6 @@ function reportStdoutClosed(ctx: CliContext): number {
   return ExitCode.output;
 }
 
-/** Resolves once everything written to `stream` went out, or the stream failed. */
-async function flush(stream: NodeJS.WriteStream): Promise<void> {
-  if (!stream.destroyed && stream.writable) await new Promise<void>((resolve) => stream.write('', () => resolve()));
-  // The 'error' event of a failed write comes after its callback.
-  await new Promise((resolve) => setImmediate(resolve));
-}
 
 /** Prints an error as one line (a stack only with --debug) and returns its exit code. */
 export function reportError(ctx: CliContext, error: unknown): number {

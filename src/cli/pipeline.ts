@@ -8,7 +8,9 @@
  * 3. `outputs`: claim the outputs (an existing file or the plaintext policy refuses here, before any
  *    byte is read); every claimed sink is aborted if anything later fails;
  * 4. `run`: the work, with a progress display;
- * 5. `report`: one summary or JSON document through `ctx.report` (output.ts).
+ * 5. `report`: one summary or JSON document through `ctx.report` (output.ts);
+ * 6. `finish`: what may be committed only once the report went out (encrypt --json: the document
+ *    is the only copy of the password).
  */
 import { lstat } from 'node:fs/promises';
 import { OutputError } from '../errors.js';
@@ -44,6 +46,8 @@ export interface CommandPipeline<Plan, Keys, Outputs, Result> {
   run(job: PipelineJob<Plan, Keys, Outputs>): Promise<Result>;
   /** Step 5: the document and summary of a success. */
   report(result: Result, plan: Plan): CommandReport;
+  /** Step 6: runs after the report; a failure still aborts every claimed sink that was not committed. */
+  finish?(result: Result): Promise<void>;
   /** The document of a failure the command knows more about (a check report); undefined: the default. */
   failure?(error: unknown, plan: Plan): Record<string, unknown> | undefined | Promise<Record<string, unknown> | undefined>;
   /** The progress bar's label; none without it. */
@@ -85,6 +89,7 @@ export async function runPipeline<Plan, Keys, Outputs, Result>(
     const { json, text } = pipeline.report(result, plan);
     if (ctx.report) await ctx.report.success(json, text, pipeline.quiet);
     else if (!pipeline.quiet && text !== undefined) ctx.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+    await pipeline.finish?.(result);
   } catch (error) {
     progress?.stop();
     for (const sink of claimed) await sink.abort();

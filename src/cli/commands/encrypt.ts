@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import type { EncryptResult } from '../../engine/archive/encrypt.js';
 import type { OutputSink } from '../../storage/output-sink.js';
 import { OutputError, UsageError } from '../../errors.js';
-import type { CliContext } from '../context.js';
+import { flushed, type CliContext } from '../context.js';
 import { addReportOptions, type ReportFlags } from '../output.js';
 import { refuseExistingOutput, runPipeline } from '../pipeline.js';
 import { loadRecipients } from '../recipients.js';
@@ -58,7 +58,7 @@ interface EncryptOutputs {
 
 async function encryptCommand(ctx: CliContext, inputSpec: string, opts: EncryptOptions): Promise<void> {
   const outputLabel = opts.output === '-' ? 'stdout' : opts.output;
-  await runPipeline<undefined, KeyObject[], EncryptOutputs, EncryptResult & { sha256sum: string }>(ctx, {
+  await runPipeline<undefined, KeyObject[], EncryptOutputs, EncryptResult & { sha256sum: string; commitAfterReport: (() => Promise<void>) | undefined }>(ctx, {
     readsStdin: inputSpec === '-',
     async check() {
       if (opts.output === '-' && opts.passwordOut === undefined) {
@@ -95,8 +95,16 @@ async function encryptCommand(ctx: CliContext, inputSpec: string, opts: EncryptO
       // the only copy of the password: the archive is committed only once stdout took it, so a closed
       // pipe does not leave an archive nobody can open.
       if (!outputs.password && ctx.report?.json !== true) await writeOrThrow(ctx.stdout, `${result.password}\n`);
-      await archiveCommit();
-      return { ...result, sha256sum: outputs.archive.digest() };
+      // With --json the document carries the only copy of the password: commit after it went out (finish).
+      const commitAfterReport = !outputs.password && ctx.report?.json === true;
+      if (!commitAfterReport) await archiveCommit();
+      return { ...result, sha256sum: outputs.archive.digest(), commitAfterReport: commitAfterReport ? archiveCommit : undefined };
+    },
+    async finish({ commitAfterReport }) {
+      if (commitAfterReport === undefined) return;
+      await flushed(ctx.stdout);
+      if (ctx.stdoutClosed) throw new OutputError('stdout was closed before the report with the password was printed; the archive was removed');
+      await commitAfterReport();
     },
     report: (result) => ({
       // A Vonage-like archive object: decrypt --archive-json accepts it as it is.
