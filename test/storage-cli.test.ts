@@ -122,3 +122,23 @@ test.each([
   expect(result.stderr).toMatch(message);
   expect(result.stderr).not.toContain('AccountKey=y');
 });
+
+test('in process, S3 credentials come from the run environment, not the process environment', async () => {
+  const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY, profile: process.env.AWS_PROFILE };
+  delete process.env.AWS_ACCESS_KEY_ID;
+  delete process.env.AWS_SECRET_ACCESS_KEY;
+  delete process.env.AWS_PROFILE;
+  try {
+    const result = await runCliInProcess(['list', `s3://${bucket}`, '--json'], s3Env());
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect((JSON.parse(result.stdout) as { count: number }).count).toBe(archives.length);
+    // The same run with a wrong key pair in its environment is refused: the pair really is the one used.
+    const wrong = await runCliInProcess(['list', `s3://${bucket}`], { ...s3Env(), AWS_ACCESS_KEY_ID: 'NOBODY', AWS_SECRET_ACCESS_KEY: 'wrong-secret' });
+    expect(wrong.code).toBe(5);
+  } finally {
+    if (saved.id !== undefined) process.env.AWS_ACCESS_KEY_ID = saved.id;
+    if (saved.secret !== undefined) process.env.AWS_SECRET_ACCESS_KEY = saved.secret;
+    if (saved.profile !== undefined) process.env.AWS_PROFILE = saved.profile;
+  }
+});

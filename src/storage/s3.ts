@@ -30,6 +30,17 @@ export interface S3Connection {
   policy: RetryPolicy;
 }
 
+/**
+ * The static key pair of `env` (the run's environment, which the CLI context may give in place of
+ * the process's), read as the SDK's own chain would read it from process.env: first, unless a
+ * profile is named (AWS_PROFILE then wins, as in the SDK). Undefined: the SDK's standard chain.
+ */
+function environmentCredentials(env: NodeJS.ProcessEnv): S3Options['credentials'] {
+  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken, AWS_PROFILE: profile } = env;
+  if (profile || !accessKeyId || !secretAccessKey) return undefined;
+  return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
+}
+
 /** Builds a client with the SDK's retries off (ours apply) and no automatic checksum handling. */
 export function connectS3(options: S3Options, policy: RetryPolicy, env: NodeJS.ProcessEnv = process.env): S3Connection {
   const endpoint = options.endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
@@ -38,10 +49,11 @@ export function connectS3(options: S3Options, policy: RetryPolicy, env: NodeJS.P
     throw new UsageError(`${origin} must be a URL such as https://s3.example.com or http://127.0.0.1:9000`);
   }
   const region = options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? (endpoint ? 'us-east-1' : undefined);
+  const credentials = options.credentials ?? environmentCredentials(env);
   const client = new S3Client({
     ...(endpoint ? { endpoint } : {}),
     ...(region ? { region } : {}),
-    ...(options.credentials ? { credentials: options.credentials } : {}),
+    ...(credentials ? { credentials } : {}),
     forcePathStyle: options.forcePathStyle ?? endpoint !== undefined,
     followRegionRedirects: true,
     maxAttempts: 1,
