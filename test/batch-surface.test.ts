@@ -7,11 +7,11 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { cliPath, runProgram, tempDir } from './helpers.js';
+import { cliPath, runProgram, tempDir } from './support/helpers.js';
 import { createBucket, createContainer, putBlob, putS3Object, s3Env, uniqueName } from './support/emulators.js';
 import { runCliInProcess } from './support/cli-in-process.js';
 import { formatSize } from '../src/cli/storage-options.js';
-import { encryptedArchive, passArgs, passEnv, privateKeyCopy, vonageFixture } from './vonage-fixture.js';
+import { encryptedArchive, passArgs, passEnv, privateKeyCopy, vonageFixture } from './support/vonage-fixture.js';
 
 const apiKey = '47000000';
 const bucket = uniqueName('batch-surface');

@@ -11,9 +11,9 @@ import {
   uniqueName,
 } from './support/emulators.js';
 import { inject } from 'vitest';
-import { runCli, tempDir } from './helpers.js';
+import { runCli, tempDir } from './support/helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
-import { encryptedArchive, passArgs, passEnv, privateKeyCopy, vonageFixture } from './vonage-fixture.js';
+import { encryptedArchive, passArgs, passEnv, privateKeyCopy, vonageFixture } from './support/vonage-fixture.js';
 
 const apiKey = '47000000';
 

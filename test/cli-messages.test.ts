@@ -5,9 +5,9 @@
 import { copyFile, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCli, tempDir } from './helpers.js';
+import { runCli, tempDir } from './support/helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
-import { passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './vonage-fixture.js';
+import { passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './support/vonage-fixture.js';
 
 let dir: string;
 let key: string;

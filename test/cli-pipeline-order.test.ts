@@ -10,9 +10,9 @@ import { PassThrough } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CliContext } from '../src/cli/context.js';
 import { execute } from '../src/cli/main.js';
-import { tempDir } from './helpers.js';
+import { tempDir } from './support/helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
-import { passEnv, privateKeyCopy, vonageFixture as fx } from './vonage-fixture.js';
+import { passEnv, privateKeyCopy, vonageFixture as fx } from './support/vonage-fixture.js';
 
 let dir: string;
 let key: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runCli } from './helpers.js';
+import { runCli } from './support/helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
 
 describe('cli basics', () => {
@@ -31,7 +31,7 @@ describe('cli basics', () => {
   });
 
   it('docs/CLI.md matches the --help of every command', async () => {
-    const { runProgram } = await import('./helpers.js');
+    const { runProgram } = await import('./support/helpers.js');
     const result = await runProgram(process.execPath, ['scripts/cli-reference.js', '--check']);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);

@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig, parseConfig } from '../src/config/load.js';
 import { UsageError } from '../src/errors.js';
-import { tempDir } from './helpers.js';
+import { tempDir } from './support/helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
 import { createBucket, putS3Object, s3Credentials, uniqueName } from './support/emulators.js';
-import { passEnv, privateKeyCopy, vonageFixture as fx } from './vonage-fixture.js';
+import { passEnv, privateKeyCopy, vonageFixture as fx } from './support/vonage-fixture.js';
 import { expectOneLineError } from './support/one-line-error.js';
 
 let dir: string;

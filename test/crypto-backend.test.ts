@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { nativeBackendOf, nodeBackend, type CryptoBackend } from '../src/crypto-backend.js';
 import { paddingLength } from '../src/format/opentok.js';
 import { loadNativeBinding } from '../src/native.js';
-import { openssl, tempDir } from './helpers.js';
+import { openssl, tempDir } from './support/helpers.js';
 
 const numRuns = Number(process.env.FC_RUNS ?? 25);
 

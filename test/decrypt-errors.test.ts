@@ -8,9 +8,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmod, copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cliPath, openssl, runCli, tempDir } from './helpers.js';
+import { cliPath, openssl, runCli, tempDir } from './support/helpers.js';
 import { waitForOutputOpen } from './support/processes.js';
-import { passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './vonage-fixture.js';
+import { passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './support/vonage-fixture.js';
 
 let dir: string;
 let key: string;

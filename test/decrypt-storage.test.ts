@@ -6,10 +6,10 @@
 import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { runCli, tempDir } from './helpers.js';
+import { runCli, tempDir } from './support/helpers.js';
 import { createBucket, createContainer, putBlob, putS3Object, s3Env, uniqueName } from './support/emulators.js';
 import { faultOnFirstDownload, faultSequence, startFaultProxy } from './support/fault-proxy.js';
-import { passArgs, passEnv, privateKeyCopy, vonageArchive, vonageFixture as fx } from './vonage-fixture.js';
+import { passArgs, passEnv, privateKeyCopy, vonageArchive, vonageFixture as fx } from './support/vonage-fixture.js';
 
 const bucket = uniqueName('decrypt');
 const container = uniqueName('decrypt');
@@ -118,7 +118,7 @@ describe('a body corrupted in transit', () => {
 describe('a reader that goes away', () => {
   it('is one clear line and exit 6, not a crash', async () => {
     const { writeFile } = await import('node:fs/promises');
-    const { runProgram, cliPath } = await import('./helpers.js');
+    const { runProgram, cliPath } = await import('./support/helpers.js');
     const media = Buffer.concat(Array.from({ length: 64 }, () => sample));
     const { body, password } = await vonageArchive(media);
     const archive = join(dir, 'long.mp4');

@@ -3,8 +3,8 @@
  * bar is drawn on stderr only there (and not with --quiet), and media is never written to a terminal.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cliPath, runProgram, tempDir } from './helpers.js';
-import { passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './vonage-fixture.js';
+import { cliPath, runProgram, tempDir } from './support/helpers.js';
+import { passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './support/vonage-fixture.js';
 
 let key: string;
 

@@ -7,9 +7,9 @@ import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DecryptJson } from '../src/cli/report.js';
-import { openssl, runCli, tempDir } from './helpers.js';
+import { openssl, runCli, tempDir } from './support/helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
-import { passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './vonage-fixture.js';
+import { passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './support/vonage-fixture.js';
 
 let dir: string;
 let key: string;

@@ -14,7 +14,7 @@ import type { Command } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CliContext } from '../src/cli/context.js';
 import { buildProgram } from '../src/cli/main.js';
-import { repoRoot } from './helpers.js';
+import { repoRoot } from './support/helpers.js';
 // @ts-expect-error -- a plain JavaScript script module without types
 import { shellQuote } from '../scripts/shell-quote.js';
 

@@ -19,7 +19,7 @@ import { StorageError } from '../src/errors.js';
 import type { Padding } from '../src/format/opentok.js';
 import { loadNative, loadNativeBinding, type NativeBinding } from '../src/native.js';
 import { FileSource } from '../src/storage/file.js';
-import { fixtures, tempDir } from './helpers.js';
+import { fixtures, tempDir } from './support/helpers.js';
 import { passwordFor } from './support/archive-keyring.js';
 
 const numRuns = Number(process.env.FC_RUNS ?? 25);

@@ -18,7 +18,7 @@ import type { Source } from '../src/storage/source.js';
 import { openSource } from '../src/storage/open.js';
 import { loadNative } from '../src/native.js';
 import { RANGES_PER_WINDOW } from '../src/engine/archive/windows.js';
-import { fixtures, openssl, tempDir } from './helpers.js';
+import { fixtures, openssl, tempDir } from './support/helpers.js';
 import { passwordFor } from './support/archive-keyring.js';
 import { memorySink } from './support/memory-sink.js';
 import { createBucket, putS3Object, s3Options, uniqueName } from './support/emulators.js';

@@ -8,9 +8,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import forge from 'node-forge';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { openssl, tempDir } from './helpers.js';
+import { openssl, tempDir } from './support/helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
-import { passArgs, passEnv, vonageFixture as fx } from './vonage-fixture.js';
+import { passArgs, passEnv, vonageFixture as fx } from './support/vonage-fixture.js';
 
 let dir: string;
 const hostile = 2_000_000_000;

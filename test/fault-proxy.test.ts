@@ -8,7 +8,7 @@
 import { readFile, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { tempDir } from './helpers.js';
+import { tempDir } from './support/helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
 import {
   azuriteConnectionString,
@@ -29,7 +29,7 @@ import {
   type Fault,
   type FaultPlan,
 } from './support/fault-proxy.js';
-import { passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './vonage-fixture.js';
+import { passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './support/vonage-fixture.js';
 
 const bucket = uniqueName('fault-proxy');
 const container = uniqueName('fault-proxy');

@@ -8,11 +8,11 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { runCli, tempDir } from './helpers.js';
+import { runCli, tempDir } from './support/helpers.js';
 import { createBucket, putS3Object, s3Env, uniqueName } from './support/emulators.js';
 import { faultOnEveryDownload, startFaultProxy } from './support/fault-proxy.js';
 import { leftIn, startCli, waitForOutputOpen } from './support/processes.js';
-import { encryptedArchive, passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './vonage-fixture.js';
+import { encryptedArchive, passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './support/vonage-fixture.js';
 
 let dir: string;
 let key: string;

@@ -9,10 +9,10 @@
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cliPath, runCli, runProgram, tempDir } from './helpers.js';
+import { cliPath, runCli, runProgram, tempDir } from './support/helpers.js';
 import { createBucket, putS3Object, s3Env, uniqueName } from './support/emulators.js';
 import { startCli } from './support/processes.js';
-import { encryptedArchive, passArgs, passEnv, privateKeyCopy, vonageArchive, vonageFixture as fx } from './vonage-fixture.js';
+import { encryptedArchive, passArgs, passEnv, privateKeyCopy, vonageArchive, vonageFixture as fx } from './support/vonage-fixture.js';
 
 const apiKey = '47000002';
 const bucket = uniqueName('fault-stdout');

@@ -7,9 +7,9 @@
 import { chmod, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { openssl, tempDir } from './helpers.js';
+import { openssl, tempDir } from './support/helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
-import { passEnv, privateKeyCopy, vonageFixture as fx } from './vonage-fixture.js';
+import { passEnv, privateKeyCopy, vonageFixture as fx } from './support/vonage-fixture.js';
 
 let dir: string;
 let current: string;

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cliPath, openssl, runProgram, tempDir } from './helpers.js';
+import { cliPath, openssl, runProgram, tempDir } from './support/helpers.js';
 import { runCliInProcess, type InProcessResult } from './support/cli-in-process.js';
 import { expectOneLineError } from './support/one-line-error.js';
 

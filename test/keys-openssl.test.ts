@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createSelfSignedCertificate } from '../src/keys/certificate.js';
 import { generateRsaKeyPair } from '../src/keys/generate.js';
 import { parseSubject } from '../src/keys/subject.js';
-import { openssl, runProgram, tempDir } from './helpers.js';
+import { openssl, runProgram, tempDir } from './support/helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
 
 const env = { ARCHIVE_TEST_PASSPHRASE: 'openssl made this' };

@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { loadNative, loadNativeBinding, NativeKind, nativeUnavailableReason, type NativeBinding } from '../src/native.js';
-import { openssl, tempDir } from './helpers.js';
+import { openssl, tempDir } from './support/helpers.js';
 
 const forcedOff = process.env.ARCHIVE_CRYPT_NATIVE === '0';
 

@@ -6,10 +6,10 @@ import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { tempDir } from './helpers.js';
+import { tempDir } from './support/helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
 import { azureService, createBucket, createContainer, s3AdminClient, s3Env, uniqueName } from './support/emulators.js';
-import { passArgs, passEnv, privateKeyCopy, vonageFixture } from './vonage-fixture.js';
+import { passArgs, passEnv, privateKeyCopy, vonageFixture } from './support/vonage-fixture.js';
 
 const bucket = uniqueName('outputs');
 const container = uniqueName('outputs');

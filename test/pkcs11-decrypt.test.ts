@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openKeyring } from '../src/keys/keyring.js';
 import { processArchive } from '../src/service/process-archive.js';
-import { openssl, runCli, tempDir } from './helpers.js';
+import { openssl, runCli, tempDir } from './support/helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
 import { createBucket, putS3Object, s3Env, uniqueName } from './support/emulators.js';
 import { useSoftHsm, type SoftHsm } from './support/softhsm.js';
-import { encryptedArchive, passEnv, privateKeyCopy, vonageArchive, vonageFixture } from './vonage-fixture.js';
+import { encryptedArchive, passEnv, privateKeyCopy, vonageArchive, vonageFixture } from './support/vonage-fixture.js';
 import { expectOneLineError } from './support/one-line-error.js';
 
 const PIN = '135790';

@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { KeyError, UsageError } from '../src/errors.js';
 import { openPkcs11Key } from '../src/keys/pkcs11.js';
 import { parsePkcs11Uri } from '../src/keys/pkcs11-uri.js';
-import { openssl, repoRoot, runProgram, tempDir } from './helpers.js';
+import { openssl, repoRoot, runProgram, tempDir } from './support/helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
 import { useSoftHsm, type SoftHsm } from './support/softhsm.js';
 import { oneErrorLine } from './support/one-line-error.js';

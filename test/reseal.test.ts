@@ -1,10 +1,10 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCli, tempDir } from './helpers.js';
+import { runCli, tempDir } from './support/helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
 import { createBucket, putS3Object, s3Env, uniqueName } from './support/emulators.js';
-import { passArgs, passEnv, privateKeyCopy, vonageFixture } from './vonage-fixture.js';
+import { passArgs, passEnv, privateKeyCopy, vonageFixture } from './support/vonage-fixture.js';
 import { expectOneLineError } from './support/one-line-error.js';
 
 describe('reseal: Vonage archive → sealed file, plaintext never on disk', () => {

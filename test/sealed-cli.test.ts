@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { openssl, tempDir } from './helpers.js';
+import { openssl, tempDir } from './support/helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
 import { vectorKeyPem, vectorNamed } from './support/sealed-vectors.js';
 import { expectOneLineError } from './support/one-line-error.js';

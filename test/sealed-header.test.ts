@@ -17,7 +17,7 @@ import { SALT_LENGTH, TAG_LENGTH, parseHeader, truncatedHeaderError } from '../s
 import { sealBuffer, unsealBuffer } from '../src/format/sealed-stream.js';
 import { wrapFileKey } from '../src/keys/recipients.js';
 import { FileSource, StreamSource } from '../src/storage/file.js';
-import { tempDir } from './helpers.js';
+import { tempDir } from './support/helpers.js';
 import { vectorPrivateKey } from './support/sealed-vectors.js';
 
 const alice = createPublicKey(vectorPrivateKey('alice'));

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openssl, tempDir } from './helpers.js';
+import { openssl, tempDir } from './support/helpers.js';
 import { vectorKeyPem, vectorNamed, vectorPlaintext } from './support/sealed-vectors.js';
 
 

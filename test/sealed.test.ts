@@ -24,7 +24,7 @@ import {
 } from '../src/format/sealed.js';
 import { sealBuffer, sealStream, unsealBuffer } from '../src/format/sealed-stream.js';
 import { keyIdOf, unwrapFileKeySync, wrapFileKey } from '../src/keys/recipients.js';
-import { openssl, tempDir } from './helpers.js';
+import { openssl, tempDir } from './support/helpers.js';
 import { vectorKeyPem, vectorPrivateKey } from './support/sealed-vectors.js';
 
 const alice = vectorPrivateKey('alice');

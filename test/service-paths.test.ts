@@ -25,12 +25,12 @@ import { openQueue, type ArchiveJobData } from '../src/service/queue.js';
 import { createCallbackServer } from '../src/service/server.js';
 import { openSource } from '../src/storage/open.js';
 import type { OutputSink } from '../src/storage/output-sink.js';
-import { tempDir } from './helpers.js';
+import { tempDir } from './support/helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
 import { azureOptions, azureService, createBucket, createContainer, putS3Object, s3Options, uniqueName } from './support/emulators.js';
 import { startRedis } from './support/redis.js';
 import { startVonageStub, type VonageStub } from './support/vonage-stub.js';
-import { encryptedArchive, passEnv, privateKeyCopy, vonageFixture } from './vonage-fixture.js';
+import { encryptedArchive, passEnv, privateKeyCopy, vonageFixture } from './support/vonage-fixture.js';
 
 const project = '46372002';
 const redisPort = () => Number(new URL(inject('redisUrl')).port);

@@ -17,12 +17,12 @@ import { createKeyring, fileKeyHandle, type Keyring } from '../src/keys/keyring.
 import { loadPrivateKey } from '../src/keys/load.js';
 import type { OutputSink } from '../src/engine/output.js';
 import { openSource } from '../src/storage/open.js';
-import { cliPath, tempDir } from './helpers.js';
+import { cliPath, tempDir } from './support/helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
 import { createBucket, putS3Object, s3AdminClient, s3Env, s3Options, uniqueName } from './support/emulators.js';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 import { startRedis, type RedisProcess } from './support/redis.js';
-import { encryptedArchive, passEnv, privateKeyCopy, vonageFixture } from './vonage-fixture.js';
+import { encryptedArchive, passEnv, privateKeyCopy, vonageFixture } from './support/vonage-fixture.js';
 
 const project = '46372001';
 const secret = randomBytes(24).toString('base64');

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, inject, test } from 'vitest';
-import { runCli } from './helpers.js';
+import { runCli } from './support/helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
 import { azuriteConnectionString, createBucket, createContainer, putBlob, putS3Object, s3Env, uniqueName } from './support/emulators.js';
 import { expectOneLineError } from './support/one-line-error.js';

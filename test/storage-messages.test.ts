@@ -8,10 +8,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { tempDir } from './helpers.js';
+import { tempDir } from './support/helpers.js';
 import { azuriteConnectionString, createBucket, createContainer, putBlob, putS3Object, uniqueName } from './support/emulators.js';
 import { runCliInProcess } from './support/cli-in-process.js';
-import { passArgs, passEnv, privateKeyCopy, vonageFixture } from './vonage-fixture.js';
+import { passArgs, passEnv, privateKeyCopy, vonageFixture } from './support/vonage-fixture.js';
 
 const bucket = uniqueName('denied');
 const container = uniqueName('denied');

@@ -15,7 +15,7 @@ import { readParallel } from '../src/storage/parallel.js';
 import { resumableRead, type RangeOpener } from '../src/storage/resumable.js';
 import { resolveRetryPolicy } from '../src/storage/retry.js';
 import type { Source, SourceInfo } from '../src/storage/source.js';
-import { tempDir } from './helpers.js';
+import { tempDir } from './support/helpers.js';
 import { collect } from './support/emulators.js';
 
 const data = randomBytes(300_001);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sealBuffer } from '../src/format/sealed-stream.js';
 import { wrapFileKey } from '../src/keys/recipients.js';
-import { cliPath, tempDir } from './helpers.js';
+import { cliPath, tempDir } from './support/helpers.js';
 import { waitForOutputOpen } from './support/processes.js';
 import { vectorKeyPem } from './support/sealed-vectors.js';
 

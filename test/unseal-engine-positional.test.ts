@@ -21,7 +21,7 @@ import { sealBuffer, unsealBuffer } from '../src/format/sealed-stream.js';
 import { unwrapFileKeySync, wrapFileKey } from '../src/keys/recipients.js';
 import { FileSource } from '../src/storage/file.js';
 import type { SourceInfo } from '../src/storage/source.js';
-import { tempDir } from './helpers.js';
+import { tempDir } from './support/helpers.js';
 import type { CryptoBackendName } from '../src/crypto-backend.js';
 import { loadNative } from '../src/native.js';
 import { vectorPrivateKey } from './support/sealed-vectors.js';

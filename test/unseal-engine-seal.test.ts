@@ -20,7 +20,7 @@ import { unsealBuffer } from '../src/format/sealed-stream.js';
 import { createKeyring, fileKeyHandle } from '../src/keys/keyring.js';
 import { unwrapFileKeySync } from '../src/keys/recipients.js';
 import { FileSource, StreamSource } from '../src/storage/file.js';
-import { tempDir } from './helpers.js';
+import { tempDir } from './support/helpers.js';
 import { memorySink } from './support/memory-sink.js';
 import { vectorPrivateKey } from './support/sealed-vectors.js';
 

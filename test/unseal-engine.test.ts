@@ -20,7 +20,7 @@ import { sealBuffer } from '../src/format/sealed-stream.js';
 import { wrapFileKey } from '../src/keys/recipients.js';
 import { FileSource, StreamSource } from '../src/storage/file.js';
 import type { Source } from '../src/storage/source.js';
-import { tempDir } from './helpers.js';
+import { tempDir } from './support/helpers.js';
 import { memorySink } from './support/memory-sink.js';
 import { createKeyring, fileKeyHandle } from '../src/keys/keyring.js';
 import { sealedVectors } from './support/sealed-vectors.js';

@@ -6,11 +6,11 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from './helpers.js';
+import { tempDir } from './support/helpers.js';
 import { runCliInProcess as cli } from './support/cli-in-process.js';
 import { createBucket, putS3Object, s3Env, uniqueName } from './support/emulators.js';
 import { startVonageStub, type VonageStub } from './support/vonage-stub.js';
-import { encryptedArchive, passArgs, passEnv, privateKeyCopy, vonageFixture } from './vonage-fixture.js';
+import { encryptedArchive, passArgs, passEnv, privateKeyCopy, vonageFixture } from './support/vonage-fixture.js';
 
 const apiKey = '47000000';
 const apiSecret = 'project-api-secret-value';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { KeyError } from '../src/errors.js';
 import { verifyCallbackToken } from '../src/vonage/callback.js';
-import { openssl } from './helpers.js';
+import { openssl } from './support/helpers.js';
 
 const secret = 'callback-signature-secret';
 const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');

@@ -3,11 +3,11 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseArchiveText } from '../src/vonage/archive.js';
-import { openssl, tempDir } from './helpers.js';
+import { openssl, tempDir } from './support/helpers.js';
 import { runCliInProcess as cli } from './support/cli-in-process.js';
 import { createBucket, s3Credentials, uniqueName } from './support/emulators.js';
 import { startVonageStub, type VonageStub } from './support/vonage-stub.js';
-import { vonageFixture } from './vonage-fixture.js';
+import { vonageFixture } from './support/vonage-fixture.js';
 import { expectOneLineError } from './support/one-line-error.js';
 
 const apiKey = '47000000';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KeyError, UsageError } from '../src/errors.js';
 import { resolveVonageCredentials } from '../src/vonage/credentials.js';
-import { tempDir } from './helpers.js';
+import { tempDir } from './support/helpers.js';
 
 let dir: string;
 let keyFile: string;

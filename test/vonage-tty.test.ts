@@ -3,7 +3,7 @@
  * `vonage storage set --no-certificate` ask, and only "y"/"yes" goes ahead.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliPath, runProgram } from './helpers.js';
+import { cliPath, runProgram } from './support/helpers.js';
 import { startVonageStub, type VonageStub } from './support/vonage-stub.js';
 
 const apiKey = '47000000';

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cliPath, repoRoot } from '../helpers.js';
+import { cliPath, repoRoot } from './helpers.js';
 
 export interface CliProcess {
   child: ChildProcessWithoutNullStreams;

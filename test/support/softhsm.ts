@@ -7,7 +7,7 @@
  */
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runProgram, tempDir, type RunResult } from '../helpers.js';
+import { runProgram, tempDir, type RunResult } from './helpers.js';
 
 /** Where Debian (and most distributions) put the SoftHSM2 module. */
 const moduleCandidates = ['/usr/lib/softhsm/libsofthsm2.so', '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so', '/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so', '/usr/local/lib/softhsm/libsofthsm2.so'];

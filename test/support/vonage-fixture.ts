@@ -5,8 +5,8 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { chmod, copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createArchivePassword } from '../src/format/opentok.js';
-import { loadCertificate } from '../src/keys/load.js';
+import { createArchivePassword } from '../../src/format/opentok.js';
+import { loadCertificate } from '../../src/keys/load.js';
 import { fixtures } from './helpers.js';
 
 const dir = join(fixtures, 'vonage');
