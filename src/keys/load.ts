@@ -60,7 +60,7 @@ export async function parsePrivateKey(bytes: Buffer, label: string, passphrase?:
     }
     const encrypted = pemLabel === 'ENCRYPTED PRIVATE KEY' || text.includes('Proc-Type: 4,ENCRYPTED');
     if (pemLabel === 'ENCRYPTED PRIVATE KEY') {
-      const body = /-----BEGIN ENCRYPTED PRIVATE KEY-----([A-Za-z0-9+/=\s]*)-----END ENCRYPTED PRIVATE KEY-----/.exec(text)?.[1];
+      const body = /-{5}BEGIN ENCRYPTED PRIVATE KEY-{5}([A-Za-z0-9+/=\s]*)-{5}END ENCRYPTED PRIVATE KEY-{5}/.exec(text)?.[1];
       const { checkEncryptedKeyIterations } = await import('./kdf-limit.js');
       if (body !== undefined) checkEncryptedKeyIterations(Buffer.from(body, 'base64'), label);
     }
