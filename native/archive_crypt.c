@@ -376,6 +376,32 @@ static napi_value context_free(napi_env env, napi_callback_info info) {
 
 enum job_error { JOB_OK = 0, JOB_ERRNO = 1, JOB_SHRANK = 2, JOB_OPENSSL = 3 };
 
+/*
+ * What keeps an async job's JavaScript values alive until it completes (the memory it works on, its
+ * counters, its callback), and the work itself; released once, by release_handles.
+ */
+typedef struct {
+  napi_async_work work;
+  napi_ref refs[4];
+  napi_ref callback;
+} async_handles;
+
+static void release_handles(napi_env env, async_handles *handles) {
+  for (size_t i = 0; i < 4; i += 1) {
+    if (handles->refs[i]) napi_delete_reference(env, handles->refs[i]);
+  }
+  if (handles->callback) napi_delete_reference(env, handles->callback);
+  if (handles->work) napi_delete_async_work(env, handles->work);
+}
+
+/* The callback's error when libuv cancelled the work before it ran. */
+static napi_value cancelled_error(napi_env env, const char *message) {
+  napi_value text, error = NULL;
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text);
+  napi_create_error(env, NULL, text, &error);
+  return error;
+}
+
 typedef struct {
   unsigned char key[32];
   unsigned char iv[16];
@@ -394,10 +420,7 @@ typedef struct {
   int error;
   int error_number;
   double error_at;
-  /* async only */
-  napi_async_work work;
-  napi_ref refs[4];
-  napi_ref callback;
+  async_handles async; /* async only */
 } range_job;
 
 static int pread_full(int fd, unsigned char *target, size_t length, double position, range_job *job) {
@@ -496,11 +519,7 @@ static napi_value job_error(napi_env env, range_job *job) {
 }
 
 static void free_range_job(napi_env env, range_job *job) {
-  for (size_t i = 0; i < 4; i += 1) {
-    if (job->refs[i]) napi_delete_reference(env, job->refs[i]);
-  }
-  if (job->callback) napi_delete_reference(env, job->callback);
-  if (job->work) napi_delete_async_work(env, job->work);
+  release_handles(env, &job->async);
   OPENSSL_cleanse(job, sizeof *job);
   OPENSSL_free(job);
 }
@@ -513,11 +532,9 @@ static void execute_range_job(napi_env env, void *data) {
 static void complete_range_job(napi_env env, napi_status status, void *data) {
   range_job *job = data;
   napi_value callback, global, args[2];
-  if (napi_get_reference_value(env, job->callback, &callback) == napi_ok && napi_get_global(env, &global) == napi_ok) {
+  if (napi_get_reference_value(env, job->async.callback, &callback) == napi_ok && napi_get_global(env, &global) == napi_ok) {
     if (status != napi_ok) {
-      napi_value message;
-      napi_create_string_utf8(env, "archive-crypt native: decryptRanges was cancelled", NAPI_AUTO_LENGTH, &message);
-      napi_create_error(env, NULL, message, &args[0]);
+      args[0] = cancelled_error(env, "archive-crypt native: decryptRanges was cancelled");
       napi_get_undefined(env, &args[1]);
     } else if (job->error) {
       args[0] = job_error(env, job);
@@ -608,11 +625,11 @@ static napi_value decrypt_ranges(napi_env env, napi_callback_info info) {
   }
   /* The data, claims and hash context stay alive until the job completes. */
   napi_value name;
-  int failed = napi_create_reference(env, args[3], 1, &job->refs[0]) != napi_ok || napi_create_reference(env, args[12], 1, &job->callback) != napi_ok;
-  if (!failed && claims) failed = napi_create_reference(env, args[8], 1, &job->refs[1]) != napi_ok;
-  if (!failed && hash) failed = napi_create_reference(env, args[10], 1, &job->refs[2]) != napi_ok;
+  int failed = napi_create_reference(env, args[3], 1, &job->async.refs[0]) != napi_ok || napi_create_reference(env, args[12], 1, &job->async.callback) != napi_ok;
+  if (!failed && claims) failed = napi_create_reference(env, args[8], 1, &job->async.refs[1]) != napi_ok;
+  if (!failed && hash) failed = napi_create_reference(env, args[10], 1, &job->async.refs[2]) != napi_ok;
   failed = failed || napi_create_string_utf8(env, "archive-crypt:decryptRanges", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-           napi_create_async_work(env, NULL, name, execute_range_job, complete_range_job, job, &job->work) != napi_ok || napi_queue_async_work(env, job->work) != napi_ok;
+           napi_create_async_work(env, NULL, name, execute_range_job, complete_range_job, job, &job->async.work) != napi_ok || napi_queue_async_work(env, job->async.work) != napi_ok;
   if (failed) {
     free_range_job(env, job);
     napi_throw_error(env, NULL, "archive-crypt native: cannot queue decryptRanges");
@@ -651,9 +668,7 @@ typedef struct {
   double *results;
   int error, error_number;
   double error_at;
-  napi_async_work work;
-  napi_ref refs[3];
-  napi_ref callback;
+  async_handles async;
 } sealed_job;
 
 static int sealed_pread(sealed_job *job, unsigned char *target, size_t length, double position) {
@@ -790,11 +805,7 @@ static napi_value sealed_job_error(napi_env env, sealed_job *job) {
 }
 
 static void free_sealed_job(napi_env env, sealed_job *job) {
-  for (size_t i = 0; i < 3; i += 1) {
-    if (job->refs[i]) napi_delete_reference(env, job->refs[i]);
-  }
-  if (job->callback) napi_delete_reference(env, job->callback);
-  if (job->work) napi_delete_async_work(env, job->work);
+  release_handles(env, &job->async);
   OPENSSL_cleanse(job, sizeof *job);
   OPENSSL_free(job);
 }
@@ -807,11 +818,9 @@ static void execute_sealed_job(napi_env env, void *data) {
 static void complete_sealed_job(napi_env env, napi_status status, void *data) {
   sealed_job *job = data;
   napi_value callback, global, args[1];
-  if (napi_get_reference_value(env, job->callback, &callback) == napi_ok && napi_get_global(env, &global) == napi_ok) {
+  if (napi_get_reference_value(env, job->async.callback, &callback) == napi_ok && napi_get_global(env, &global) == napi_ok) {
     if (status != napi_ok) {
-      napi_value message;
-      napi_create_string_utf8(env, "archive-crypt native: sealedRuns was cancelled", NAPI_AUTO_LENGTH, &message);
-      napi_create_error(env, NULL, message, &args[0]);
+      args[0] = cancelled_error(env, "archive-crypt native: sealedRuns was cancelled");
     } else if (job->error) {
       args[0] = sealed_job_error(env, job);
     } else {
@@ -891,10 +900,10 @@ static napi_value sealed_runs(napi_env env, napi_callback_info info) {
   }
   /* The data, claims and results stay alive until the job completes. */
   napi_value name;
-  int failed = napi_create_reference(env, args[3], 1, &job->refs[0]) != napi_ok || napi_create_reference(env, args[13], 1, &job->refs[1]) != napi_ok ||
-               napi_create_reference(env, args[14], 1, &job->refs[2]) != napi_ok || napi_create_reference(env, args[15], 1, &job->callback) != napi_ok;
+  int failed = napi_create_reference(env, args[3], 1, &job->async.refs[0]) != napi_ok || napi_create_reference(env, args[13], 1, &job->async.refs[1]) != napi_ok ||
+               napi_create_reference(env, args[14], 1, &job->async.refs[2]) != napi_ok || napi_create_reference(env, args[15], 1, &job->async.callback) != napi_ok;
   failed = failed || napi_create_string_utf8(env, "archive-crypt:sealedRuns", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-           napi_create_async_work(env, NULL, name, execute_sealed_job, complete_sealed_job, job, &job->work) != napi_ok || napi_queue_async_work(env, job->work) != napi_ok;
+           napi_create_async_work(env, NULL, name, execute_sealed_job, complete_sealed_job, job, &job->async.work) != napi_ok || napi_queue_async_work(env, job->async.work) != napi_ok;
   if (failed) {
     free_sealed_job(env, job);
     napi_throw_error(env, NULL, "archive-crypt native: cannot queue sealedRuns");
