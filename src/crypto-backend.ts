@@ -43,6 +43,29 @@ export interface CryptoBackend {
  */
 export const NODE_UPDATE_SLICE = 64 * 1024;
 
+/**
+ * Keeps glibc from handing the memory of `update()`'s outputs back to the kernel after every young
+ * GC. V8 runs one once ≈32 MiB of fresh ArrayBuffer memory piled up; freeing those 64 KiB outputs
+ * leaves a free top of the malloc heap above the trim threshold, so glibc shrinks the heap and the
+ * next 32 MiB are page-faulted and zeroed again: 100–240 thousand faults per GiB, half the fallback's
+ * CPU (bench/ANALYSIS.md, "Fallback"). glibc raises that threshold to twice the size of any freed
+ * mmap'd block up to 32 MiB, and `update()` frees its input-sized scratch output at once, so one
+ * update of 20 MiB, once per thread after the first 32 MiB, lifts it to ≈40 MiB. Peak memory is
+ * unchanged (the heap reached that size anyway); elsewhere (musl, macOS) it is one wasted update.
+ */
+const HEAP_KEEP_AFTER = 32 * 1024 * 1024;
+const HEAP_KEEP_UPDATE = 20 * 1024 * 1024;
+let bytesBeforeHeapKeep = HEAP_KEEP_AFTER;
+
+function countUpdated(bytes: number): void {
+  if (bytesBeforeHeapKeep <= 0) return;
+  bytesBeforeHeapKeep -= bytes;
+  if (bytesBeforeHeapKeep > 0) return;
+  const scratch = createDecipheriv('aes-256-cbc', Buffer.alloc(32), Buffer.alloc(16));
+  scratch.setAutoPadding(false);
+  scratch.update(Buffer.alloc(HEAP_KEEP_UPDATE));
+}
+
 class NodeCipher implements InPlaceCipher {
   private readonly key: KeyObject;
   private context: Cipher | Decipher;
@@ -73,6 +96,7 @@ class NodeCipher implements InPlaceCipher {
       const slice = data.subarray(at, Math.min(at + NODE_UPDATE_SLICE, end));
       data.set(this.context.update(slice), at);
     }
+    countUpdated(length);
   }
 
   free(): void {
