@@ -9,9 +9,9 @@ export default tseslint.config(
     extends: [...tseslint.configs.recommendedTypeChecked],
     languageOptions: {
       parserOptions: {
-        // One program for every .ts file (test/tsconfig.json holds src, test and the vitest config):
+        // One program for every .ts file (tsconfig.eslint.json holds src, test and the vitest config):
         // with two, the types of src were worked out twice.
-        project: ['./test/tsconfig.json'],
+        project: ['./tsconfig.eslint.json'],
         tsconfigRootDir: import.meta.dirname,
       },
     },
