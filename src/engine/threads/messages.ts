@@ -1,5 +1,7 @@
 /**
- * Messages between the main thread and the decrypt workers (`worker.ts`), in one place.
+ * Messages between the main thread and the pool threads, in one place: each task is the argument of
+ * one of `worker.ts`'s named handlers (piscina's `name`; pool.ts calls them by name), each result its
+ * answer.
  *
  * Nothing large travels in a message: ciphertext and plaintext live in a SharedArrayBuffer ring that
  * both sides see, and the archive key lives in a small SharedArrayBuffer per archive that the main
@@ -17,7 +19,6 @@ import type { RunRead } from './run-read.js';
 
 /** Decrypt `length` bytes at `offset` of `data` in place with AES-256-CBC, no padding removal. */
 export interface DecryptRangeTask {
-  kind: 'decrypt';
   /** The crypto backend the main thread runs on (the same in every thread of an archive). */
   backend: CryptoBackendName;
   /**
@@ -45,14 +46,8 @@ export interface DecryptRangeTask {
 
 /** Ends a hash session: hashes `tailBytes` of the held-back last block and answers the SHA-256 (or discards it when -1). */
 export interface DigestTask {
-  kind: 'digest';
   hashSession: number;
   tailBytes: number;
-}
-
-/** Answered as soon as the worker runs: tells the main thread that this thread has booted. */
-export interface PingTask {
-  kind: 'ping';
 }
 
 /**
@@ -61,7 +56,6 @@ export interface PingTask {
  * segments is packed to the start of the run (segment j at j·segmentSize), so it is contiguous.
  */
 export interface UnsealBatchTask {
-  kind: 'unseal';
   backend: CryptoBackendName;
   /**
    * Per-file shared state, zeroed by the main thread when the file is done: encryption key (32
@@ -86,7 +80,6 @@ export interface UnsealBatchTask {
  * written from `offset` on.
  */
 export interface SealRunTask {
-  kind: 'seal';
   backend: CryptoBackendName;
   /** As for `UnsealBatchTask`: encryption key, MAC key, header tag; zeroed when the file is done. */
   state: SharedArrayBuffer;
@@ -102,8 +95,6 @@ export interface SealRunTask {
   /** Set when the thread reads the run's plaintext itself, by position, to `plaintextOffset`. */
   read?: RunRead | undefined;
 }
-
-export type WorkerTask = DecryptRangeTask | DigestTask | PingTask | UnsealBatchTask | SealRunTask;
 
 /** Reply to a `DecryptRangeTask`: plaintext bytes written in place (always `length`). */
 export interface DecryptRangeResult {

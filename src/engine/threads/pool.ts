@@ -8,7 +8,12 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Piscina } from 'piscina';
 import { UsageError } from '../../errors.js';
-import type { DecryptRangeResult, DecryptRangeTask, DigestTask, PingTask, SealRunResult, SealRunTask, UnsealBatchResult, UnsealBatchTask } from './messages.js';
+import type { DecryptRangeResult, DecryptRangeTask, SealRunResult, SealRunTask, UnsealBatchResult, UnsealBatchTask } from './messages.js';
+import type * as workerHandlers from './worker.js';
+
+/** The worker's named handlers (piscina's `name`): each export of worker.ts, with its task and answer. */
+type Handlers = typeof workerHandlers;
+type HandlerName = keyof Handlers;
 
 export interface DecryptPoolOptions {
   /** Worker threads (default: cores − 1, at least 1; the main thread decrypts too). */
@@ -92,7 +97,7 @@ export class DecryptPool {
     for (const release of this.waitingForStart.splice(0)) release();
     // Each ping is answered by the first thread free to take it, so `booted` counts threads that run.
     for (let i = 0; i < this.threads; i += 1) {
-      piscina.run({ kind: 'ping' } satisfies PingTask).then(
+      piscina.run(undefined, { name: 'ping' satisfies HandlerName }).then(
         () => {
           this.bootedThreads = Math.min(this.threads, this.bootedThreads + 1);
           if (this.bootedThreads === this.threads) for (const wake of this.bootWaiters.splice(0)) wake();
@@ -128,34 +133,39 @@ export class DecryptPool {
   }
 
   /** Decrypts one range of the shared ring in place; rejects if the pool is closed or the task fails. */
-  async decrypt(task: Omit<DecryptRangeTask, 'kind'>): Promise<DecryptRangeResult> {
-    return (await this.runCounted({ kind: 'decrypt', ...task } satisfies DecryptRangeTask)) as DecryptRangeResult;
+  decrypt(task: DecryptRangeTask): Promise<DecryptRangeResult> {
+    return this.runCounted('decryptRange', task);
   }
 
   /**
    * Verifies and decrypts a run of sealed segments of the shared ring in place (docs/FORMAT.md);
    * a failed tag is an answer (`failure`), not a rejection.
    */
-  async unseal(task: Omit<UnsealBatchTask, 'kind'>): Promise<UnsealBatchResult> {
-    return (await this.runCounted({ kind: 'unseal', ...task } satisfies UnsealBatchTask)) as UnsealBatchResult;
+  unseal(task: UnsealBatchTask): Promise<UnsealBatchResult> {
+    return this.runCounted('unsealRun', task);
   }
 
   /** Seals a run of plaintext of the shared ring in place; resolves with the sealed bytes written. */
-  async seal(task: Omit<SealRunTask, 'kind'>): Promise<SealRunResult> {
-    return (await this.runCounted({ kind: 'seal', ...task } satisfies SealRunTask)) as SealRunResult;
+  seal(task: SealRunTask): Promise<SealRunResult> {
+    return this.runCounted('sealRun', task);
   }
 
-  private async runCounted(task: DecryptRangeTask | UnsealBatchTask | SealRunTask): Promise<unknown> {
-    if (!this.piscina && this.starting && !this.closed) await new Promise<void>((resolve) => this.waitingForStart.push(resolve));
-    if (!this.piscina || this.closed) throw new Error('decrypt pool is not running');
+  private async runCounted<N extends 'decryptRange' | 'unsealRun' | 'sealRun'>(name: N, task: Parameters<Handlers[N]>[0]): Promise<ReturnType<Handlers[N]>> {
     this.running += 1;
     try {
-      const result: unknown = await this.piscina.run(task);
+      const result = await this.run(name, task);
       this.completed += 1;
       return result;
     } finally {
       this.running -= 1;
     }
+  }
+
+  /** Runs `task` on the named handler of a pool thread (once piscina has loaded, if it is still loading). */
+  private async run<N extends HandlerName>(name: N, task: Parameters<Handlers[N]>[0]): Promise<ReturnType<Handlers[N]>> {
+    if (!this.piscina && this.starting && !this.closed) await new Promise<void>((resolve) => this.waitingForStart.push(resolve));
+    if (!this.piscina || this.closed) throw new Error('decrypt pool is not running');
+    return (await this.piscina.run(task, { name })) as ReturnType<Handlers[N]>;
   }
 
   /**
@@ -168,10 +178,7 @@ export class DecryptPool {
 
   /** Ends a hash session: the SHA-256 of everything hashed plus `tailBytes` of the held-back block. */
   async digest(hashSession: number, tailBytes: number): Promise<Buffer> {
-    if (!this.piscina && this.starting && !this.closed) await new Promise<void>((resolve) => this.waitingForStart.push(resolve));
-    if (!this.piscina || this.closed) throw new Error('decrypt pool is not running');
-    const task: DigestTask = { kind: 'digest', hashSession, tailBytes };
-    return Buffer.from((await this.piscina.run(task)) as Uint8Array);
+    return Buffer.from(await this.run('digest', { hashSession, tailBytes }));
   }
 
   /** Lets running tasks finish, then stops the threads. */

@@ -1,11 +1,14 @@
 /**
- * Runs inside a pool thread (piscina loads this file): decrypts one CBC range of the shared ring in
- * place, or verifies and decrypts (`unseal`) or seals (`seal`) a run of sealed-format segments. Each range is independent — its IV is the ciphertext block before it (docs/ARCHITECTURE.md §2.5) — so
- * ranges of one archive can run on any thread in any order; the main thread writes them in order.
+ * Runs inside a pool thread (piscina loads this file; pool.ts calls its named exports by name, the
+ * tasks and answers are typed in messages.ts): `decryptRange` decrypts one CBC range of the shared
+ * ring in place, `unsealRun` verifies and decrypts and `sealRun` seals a run of sealed-format
+ * segments. Each range is independent — its IV is the ciphertext block before it
+ * (docs/ARCHITECTURE.md §2.5) — so ranges of one archive can run on any thread in any order; the
+ * main thread writes them in order.
  */
 import { firstBadSyncByte } from '../../format/mpegts.js';
 import { createHash, type Hash } from 'node:crypto';
-import type { DecryptRangeResult, DigestTask, SealRunResult, SealRunTask, UnsealBatchResult, UnsealBatchTask, WorkerTask } from './messages.js';
+import type { DecryptRangeResult, DecryptRangeTask, DigestTask, SealRunResult, SealRunTask, UnsealBatchResult, UnsealBatchTask } from './messages.js';
 import { readAt } from './run-read.js';
 import { contextsFromState, freeContexts } from '../sealed/key-state.js';
 import { openSegmentRun, sealSegmentRun, type SegmentContexts } from '../../format/sealed-runs.js';
@@ -15,15 +18,16 @@ import { readRangeAt } from '../archive/range-read.js';
 /** Bytes decrypted before they are checked and hashed: small enough to stay in this core's cache. */
 const CHECK_SLICE = 256 * 1024;
 
-
 /** Plaintext hashes in progress, by session; the last 16 bytes wait in `tail` (they may be padding). */
 const sessions = new Map<number, { hash: Hash; tail: Buffer; tailLength: number }>();
 
-export default function run(task: WorkerTask): DecryptRangeResult | UnsealBatchResult | SealRunResult | Uint8Array | 'ready' {
-  if (task.kind === 'ping') return 'ready';
-  if (task.kind === 'digest') return digest(task);
-  if (task.kind === 'unseal') return unseal(task);
-  if (task.kind === 'seal') return seal(task);
+/** Answered as soon as the thread runs: tells the main thread that this thread has booted. */
+export function ping(): 'ready' {
+  return 'ready';
+}
+
+/** A CBC range of the ring decrypted in place (read by position first when asked), checked and hashed while hot. */
+export function decryptRange(task: DecryptRangeTask): DecryptRangeResult {
   const session = task.hashSession >= 0 ? openSession(task.hashSession) : undefined;
   const data = new Uint8Array(task.data, task.offset, task.length);
   if (task.read) readRangeAt(task.read, data, new Uint8Array(task.state, task.ivOffset, 16));
@@ -64,7 +68,7 @@ function contextsFor(task: UnsealBatchTask | SealRunTask): SegmentContexts {
 }
 
 /** Sealed segments (docs/FORMAT.md): read by position when asked, verified, then decrypted in place (format/sealed-runs.ts). */
-function unseal(task: UnsealBatchTask): UnsealBatchResult {
+export function unsealRun(task: UnsealBatchTask): UnsealBatchResult {
   const data = new Uint8Array(task.data, task.offset, task.length);
   const bytesRead = task.read ? readAt(task.read.fd, data, task.read.position) : undefined;
   if (bytesRead !== undefined && bytesRead < task.length) return { plaintextBytes: 0, segments: 0, failedIndex: -1, failure: undefined, failedLast: false, bytesRead };
@@ -72,7 +76,7 @@ function unseal(task: UnsealBatchTask): UnsealBatchResult {
 }
 
 /** Plaintext (read by position when asked) sealed in place; answers the sealed bytes written. */
-function seal(task: SealRunTask): SealRunResult {
+export function sealRun(task: SealRunTask): SealRunResult {
   const data = new Uint8Array(task.data, task.offset, task.plaintextOffset + task.length);
   const bytesRead = task.read ? readAt(task.read.fd, data.subarray(task.plaintextOffset), task.read.position) : undefined;
   if (bytesRead !== undefined && bytesRead < task.length) return { sealedBytes: 0, bytesRead };
@@ -88,7 +92,8 @@ function openSession(id: number): { hash: Hash; tail: Buffer; tailLength: number
   return session;
 }
 
-function digest(task: DigestTask): Uint8Array {
+/** Ends a hash session: its SHA-256, or nothing when `tailBytes` is -1 (the session is dropped). */
+export function digest(task: DigestTask): Uint8Array {
   const session = openSession(task.hashSession);
   sessions.delete(task.hashSession);
   if (task.tailBytes < 0) return new Uint8Array(0);
