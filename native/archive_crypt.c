@@ -11,7 +11,7 @@
  *
  * N-API only, so one binary serves every Node version; the EVP symbols bind to the `node` binary.
  */
-#define _GNU_SOURCE /* O_TMPFILE */
+#define _GNU_SOURCE /* O_TMPFILE, MAP_* */
 #define NAPI_VERSION 8
 #include <node_api.h>
 
@@ -19,9 +19,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <openssl/core_names.h>
@@ -360,6 +364,180 @@ static napi_value context_free(napi_env env, napi_callback_info info) {
 
 
 /*
+ * File mappings and the SIGBUS guard (docs/ENGINE.md, "Native core"): a local archive is read
+ * through a read-only mapping of its page cache pages instead of pread, which copied every byte once
+ * more (≈60 ms of CPU per GiB on this machine, the larger part of what decrypting out of a reused
+ * window now costs). Memory of a mapping is never handed to JavaScript: an unguarded access to a
+ * page past the end of a file that shrank would kill the process with SIGBUS.
+ *
+ * Every read of mapped memory runs inside a guarded region on its own thread:
+ *
+ *   sigjmp_buf jump;
+ *   if (!GUARD_ENTER(jump)) { fault: guard_fault_offset(mapping) says where; give up the job }
+ *   ... read mapping->base[...] ...
+ *   guard_leave();
+ *
+ * The addon's SIGBUS handler (installed once, when the first mapping is made) jumps back to the
+ * thread's GUARD_ENTER when that thread faulted inside a guarded region, and otherwise hands the
+ * signal to the handler that was there before (or the default action, which ends the process as
+ * before). No lock, allocation or JavaScript may run inside a guarded region: it can be left at any
+ * instruction. OpenSSL's cipher and digest updates hold neither, and their contexts are freed after.
+ */
+typedef struct {
+  unsigned char *base;
+  size_t size;
+  int jobs; /* async jobs still holding the mapping (main thread only) */
+} file_mapping;
+
+static __thread sigjmp_buf *guard_jump;
+static __thread uintptr_t guard_fault_address;
+static struct sigaction previous_sigbus;
+static pthread_once_t sigbus_once = PTHREAD_ONCE_INIT;
+static int sigbus_installed;
+
+static void on_sigbus(int signal_number, siginfo_t *info, void *context) {
+  sigjmp_buf *jump = guard_jump;
+  if (jump) {
+    guard_jump = NULL;
+    guard_fault_address = (uintptr_t)info->si_addr;
+    siglongjmp(*jump, 1);
+  }
+  if (previous_sigbus.sa_flags & SA_SIGINFO) {
+    previous_sigbus.sa_sigaction(signal_number, info, context);
+  } else if (previous_sigbus.sa_handler != SIG_IGN && previous_sigbus.sa_handler != SIG_DFL) {
+    previous_sigbus.sa_handler(signal_number);
+  } else {
+    /* Put back what was there: returning re-runs the faulting access, which then ends the process. */
+    sigaction(SIGBUS, &previous_sigbus, NULL);
+  }
+}
+
+static void install_sigbus(void) {
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_sigaction = on_sigbus;
+  action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&action.sa_mask);
+  sigbus_installed = sigaction(SIGBUS, &action, &previous_sigbus) == 0;
+}
+
+/* sigsetjmp saves the signal mask, so the jump back also unblocks SIGBUS for the next region. */
+#define GUARD_ENTER(jump) (sigsetjmp(jump, 1) == 0 && (guard_jump = &(jump), 1))
+
+static void guard_leave(void) {
+  guard_jump = NULL;
+}
+
+/* Where in the mapping the last guarded fault of this thread hit (its page's offset). */
+static double guard_fault_offset(const file_mapping *mapping) {
+  uintptr_t base = (uintptr_t)mapping->base, at = guard_fault_address;
+  if (at < base || at >= base + mapping->size) return (double)mapping->size;
+  return (double)((at - base) & ~(uintptr_t)4095);
+}
+
+static void finalize_mapping(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  file_mapping *mapping = data;
+  if (mapping->base) munmap(mapping->base, mapping->size);
+  free(mapping);
+}
+
+/* The mapping an external made by mapFile names, or NULL after throwing (also once unmapped). */
+static file_mapping *get_mapping(napi_env env, napi_value value) {
+  void *pointer = NULL;
+  napi_valuetype type;
+  if (napi_typeof(env, value, &type) != napi_ok || type != napi_external || napi_get_value_external(env, value, &pointer) != napi_ok || !pointer) {
+    napi_throw_type_error(env, NULL, "expected a mapping made by mapFile");
+    return NULL;
+  }
+  file_mapping *mapping = pointer;
+  if (!mapping->base) {
+    napi_throw_error(env, "ERR_ARCHIVE_CRYPT_NATIVE_UNMAPPED", "archive-crypt native: mapping already unmapped");
+    return NULL;
+  }
+  return mapping;
+}
+
+/*
+ * mapFile(fd, size) → mapping: the first `size` bytes (> 0) of the open file `fd`, mapped read-only
+ * (MAP_SHARED, never written). Throws a Node-style error (`code` ENODEV for pipes and other files
+ * that cannot be mapped, …): then read with pread as before.
+ */
+static napi_value map_file(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value args[2];
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  int32_t fd = -1;
+  double size = 0;
+  if (argc < 2 || napi_get_value_int32(env, args[0], &fd) != napi_ok || napi_get_value_double(env, args[1], &size) != napi_ok) return throw_type(env, "mapFile(fd, size)");
+  if (fd < 0 || !(size > 0) || size != (double)(size_t)size) return throw_range(env, "mapFile: fd must be open and size a positive integer");
+  pthread_once(&sigbus_once, install_sigbus);
+  if (!sigbus_installed) return throw_errno(env, ENOTSUP, "sigaction");
+  void *base = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) return throw_errno(env, errno, "mmap");
+  file_mapping *mapping = calloc(1, sizeof *mapping);
+  napi_value result;
+  if (!mapping || napi_create_external(env, mapping, finalize_mapping, NULL, &result) != napi_ok) {
+    munmap(base, (size_t)size);
+    free(mapping);
+    napi_throw_error(env, NULL, "archive-crypt native: cannot create mapping");
+    return NULL;
+  }
+  mapping->base = base;
+  mapping->size = (size_t)size;
+  return result;
+}
+
+/* unmapFile(mapping): unmaps now (idempotent); refused while an async job still reads it. */
+static napi_value unmap_file(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value args[1];
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  void *pointer = NULL;
+  if (argc < 1 || napi_get_value_external(env, args[0], &pointer) != napi_ok || !pointer) return throw_type(env, "unmapFile(mapping)");
+  file_mapping *mapping = pointer;
+  if (mapping->jobs > 0) return throw_range(env, "unmapFile: a job still reads the mapping");
+  if (mapping->base) munmap(mapping->base, mapping->size);
+  mapping->base = NULL;
+  return NULL;
+}
+
+/*
+ * digestMapped(context, mapping, offset, length): digestUpdate over mapped bytes, guarded. Returns
+ * -1, or the offset where the file ended (it shrank while mapped; the digest is then unusable).
+ */
+static napi_value digest_mapped(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value args[4];
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  if (argc < 4) return throw_type(env, "digestMapped(context, mapping, offset, length)");
+  crypto_context *context = get_context(env, args[0], 0);
+  if (!context) return NULL;
+  file_mapping *mapping = get_mapping(env, args[1]);
+  if (!mapping) return NULL;
+  double offset, length;
+  if (napi_get_value_double(env, args[2], &offset) != napi_ok || napi_get_value_double(env, args[3], &length) != napi_ok) return throw_type(env, "digestMapped: offset and length must be numbers");
+  if (!(offset >= 0 && length >= 0 && offset + length <= (double)mapping->size) || offset != (double)(size_t)offset || length != (double)(size_t)length) {
+    return throw_range(env, "digestMapped: offset and length must lie within the mapping");
+  }
+  double shrank = -1;
+  volatile int ok = 1;
+  sigjmp_buf jump;
+  if (GUARD_ENTER(jump)) {
+    ok = context->mac ? EVP_MAC_update(context->mac, mapping->base + (size_t)offset, (size_t)length)
+                      : EVP_DigestUpdate(context->digest, mapping->base + (size_t)offset, (size_t)length);
+    guard_leave();
+  } else {
+    shrank = guard_fault_offset(mapping);
+  }
+  if (!ok) return throw_openssl(env, "digest update");
+  napi_value result;
+  CHECK(napi_create_double(env, shrank, &result));
+  return result;
+}
+
+/*
  * decryptRanges: the Vonage decrypt loop of docs/ENGINE.md ("Threads") in C, so that no JavaScript
  * runs per range. A window of `count` CBC ranges of `rangeSize` bytes (the last one ends at `end`)
  * lies at `data`; range i is at file position firstPosition + i·rangeSize. With a file descriptor
@@ -367,6 +545,9 @@ static napi_value context_free(napi_env env, napi_callback_info info) {
  * IV for position 0) — so ranges are independent and two threads can take them from one shared
  * claim counter (an Int32Array over a SharedArrayBuffer, claimed with an atomic add). Without one
  * the window is one range already in memory, decrypted in order from `iv`, and may be hashed.
+ * With a mapping (mapFile) in place of the descriptor, range i is decrypted out of place from the
+ * mapping into its place in the window (guarded: a file that shrank is reported like a short read),
+ * and without claims the ranges run in order on one thread and may be hashed.
  * Every range is decrypted in place in cache-sized slices, and its MPEG-TS sync bytes are checked
  * while the slice is hot. With a callback the job runs as async work on a libuv thread (no worker
  * thread to boot), else on the calling thread.
@@ -406,6 +587,7 @@ typedef struct {
   unsigned char key[32];
   unsigned char iv[16];
   int fd;
+  file_mapping *mapping;
   unsigned char *data;
   size_t range_size;
   uint32_t count;
@@ -462,13 +644,22 @@ static void run_range_job(range_job *job) {
     return;
   }
   unsigned char iv[16];
+  const file_mapping *mapping = job->mapping;
+  sigjmp_buf jump;
   for (uint32_t next = 0;;) {
     uint32_t i = job->claims ? (uint32_t)__atomic_fetch_add(job->claims, 1, __ATOMIC_SEQ_CST) : next++;
     if (i >= job->count) break;
+    /* One guarded region per range: a fault leaves it at any instruction, and ends the job. */
+    if (mapping && !GUARD_ENTER(jump)) {
+      job->error = JOB_SHRANK;
+      job->error_at = guard_fault_offset(job->mapping);
+      break;
+    }
     double position = job->first_position + (double)i * (double)job->range_size;
     size_t length = job->end - position < (double)job->range_size ? (size_t)(job->end - position) : job->range_size;
     unsigned char *range = job->data + (size_t)i * job->range_size;
-    memcpy(iv, job->iv, 16);
+    const unsigned char *input = mapping ? mapping->base + (size_t)position : range;
+    memcpy(iv, position > 0 && mapping ? input - 16 : job->iv, 16);
     if (job->fd >= 0 && position > 0 && !pread_full(job->fd, iv, 16, position - 16, job)) break;
     if (!EVP_CipherInit_ex2(cipher, NULL, NULL, iv, 0, NULL)) {
       job->error = JOB_OPENSSL;
@@ -478,17 +669,19 @@ static void run_range_job(range_job *job) {
       int chunk = (int)(length - at < SLICE ? length - at : SLICE), written = 0;
       /* Read a slice and decrypt it while it is still in this core's cache. */
       if (job->fd >= 0 && !pread_full(job->fd, range + at, (size_t)chunk, position + (double)at, job)) break;
-      if (!EVP_CipherUpdate(cipher, range + at, &written, range + at, chunk) || written != chunk) {
+      if (!EVP_CipherUpdate(cipher, range + at, &written, input + at, chunk) || written != chunk) {
         job->error = JOB_OPENSSL;
         break;
       }
       check_sync(job, range + at, (size_t)chunk, job->sync_base + (double)i * (double)job->range_size + (double)at);
-      if (job->hash && at < job->hash_length) {
-        size_t hashed = job->hash_length - at < (size_t)chunk ? job->hash_length - at : (size_t)chunk;
+      size_t done = (size_t)i * job->range_size + at; /* in order when hashing */
+      if (job->hash && done < job->hash_length) {
+        size_t hashed = job->hash_length - done < (size_t)chunk ? job->hash_length - done : (size_t)chunk;
         if (!EVP_DigestUpdate(job->hash, range + at, hashed)) job->error = JOB_OPENSSL;
       }
       if (job->error) break;
     }
+    if (mapping) guard_leave();
     if (job->error) break;
   }
   /* One thread's failure stops the others' claims too. */
@@ -519,6 +712,7 @@ static napi_value job_error(napi_env env, range_job *job) {
 }
 
 static void free_range_job(napi_env env, range_job *job) {
+  if (job->mapping && job->async.work) job->mapping->jobs -= 1;
   release_handles(env, &job->async);
   OPENSSL_cleanse(job, sizeof *job);
   OPENSSL_free(job);
@@ -565,9 +759,13 @@ static napi_value decrypt_ranges(napi_env env, napi_callback_info info) {
   if (!get_bytes(env, args[0], &key, &key_length) || !get_bytes(env, args[1], &iv, &iv_length) || key_length != 32 || iv_length != 16) {
     return throw_range(env, "key must be 32 bytes and iv 16 bytes");
   }
-  int32_t fd, count;
+  int32_t fd = -1, count;
   double range_size, first_position, end, sync_base, hash_length;
-  if (napi_get_value_int32(env, args[2], &fd) != napi_ok || !get_bytes(env, args[3], &data, &data_length) || napi_get_value_double(env, args[4], &range_size) != napi_ok ||
+  file_mapping *mapping = NULL;
+  napi_valuetype source_type;
+  if (napi_typeof(env, args[2], &source_type) != napi_ok) return NULL;
+  if (source_type == napi_external && !(mapping = get_mapping(env, args[2]))) return NULL;
+  if ((!mapping && napi_get_value_int32(env, args[2], &fd) != napi_ok) || !get_bytes(env, args[3], &data, &data_length) || napi_get_value_double(env, args[4], &range_size) != napi_ok ||
       napi_get_value_int32(env, args[5], &count) != napi_ok || napi_get_value_double(env, args[6], &first_position) != napi_ok ||
       napi_get_value_double(env, args[7], &end) != napi_ok || napi_get_value_double(env, args[9], &sync_base) != napi_ok ||
       napi_get_value_double(env, args[11], &hash_length) != napi_ok) {
@@ -598,13 +796,15 @@ static napi_value decrypt_ranges(napi_env env, napi_callback_info info) {
     if (!context->digest) return throw_type(env, "decryptRanges: hash must be a hash context");
     hash = context->digest;
   }
-  if (fd < 0 && count > 1) return throw_range(env, "decryptRanges: without a file, the window is one range");
-  if (hash && (claims || hash_length < 0 || hash_length > end - first_position)) return throw_range(env, "decryptRanges: a hashed window is one thread's, in order");
+  if (fd < 0 && !mapping && count > 1) return throw_range(env, "decryptRanges: without a file, the window is one range");
+  if (mapping && end > (double)mapping->size) return throw_range(env, "decryptRanges: ranges must lie within the mapping");
+  if (hash && (claims || fd >= 0 || hash_length < 0 || hash_length > end - first_position)) return throw_range(env, "decryptRanges: a hashed window is one thread's, in order");
   range_job *job = OPENSSL_zalloc(sizeof *job);
   if (!job) return throw_openssl(env, "OPENSSL_zalloc");
   memcpy(job->key, key, 32);
   memcpy(job->iv, iv, 16);
   job->fd = fd;
+  job->mapping = mapping;
   job->data = data;
   job->range_size = (size_t)range_size;
   job->count = (uint32_t)count;
@@ -628,8 +828,12 @@ static napi_value decrypt_ranges(napi_env env, napi_callback_info info) {
   int failed = napi_create_reference(env, args[3], 1, &job->async.refs[0]) != napi_ok || napi_create_reference(env, args[12], 1, &job->async.callback) != napi_ok;
   if (!failed && claims) failed = napi_create_reference(env, args[8], 1, &job->async.refs[1]) != napi_ok;
   if (!failed && hash) failed = napi_create_reference(env, args[10], 1, &job->async.refs[2]) != napi_ok;
+  if (!failed && mapping) failed = napi_create_reference(env, args[2], 1, &job->async.refs[3]) != napi_ok;
   failed = failed || napi_create_string_utf8(env, "archive-crypt:decryptRanges", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-           napi_create_async_work(env, NULL, name, execute_range_job, complete_range_job, job, &job->async.work) != napi_ok || napi_queue_async_work(env, job->async.work) != napi_ok;
+           napi_create_async_work(env, NULL, name, execute_range_job, complete_range_job, job, &job->async.work) != napi_ok;
+  /* Held until the job completes: unmapFile refuses meanwhile. */
+  if (!failed && mapping) mapping->jobs += 1;
+  failed = failed || napi_queue_async_work(env, job->async.work) != napi_ok;
   if (failed) {
     free_range_job(env, job);
     napi_throw_error(env, NULL, "archive-crypt native: cannot queue decryptRanges");
@@ -971,6 +1175,9 @@ NAPI_MODULE_INIT() {
       {"contextFree", NULL, context_free, NULL, NULL, NULL, napi_enumerable, NULL},
       {"decryptRanges", NULL, decrypt_ranges, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sealedRuns", NULL, sealed_runs, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mapFile", NULL, map_file, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"unmapFile", NULL, unmap_file, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"digestMapped", NULL, digest_mapped, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openTmpfile", NULL, open_tmpfile, NULL, NULL, NULL, napi_enumerable, NULL},
       {"linkTmpfile", NULL, link_tmpfile, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -10,6 +10,14 @@ import { getSystemErrorName } from 'node:util';
 /** An OpenSSL context owned by the addon (opaque). Free it with `contextFree` when the archive is done. */
 export type NativeContext = { readonly __nativeContext: unique symbol };
 
+/**
+ * A read-only mapping of a local file owned by the addon (opaque; its memory is never handed to
+ * JavaScript). Every read of it runs in C under the addon's SIGBUS guard, so a file that shrinks
+ * while mapped fails the read (`shrankAt`) instead of killing the process. Unmap it with
+ * `unmapFile` when the archive is done (the GC would only do it eventually).
+ */
+export type NativeMapping = { readonly __nativeMapping: unique symbol };
+
 /** The `kind` argument of `cipherNew` and `hashNew`, as native/archive_crypt.c numbers them. */
 export const NativeKind = { cbcDecrypt: 0, cbcEncrypt: 1, ctr: 2, sha256: 4, md5: 5 } as const;
 
@@ -35,14 +43,17 @@ export interface NativeBinding {
    * position with the block before it as IV (`iv` for position 0), and the ranges are taken from
    * the atomic counter `claims[0]` (shared by every thread on the window) when given. Without `fd`
    * the window is one range already in `data`, decrypted from `iv`; then `hash` (a hash context)
-   * may take its first `hashLength` plaintext bytes. Returns the first bad sync offset (-1: none); with a
+   * may take its first `hashLength` plaintext bytes. With a `mapping` (mapFile) in place of `fd`, range
+   * i is decrypted out of place from the mapping into its place in `data` (nothing is read into
+   * `data` first); with claims the ranges are shared as with `fd`, without them they run in order and
+   * may be hashed. Returns the first bad sync offset (-1: none); with a
    * callback the job runs on a libuv thread and the callback gets (error, that offset). Errors carry
-   * `errno`/`syscall` (a failed pread) or `shrankAt` (the file ended early).
+   * `errno`/`syscall` (a failed pread) or `shrankAt` (the file ended early, or shrank while mapped).
    */
   decryptRanges(
     key: Uint8Array,
     iv: Uint8Array,
-    fd: number,
+    fd: number | NativeMapping,
     data: Uint8Array,
     rangeSize: number,
     count: number,
@@ -82,6 +93,21 @@ export interface NativeBinding {
     results: Float64Array,
     callback?: (error: Error | null) => void,
   ): void;
+  /**
+   * Maps the first `size` (> 0) bytes of the open file `fd` read-only, for `decryptRanges` and
+   * `digestMapped` (and the C code of other jobs: native/archive_crypt.c "File mappings"). Throws a
+   * Node-style error (`code` ENODEV for pipes and special files, …) where the file cannot be mapped:
+   * read it by position or in order then. Installs the addon's SIGBUS handler on first use (it
+   * passes any fault outside its guarded reads to the handler that was there before).
+   */
+  mapFile(fd: number, size: number): NativeMapping;
+  /** Unmaps now (idempotent; later use throws); throws while an async job still reads the mapping. */
+  unmapFile(mapping: NativeMapping): void;
+  /**
+   * `digestUpdate` over `length` mapped bytes at `offset`, on this thread, guarded. Returns -1, or
+   * the offset at which the file ended (it shrank while mapped; the digest is unusable then).
+   */
+  digestMapped(context: NativeContext, mapping: NativeMapping, offset: number, length: number): number;
   /**
    * An unnamed file (mode 0600) in `directory`, gone if the process dies before `linkTmpfile` names
    * it. Throws a Node-style error (`code` EOPNOTSUPP, EISDIR, ENOENT, …) where unsupported.
@@ -145,5 +171,6 @@ function withErrnoCodes(raw: NativeBinding): NativeBinding {
     ...raw,
     openTmpfile: withCode((directory: string) => raw.openTmpfile(directory)),
     linkTmpfile: withCode((fd: number, target: string) => raw.linkTmpfile(fd, target)),
+    mapFile: withCode((fd: number, size: number) => raw.mapFile(fd, size)),
   };
 }

@@ -4,7 +4,7 @@
  * O_TMPFILE pair. With ARCHIVE_CRYPT_NATIVE=0 the loader must report why it is off instead.
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { closeSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
@@ -138,6 +138,103 @@ describe('native core against openssl', () => {
   ])('refuses %s', (_name, call, message) => {
     const native = binding();
     expect(() => call(native)).toThrow(message);
+  });
+});
+
+describe('native file mappings and the SIGBUS guard', () => {
+  const key = randomBytes(32);
+  const iv = randomBytes(16);
+  const rangeSize = 64 * 1024;
+
+  /** A file of `size` random bytes, its openssl decryption (-nopad), and an open descriptor. */
+  async function mappedArchive(size: number): Promise<{ path: string; fd: number; ciphertext: Buffer; plaintext: Buffer }> {
+    const path = join(await tempDir(), 'archive.bin');
+    const ciphertext = randomBytes(size);
+    await writeFile(path, ciphertext);
+    const plaintext = (await openssl(['enc', '-d', '-aes-256-cbc', '-nopad', '-K', hex(key), '-iv', hex(iv), '-in', path])).stdoutBytes;
+    return { path, fd: openSync(path, 'r'), ciphertext, plaintext };
+  }
+
+  const async = (run: (callback: (error: Error | null, bad: number) => void) => void): Promise<number> =>
+    new Promise((resolve, reject) => run((error, bad) => (error ? reject(error) : resolve(bad))));
+
+  it('decrypts out of place from a mapping, shared by two threads or in order and hashed, as openssl does', async () => {
+    const native = binding();
+    const size = 5 * rangeSize + 4096;
+    const { fd, ciphertext, plaintext } = await mappedArchive(size);
+    const mapping = native.mapFile(fd, size);
+    try {
+      const count = Math.ceil(size / rangeSize);
+      const shared = Buffer.from(new SharedArrayBuffer(size));
+      const claims = new Int32Array(new SharedArrayBuffer(4));
+      const theirs = async((done) => native.decryptRanges(key, iv, mapping, shared, rangeSize, count, 0, size, claims, -1, null, 0, done));
+      native.decryptRanges(key, iv, mapping, shared, rangeSize, count, 0, size, claims, -1, null, 0);
+      await theirs;
+      expect(shared.equals(plaintext)).toBe(true);
+
+      // In order on a libuv thread from the second range on, hashing all but the last block.
+      const window = Buffer.alloc(size - rangeSize);
+      const hash = native.hashNew(NativeKind.sha256);
+      await async((done) => native.decryptRanges(key, iv, mapping, window, rangeSize, count - 1, rangeSize, size, null, -1, hash, window.length - 16, done));
+      expect(window.equals(plaintext.subarray(rangeSize))).toBe(true);
+      const digest = Buffer.alloc(32);
+      native.digestFinal(hash, digest);
+      expect(hex(digest)).toBe(createHash('sha256').update(plaintext.subarray(rangeSize, size - 16)).digest('hex'));
+
+      const ciphertextHash = native.hashNew(NativeKind.sha256);
+      expect(native.digestMapped(ciphertextHash, mapping, 100, size - 100)).toBe(-1);
+      native.digestFinal(ciphertextHash, digest);
+      expect(hex(digest)).toBe(createHash('sha256').update(ciphertext.subarray(100)).digest('hex'));
+    } finally {
+      native.unmapFile(mapping);
+      closeSync(fd);
+    }
+  });
+
+  it('turns a file that shrank while mapped into shrankAt, on this thread and on a libuv thread, and the process lives on', async () => {
+    const native = binding();
+    const size = 4 * rangeSize;
+    const { path, fd } = await mappedArchive(size);
+    const mapping = native.mapFile(fd, size);
+    try {
+      const cut = rangeSize + 8192;
+      truncateSync(path, cut);
+      const out = Buffer.alloc(size);
+      const shrank = expect.objectContaining({ shrankAt: cut }) as Error;
+      // Twice each: a guard that fired once must work again (the signal mask is restored on the jump).
+      for (let round = 0; round < 2; round += 1) {
+        expect(() => native.decryptRanges(key, iv, mapping, out, rangeSize, 4, 0, size, null, -1, null, 0)).toThrow(shrank);
+        await expect(async((done) => native.decryptRanges(key, iv, mapping, out, rangeSize, 4, 0, size, new Int32Array(new SharedArrayBuffer(4)), -1, null, 0, done))).rejects.toThrow(shrank);
+        expect(native.digestMapped(native.hashNew(NativeKind.sha256), mapping, 0, size)).toBe(cut);
+      }
+      // The bytes still there decrypt as before.
+      native.decryptRanges(key, iv, mapping, out, rangeSize, 1, 0, rangeSize, null, -1, null, 0);
+    } finally {
+      native.unmapFile(mapping);
+      closeSync(fd);
+    }
+  });
+
+  it('refuses what cannot be mapped, a mapping in use or unmapped, and ranges past its end', async () => {
+    const native = binding();
+    const { fd } = await mappedArchive(2 * rangeSize);
+    const special = openSync('/dev/null', 'r');
+    try {
+      expect(() => native.mapFile(fd, 0)).toThrow(/positive integer/);
+      const mapping = native.mapFile(fd, 2 * rangeSize);
+      const out = Buffer.alloc(2 * rangeSize);
+      expect(() => native.decryptRanges(key, iv, mapping, out, rangeSize, 3, 0, 3 * rangeSize, null, -1, null, 0)).toThrow(/within/);
+      const running = async((done) => native.decryptRanges(key, iv, mapping, out, rangeSize, 2, 0, 2 * rangeSize, null, -1, null, 0, done));
+      expect(() => native.unmapFile(mapping)).toThrow(/still reads/);
+      await running;
+      native.unmapFile(mapping);
+      native.unmapFile(mapping);
+      expect(() => native.decryptRanges(key, iv, mapping, out, rangeSize, 1, 0, rangeSize, null, -1, null, 0)).toThrow(/unmapped/);
+      expect(() => native.mapFile(special, 4096)).toThrow(expect.objectContaining({ code: 'ENODEV', syscall: 'mmap' }) as Error);
+    } finally {
+      closeSync(special);
+      closeSync(fd);
+    }
   });
 });
 
