@@ -9,6 +9,7 @@ const pkcs11 = 'test/pkcs11-*.test.ts';
 export default defineConfig({
   test: {
     globalSetup: ['test/global-setup.ts'],
+    setupFiles: ['test/support/each-file.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // The suite spawns the CLI and openssl a lot; two cores are plenty busy with two files at once.

@@ -4,7 +4,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll } from 'vitest';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const cliPath = join(repoRoot, 'bin', 'archive-crypt.js');
@@ -58,9 +57,15 @@ export async function openssl(args: string[], options: RunOptions = {}): Promise
 }
 
 const temporaryDirs: string[] = [];
-// Registered when this module loads (at the top of every test file), so it runs whatever hook or test
-// created the folders: an afterAll added from inside a beforeAll or a test is never run.
-afterAll(() => Promise.all(temporaryDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true }))));
+
+/**
+ * Removes every folder `tempDir` made so far. test/support/each-file.ts runs it after each test file:
+ * with `isolate: false` this module is loaded once per worker, so an afterAll registered here would
+ * run after the worker's first file only, and every later file's folders would stay in /tmp.
+ */
+export async function removeTemporaryDirs(): Promise<void> {
+  await Promise.all(temporaryDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+}
 
 /** A temporary folder removed after the test file. */
 export async function tempDir(prefix = 'archive-crypt-test-'): Promise<string> {
