@@ -4,7 +4,9 @@
  * giving the archive's expected SHA-256 and size.
  */
 import type { Command } from 'commander';
+import type { DecryptArchiveOptions } from '../engine/archive/decrypt.js';
 import { UsageError } from '../errors.js';
+import type { Padding } from '../format/opentok.js';
 import type { VonageArchive } from '../vonage/archive.js';
 
 export interface PasswordFlags {
@@ -73,6 +75,35 @@ async function readText(path: string, option: string): Promise<string> {
   } catch (error) {
     throw new UsageError(`cannot read ${option} ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
+}
+
+/** The check flags `decrypt` and `reseal` share. */
+export interface ArchiveCheckFlags {
+  padding: Padding;
+  mpegtsCheck: boolean;
+}
+
+/**
+ * What `decrypt` and `reseal` hand the engine for one archive besides source, keys and sink: the
+ * password, the checks (an `--expect-sha256` given on the command line wins over the archive JSON's
+ * `sha256sum`), cancellation and progress.
+ */
+export function archiveDecryptOptions(
+  input: PasswordInput,
+  flags: ArchiveCheckFlags,
+  expectOverride: Buffer | undefined,
+  run: { signal: AbortSignal | undefined; onProgress: (bytes: number, total: number | undefined) => void },
+): Pick<DecryptArchiveOptions, 'password' | 'padding' | 'checkMpegTs' | 'expectSha256' | 'expectSize' | 'signal' | 'onProgress'> {
+  const expectSha256 = expectOverride ?? input.expectSha256;
+  return {
+    password: input.password,
+    padding: flags.padding,
+    checkMpegTs: flags.mpegtsCheck,
+    ...(expectSha256 ? { expectSha256 } : {}),
+    ...(input.expectSize !== undefined ? { expectSize: input.expectSize } : {}),
+    ...(run.signal ? { signal: run.signal } : {}),
+    onProgress: run.onProgress,
+  };
 }
 
 /** A SHA-256 given as 64 hex digits or as base64 (Vonage's `sha256sum`). */

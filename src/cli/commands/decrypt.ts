@@ -10,7 +10,7 @@ import type { Padding } from '../../format/opentok.js';
 import type { CliContext } from '../context.js';
 import { addKeyOptions, loadKeyring, planKeyring, type KeyFlags, type KeyPlan, type LoadedKeyring } from '../keyring.js';
 import type { SourceOptions } from '../../storage/open.js';
-import { addPasswordOptions, checkPasswordFlags, parseSha256, readPasswordInput, type PasswordFlags, type PasswordInput } from '../archive-password.js';
+import { addPasswordOptions, archiveDecryptOptions, checkPasswordFlags, parseSha256, readPasswordInput, type PasswordFlags, type PasswordInput } from '../archive-password.js';
 import { addReportOptions, type ReportFlags } from '../output.js';
 import { checkPlaintextPolicy, refuseExistingOutput, runPipeline } from '../pipeline.js';
 import { addStorageOptions, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
@@ -139,21 +139,14 @@ async function decryptCommand(ctx: CliContext, sourceArgument: string | undefine
       const { openSource } = await import('../../storage/open.js');
       const { decryptArchive } = await import('../../engine/archive/decrypt.js');
       const source = await openSource(vonage?.source ?? plan.sourceSpec, plan.storage);
-      const expectSha256 = plan.expectOverride ?? input.expectSha256;
       let report: DecryptReport;
       try {
         report = await decryptArchive({
+          ...archiveDecryptOptions(input, opts, plan.expectOverride, { signal: ctx.signal, onProgress: (bytes, total) => progress.update(bytes, total) }),
           source,
-          password: input.password,
           keyring: keyring.handles,
           onKeyUnwrapped: ({ index, label, oaepHash }) => (extras.key = { index, path: label, oaepHash, of: keyring.handles.keys.length }),
           sink,
-          padding: opts.padding,
-          checkMpegTs: opts.mpegtsCheck,
-          ...(expectSha256 ? { expectSha256 } : {}),
-          ...(input.expectSize !== undefined ? { expectSize: input.expectSize } : {}),
-          signal: ctx.signal,
-          onProgress: (bytes, total) => progress.update(bytes, total),
         });
       } catch (error) {
         throw await sealedInputError(error, source);

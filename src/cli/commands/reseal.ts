@@ -10,7 +10,7 @@ import { UsageError } from '../../errors.js';
 import type { Padding } from '../../format/opentok.js';
 import type { SourceOptions } from '../../storage/open.js';
 import type { OutputSink } from '../../storage/output-sink.js';
-import { addPasswordOptions, checkPasswordFlags, parseSha256, readPasswordInput, type PasswordFlags, type PasswordInput } from '../archive-password.js';
+import { addPasswordOptions, archiveDecryptOptions, checkPasswordFlags, parseSha256, readPasswordInput, type PasswordFlags, type PasswordInput } from '../archive-password.js';
 import type { CliContext } from '../context.js';
 import { addReportOptions, type ReportFlags } from '../output.js';
 import { refuseExistingOutput, runPipeline } from '../pipeline.js';
@@ -114,22 +114,15 @@ async function resealCommand(ctx: CliContext, sourceSpec: string, flags: ResealF
       const { resealArchive } = await import('../../engine/archive/reseal.js');
       const { input, storage } = plan;
       const source = await openSource(sourceSpec, storage);
-      const expectSha256 = plan.expectOverride ?? input.expectSha256;
       try {
         return await resealArchive({
+          ...archiveDecryptOptions(input, flags, plan.expectOverride, { signal: ctx.signal, onProgress: (bytes, total) => progress.update(bytes, total) }),
           source,
-          password: input.password,
           keyring: keys.keyring.handles,
           sink,
           recipients: keys.recipients,
           log2SegmentSize: plan.log2SegmentSize,
           context: { ...(input.archiveId !== undefined ? { archiveId: input.archiveId } : {}), source: source.name },
-          padding: flags.padding,
-          checkMpegTs: flags.mpegtsCheck,
-          ...(expectSha256 ? { expectSha256 } : {}),
-          ...(input.expectSize !== undefined ? { expectSize: input.expectSize } : {}),
-          signal: ctx.signal,
-          onProgress: (bytes, total) => progress.update(bytes, total),
         });
       } catch (error) {
         throw await sealedInputError(error, source);
