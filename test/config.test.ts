@@ -6,24 +6,15 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { loadConfig, parseConfig } from '../src/config/load.js';
 import { UsageError } from '../src/errors.js';
-import { tempDir } from './support/helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
 import { createBucket, putS3Object, s3Credentials, uniqueName } from './support/emulators.js';
-import { passEnv, privateKeyCopy, vonageFixture as fx } from './support/vonage-fixture.js';
+import { passEnv, fixtureWorkspace, vonageFixture as fx } from './support/vonage-fixture.js';
 import { expectOneLineError } from './support/one-line-error.js';
 
-let dir: string;
-let key: string;
-let sample: Buffer;
-
-beforeAll(async () => {
-  dir = await tempDir();
-  key = await privateKeyCopy(dir);
-  sample = await readFile(fx.sample);
-});
+const { dir, key, sample } = await fixtureWorkspace();
 
 async function configFile(name: string, config: unknown): Promise<string> {
   const path = join(dir, name);

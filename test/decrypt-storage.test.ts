@@ -6,22 +6,17 @@
 import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { runCli, tempDir } from './support/helpers.js';
+import { runCli } from './support/helpers.js';
 import { createBucket, createContainer, putBlob, putS3Object, s3Env, uniqueName } from './support/emulators.js';
 import { faultOnFirstDownload, faultSequence, startFaultProxy } from './support/fault-proxy.js';
-import { passArgs, passEnv, privateKeyCopy, vonageArchive, vonageFixture as fx } from './support/vonage-fixture.js';
+import { fixtureWorkspace, passArgs, passEnv, vonageArchive, vonageFixture as fx } from './support/vonage-fixture.js';
 
 const bucket = uniqueName('decrypt');
 const container = uniqueName('decrypt');
 const objectKey = `123456/${fx.archiveId}/archive.mp4`;
-let dir: string;
-let key: string;
-let sample: Buffer;
+const { dir, key, sample } = await fixtureWorkspace();
 
 beforeAll(async () => {
-  dir = await tempDir();
-  key = await privateKeyCopy(dir);
-  sample = await readFile(fx.sample);
   const archive = await readFile(fx.archive);
   await createBucket(bucket);
   await createContainer(container);

@@ -5,20 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from './support/helpers.js';
+import { describe, expect, it } from 'vitest';
 import { runCliInProcess } from './support/cli-in-process.js';
-import { passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './support/vonage-fixture.js';
+import { passArgs, passEnv, fixtureWorkspace, vonageFixture as fx } from './support/vonage-fixture.js';
 
-let dir: string;
-let key: string;
-let sample: Buffer;
-
-beforeAll(async () => {
-  dir = await tempDir();
-  key = await privateKeyCopy(dir);
-  sample = await readFile(fx.sample);
-});
+const { dir, key, sample } = await fixtureWorkspace();
 
 /** A fresh empty folder per case, to see exactly what each run leaves behind. */
 async function caseDir(name: string): Promise<string> {

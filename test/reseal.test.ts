@@ -1,23 +1,15 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli, tempDir } from './support/helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
 import { createBucket, putS3Object, s3Env, uniqueName } from './support/emulators.js';
-import { passArgs, passEnv, privateKeyCopy, vonageFixture } from './support/vonage-fixture.js';
+import { fixtureWorkspace, passArgs, passEnv, vonageFixture } from './support/vonage-fixture.js';
 import { expectOneLineError } from './support/one-line-error.js';
 
+const { dir, key, sample: media } = await fixtureWorkspace();
+
 describe('reseal: Vonage archive → sealed file, plaintext never on disk', () => {
-  let dir: string;
-  let key: string;
-  let media: Buffer;
-
-  beforeAll(async () => {
-    dir = await tempDir();
-    key = await privateKeyCopy(dir);
-    media = await readFile(vonageFixture.sample);
-  });
-
   const reseal = (source: string, output: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}) =>
     runCliInProcess(['reseal', source, '--archive-json', vonageFixture.archiveJson, '--key', key, ...passArgs, '--to', vonageFixture.certPem, '--output', output, ...extra], { ...passEnv, ...env });
 

@@ -3,11 +3,11 @@
  * openssl command line) and the real MPEG-TS it encrypts (test/fixtures/media/sample.ts).
  */
 import { createCipheriv, createHash } from 'node:crypto';
-import { chmod, copyFile } from 'node:fs/promises';
+import { chmod, copyFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createArchivePassword } from '../../src/format/opentok.js';
 import { loadCertificate } from '../../src/keys/load.js';
-import { fixtures } from './helpers.js';
+import { fixtures, tempDir } from './helpers.js';
 
 const dir = join(fixtures, 'vonage');
 
@@ -32,6 +32,15 @@ export async function privateKeyCopy(dir: string, name = 'key.pem'): Promise<str
   await copyFile(vonageFixture.keyPem, path);
   await chmod(path, 0o600);
   return path;
+}
+
+/**
+ * A test file's working folder (removed after the file) with its own 0600 copy of the fixture key, and
+ * the fixture's media: what the archive decrypts to.
+ */
+export async function fixtureWorkspace(): Promise<{ dir: string; key: string; sample: Buffer }> {
+  const dir = await tempDir();
+  return { dir, key: await privateKeyCopy(dir), sample: await readFile(vonageFixture.sample) };
 }
 
 /**
