@@ -1,15 +1,16 @@
 /**
  * Bad input for `archive-crypt decrypt`, as a table: each case runs in its own folder and must end with
  * its documented exit code, exactly one clear line on stderr (no stack trace), nothing on stdout, and
- * no file at the output path nor any temporary left in the folder.
+ * no file at the output path nor any temporary left in the folder. The CLI runs in process (the code and
+ * the line are src/cli/main.ts's, which bin/ only passes on); Ctrl-C needs a real process and a signal.
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cliPath, openssl, runCli, tempDir } from './support/helpers.js';
-import { waitForOutputOpen } from './support/processes.js';
+import { openssl, tempDir } from './support/helpers.js';
+import { runCliInProcess } from './support/cli-in-process.js';
+import { interruptWhileWriting } from './support/processes.js';
 import { passArgs, passEnv, privateKeyCopy, vonageFixture as fx } from './support/vonage-fixture.js';
 
 let dir: string;
@@ -45,7 +46,7 @@ beforeAll(async () => {
 
   const random = join(dir, 'random.bin');
   await writeFile(random, randomBytes(188 * 10));
-  const encrypted = await runCli(['encrypt', random, '--cert', fx.certPem, '--output', '-', '--password-out', join(dir, 'random-password.txt')]);
+  const encrypted = await runCliInProcess(['encrypt', random, '--cert', fx.certPem, '--output', '-', '--password-out', join(dir, 'random-password.txt')]);
   expect(encrypted.code).toBe(0);
   notMpegTs = { archive: encrypted.stdoutBytes, password: (await readFile(join(dir, 'random-password.txt'), 'utf8')).trim() };
 });
@@ -177,9 +178,7 @@ describe('decrypt: bad input', () => {
     const output = join(work, 'out.ts');
     const args = testCase.args().map((arg) => (arg === 'LOOSE' ? loose : arg));
 
-    const result = await runCli(['decrypt', join(work, testCase.source ?? 'archive.mp4'), ...args, '--output', output], {
-      env: { ...passEnv, ...testCase.env },
-    });
+    const result = await runCliInProcess(['decrypt', join(work, testCase.source ?? 'archive.mp4'), ...args, '--output', output], { ...passEnv, ...testCase.env });
 
     expect(result.code).toBe(testCase.code);
     expect(result.stderr).toMatch(testCase.message);
@@ -199,22 +198,22 @@ describe('decrypt: refusals come before any work', () => {
     const work = join(dir, `early-${outputName}`);
     await mkdir(work);
     await writeFile(join(work, 'exists.ts'), 'keep me');
-    const result = await runCli(['decrypt', join(work, 'absent.mp4'), '--key', join(work, 'absent.pem'), '--password', password, '--output', join(work, outputName)], { env });
+    const result = await runCliInProcess(['decrypt', join(work, 'absent.mp4'), '--key', join(work, 'absent.pem'), '--password', password, '--output', join(work, outputName)], env);
     expect(result.code).toBe(6);
     expect(await readdir(work)).toEqual(['exists.ts']);
   });
 
   it('verify-only and --output - still work under the plaintext policy', async () => {
     const env = { ...passEnv, ARCHIVE_CRYPT_PLAINTEXT_FILES: 'deny' };
-    const verify = await runCli(['decrypt', fx.archive, ...keyArgs(), '--password', password], { env });
+    const verify = await runCliInProcess(['decrypt', fx.archive, ...keyArgs(), '--password', password], env);
     expect(verify.code).toBe(0);
-    const streamed = await runCli(['decrypt', fx.archive, ...keyArgs(), '--password', password, '--output', '-'], { env });
+    const streamed = await runCliInProcess(['decrypt', fx.archive, ...keyArgs(), '--password', password, '--output', '-'], env);
     expect(streamed.code).toBe(0);
     expect(streamed.stdoutBytes.equals(await readFile(fx.sample))).toBe(true);
   });
 
   it('rejects an unknown --padding with exit 2', async () => {
-    const result = await runCli(['decrypt', fx.archive, ...keyArgs(), '--password', password, '--padding', 'zero']);
+    const result = await runCliInProcess(['decrypt', fx.archive, ...keyArgs(), '--password', password, '--padding', 'zero']);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/Allowed choices are pkcs7, none/);
   });
@@ -225,7 +224,7 @@ describe('decrypt --json on failure', () => {
     const work = join(dir, 'json-check');
     await mkdir(work);
     await writeFile(join(work, 'archive.mp4'), archive.subarray(0, -16));
-    const result = await runCli(['decrypt', join(work, 'archive.mp4'), ...keyArgs(), '--password', password, '--json'], { env: passEnv });
+    const result = await runCliInProcess(['decrypt', join(work, 'archive.mp4'), ...keyArgs(), '--password', password, '--json'], passEnv);
     expect(result.code).toBe(4);
     expect(JSON.parse(result.stdout)).toMatchObject({
       ok: false,
@@ -238,7 +237,7 @@ describe('decrypt --json on failure', () => {
   });
 
   it('prints ok:false with the error code when the key is unusable', async () => {
-    const result = await runCli(['decrypt', fx.archive, '--key', otherKey, '--password', password, '--json']);
+    const result = await runCliInProcess(['decrypt', fx.archive, '--key', otherKey, '--password', password, '--json']);
     expect(result.code).toBe(3);
     expect(JSON.parse(result.stdout)).toMatchObject({ ok: false, exitCode: 3, error: { code: 'ERR_PASSWORD', message: expect.stringMatching(/does not open/) as unknown } });
   });
@@ -248,19 +247,8 @@ describe('decrypt: Ctrl-C', () => {
   it('ends a read that waits on an open pipe, promptly, with no output', async () => {
     const work = join(dir, 'ctrl-c-idle');
     await mkdir(work);
-    const child = spawn(process.execPath, [cliPath, 'decrypt', '-', ...keyArgs(), '--password', password, '--output', join(work, 'out.ts')], {
-      env: { ...process.env, ...passEnv },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
     // Nothing is ever written and stdin stays open until the process is gone.
-    await waitForOutputOpen(child.pid ?? 0, work, closed.then(() => 0));
-    child.kill('SIGINT');
-    const code = await Promise.race([closed, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 10_000))]);
-    child.stdin.destroy();
-    if (code === 'hung') child.kill('SIGKILL');
+    const { code, stderr } = await interruptWhileWriting(['decrypt', '-', ...keyArgs(), '--password', password, '--output', join(work, 'out.ts')], work, { env: passEnv });
     expect(code).toBe(130);
     expect(stderr).toBe('archive-crypt: stopped by SIGINT; unfinished output was removed\n');
     expect(await readdir(work)).toEqual([]);
@@ -269,20 +257,11 @@ describe('decrypt: Ctrl-C', () => {
   it('removes the partial output file and exits 130', async () => {
     const work = join(dir, 'ctrl-c');
     await mkdir(work);
-    const output = join(work, 'out.ts');
-    const child = spawn(process.execPath, [cliPath, 'decrypt', '-', ...keyArgs(), '--password', password, '--output', output], {
-      env: { ...process.env, ...passEnv },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
     // Half the archive, then stdin stays open: the run is mid-way when the signal comes.
-    child.stdin.write(archive.subarray(0, archive.length / 2));
-    await waitForOutputOpen(child.pid ?? 0, work, closed.then(() => 0));
-    child.kill('SIGINT');
-    const code = await closed;
-    child.stdin.destroy();
+    const { code, stderr } = await interruptWhileWriting(['decrypt', '-', ...keyArgs(), '--password', password, '--output', join(work, 'out.ts')], work, {
+      env: passEnv,
+      input: archive.subarray(0, archive.length / 2),
+    });
     expect(code).toBe(130);
     expect(stderr).toBe('archive-crypt: stopped by SIGINT; unfinished output was removed\n');
     expect(await readdir(work)).toEqual([]);

@@ -50,6 +50,27 @@ export async function waitForOutputOpen(pid: number, folder: string, exited: Pro
   }
 }
 
+/**
+ * Ctrl-C mid-run: starts the CLI, writes `input` to its stdin and keeps stdin open (so the run cannot
+ * finish), waits until it holds its output open in `folder` with at least `minBytes`, then sends
+ * SIGINT. Resolves with its exit code (137 if it had to be SIGKILLed, 10 s after SIGINT) and stderr.
+ */
+export async function interruptWhileWriting(
+  args: string[],
+  folder: string,
+  { env = {}, input, minBytes = 0 }: { env?: NodeJS.ProcessEnv; input?: Buffer; minBytes?: number } = {},
+): Promise<{ code: number; stderr: string }> {
+  const run = startCli(args, env);
+  if (input) run.child.stdin.write(input);
+  await waitForOutputOpen(run.child.pid ?? 0, folder, run.exited, minBytes);
+  run.child.kill('SIGINT');
+  const hung = setTimeout(() => run.child.kill('SIGKILL'), 10_000);
+  const code = await run.exited;
+  clearTimeout(hung);
+  run.child.stdin.destroy();
+  return { code, stderr: run.stderr() };
+}
+
 /** Every entry left in `folder`, hidden ones included, sorted. */
 export async function leftIn(folder: string): Promise<string[]> {
   return (await readdir(folder)).sort();
