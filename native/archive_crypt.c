@@ -21,11 +21,13 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/core_names.h>
@@ -842,22 +844,30 @@ static napi_value decrypt_ranges(napi_env env, napi_callback_info info) {
 }
 
 /*
- * sealedRuns: the sealed pipelines' segment loop (docs/FORMAT.md §5, docs/ENGINE.md "Threads") in C,
+ * sealedRing: the sealed pipelines' segment loop (docs/FORMAT.md §5, docs/ENGINE.md "Threads") in C,
  * so that no JavaScript runs per segment and the second thread is a libuv thread (nothing to boot).
- * A window of `count` runs lies at `data`, run i in the slot at i·slot. Run i's input is read by
- * position from `fd` at firstPosition + i·runInput (the window's input ends at `end`; the last run
- * may be short, and for seal empty) to inputOffset within its slot, segment by segment, and each
- * segment is sealed or verified-then-opened while it is in this core's cache:
+ * The body is `runs` runs of `runInput` input bytes (the last one ends at `end` and may be short, for
+ * seal empty); run r's input starts at file position start + r·runInput. A ring of `slots` slots of
+ * `slot` bytes lies at `data`; run r is sealed or opened in slot r % slots. Each segment is read by
+ * position to inputOffset within its slot and sealed or verified-then-opened while it is in this
+ * core's cache:
  *   seal:   C = AES-256-CTR(enc, IV, P), T = HMAC-SHA256(mac, header tag ‖ IV ‖ C), C ‖ T written
  *           from the start of the slot (inputOffset leaves 32 bytes of room per segment);
  *   unseal: T checked (CRYPTO_memcmp) before anything is decrypted; the plaintext of verified
  *           segments packed to the start of the slot; the first failure ends the run.
- * IV = u64 big-endian segment index ‖ last flag ‖ 7 zero bytes; the window's last run ends the file
- * when `final`. Runs are taken from the atomic counter claims[0] shared by every thread on the
- * window. results (Float64Array, 4 per run): output bytes, failed segment index (-1), failure
- * (0 none, 1 tag, 2 length, 3 final segment missing), 1 when the failed segment is the final one.
+ * IV = u64 big-endian segment index ‖ last flag ‖ 7 zero bytes; the last run ends the file.
+ *
+ * Every thread claims the next run from one counter for the whole body (control[0], compare and
+ * swap), so neither waits at window boundaries and the faster one takes more; a run may be claimed
+ * only while its slot is free (run < control[1] + slots, control[1] = runs the caller has written
+ * out). The thread that finished run r stores r + 1 in control[3 + r % slots] (release), after its
+ * results: results (Float64Array of 8 per slot): output bytes, failed segment index (-1), failure
+ * (0 none, 1 tag, 2 length, 3 final segment missing), 1 when the failed segment is the final one,
+ * read error (0 none, 1 errno, 2 the file ended early), errno, where it ended. A failure, or the
+ * caller, sets control[2] (stop): no run is claimed after it.
  */
 enum sealed_failure { SEALED_OK = 0, SEALED_TAG = 1, SEALED_LENGTH = 2, SEALED_MISSING_FINAL = 3 };
+enum { RING_NEXT = 0, RING_RELEASED = 1, RING_STOP = 2, RING_DONE = 3, RESULT_FIELDS = 8 };
 
 typedef struct {
   int seal;
@@ -865,29 +875,48 @@ typedef struct {
   int fd;
   unsigned char *data;
   size_t slot, input_offset, run_input, segment_size;
-  uint32_t count;
-  double first_position, end, first_index;
-  int final;
-  int32_t *claims;
+  uint32_t runs, slots;
+  double start, end;
+  int32_t *control;
   double *results;
-  int error, error_number;
-  double error_at;
-  async_handles async;
-} sealed_job;
+  napi_ref refs[3];       /* data, control, results: alive as long as the ring */
+  EVP_CIPHER_CTX *cipher; /* the calling thread's contexts, made on its first run */
+  EVP_MAC_CTX *mac;
+} sealed_ring;
 
-static int sealed_pread(sealed_job *job, unsigned char *target, size_t length, double position) {
+typedef struct {
+  sealed_ring *ring;
+  int error;
+  async_handles async; /* refs[0]: the ring */
+} ring_job;
+
+/* A context pair keyed from the ring's keys; 0 when OpenSSL fails (both freed). */
+static int ring_contexts(sealed_ring *ring, EVP_CIPHER_CTX **cipher, EVP_MAC_CTX **mac) {
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0), OSSL_PARAM_construct_end()};
+  *cipher = EVP_CIPHER_CTX_new();
+  *mac = EVP_MAC_CTX_new(hmac);
+  if (*cipher && *mac && EVP_CipherInit_ex2(*cipher, aes_256_ctr, ring->keys, NULL, 1, NULL) && EVP_MAC_init(*mac, ring->keys + 32, 32, params)) return 1;
+  EVP_CIPHER_CTX_free(*cipher);
+  EVP_MAC_CTX_free(*mac);
+  *cipher = NULL;
+  *mac = NULL;
+  return 0;
+}
+
+/* Reads length bytes at position; on failure records it in result and returns 0. */
+static int ring_pread(sealed_ring *ring, unsigned char *target, size_t length, double position, double *result) {
   size_t filled = 0;
   while (filled < length) {
-    ssize_t n = pread(job->fd, target + filled, length - filled, (off_t)position + (off_t)filled);
+    ssize_t n = pread(ring->fd, target + filled, length - filled, (off_t)position + (off_t)filled);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      job->error = JOB_ERRNO;
-      job->error_number = errno;
+      result[4] = JOB_ERRNO;
+      result[5] = errno;
       return 0;
     }
     if (n == 0) {
-      job->error = JOB_SHRANK;
-      job->error_at = position + (double)filled;
+      result[4] = JOB_SHRANK;
+      result[6] = position + (double)filled;
       return 0;
     }
     filled += (size_t)n;
@@ -903,40 +932,35 @@ static void sealed_iv(unsigned char iv[16], double index, int last) {
 }
 
 /* T = HMAC(mac key, header tag ‖ iv ‖ bytes) into tag. */
-static int sealed_tag(sealed_job *job, EVP_MAC_CTX *mac, const unsigned char iv[16], const unsigned char *bytes, size_t length, unsigned char tag[32]) {
+static int sealed_tag(const sealed_ring *ring, EVP_MAC_CTX *mac, const unsigned char iv[16], const unsigned char *bytes, size_t length, unsigned char tag[32]) {
   size_t written = 0;
-  return EVP_MAC_init(mac, NULL, 0, NULL) && EVP_MAC_update(mac, job->keys + 64, 32) && EVP_MAC_update(mac, iv, 16) && EVP_MAC_update(mac, bytes, length) &&
+  return EVP_MAC_init(mac, NULL, 0, NULL) && EVP_MAC_update(mac, ring->keys + 64, 32) && EVP_MAC_update(mac, iv, 16) && EVP_MAC_update(mac, bytes, length) &&
          EVP_MAC_final(mac, tag, &written, 32);
 }
 
-/* One run; returns 0 on a read or OpenSSL error (job->error set). */
-static int sealed_run(sealed_job *job, EVP_CIPHER_CTX *cipher, EVP_MAC_CTX *mac, uint32_t i) {
-  double position = job->first_position + (double)i * (double)job->run_input;
-  size_t length = job->end - position <= 0 ? 0 : job->end - position < (double)job->run_input ? (size_t)(job->end - position) : job->run_input;
-  int final = job->final && i == job->count - 1;
-  unsigned char *slot = job->data + (size_t)i * job->slot;
-  double *result = job->results + 4 * (size_t)i;
-  double first = job->first_index + (double)i * (double)(job->seal ? job->run_input / job->segment_size : job->run_input / (job->segment_size + 32));
+/* Seals or opens run r into its slot; returns 0 when it failed (result says how). */
+static int sealed_run(sealed_ring *ring, EVP_CIPHER_CTX *cipher, EVP_MAC_CTX *mac, uint32_t r, double *result) {
+  double position = ring->start + (double)r * (double)ring->run_input;
+  size_t length = ring->end - position <= 0 ? 0 : ring->end - position < (double)ring->run_input ? (size_t)(ring->end - position) : ring->run_input;
+  int final = r == ring->runs - 1;
+  unsigned char *slot = ring->data + (size_t)(r % ring->slots) * ring->slot;
+  double first = (double)r * (double)(ring->run_input / (ring->seal ? ring->segment_size : ring->segment_size + 32));
   unsigned char iv[16], tag[32];
   int written = 0;
-  result[0] = 0;
-  result[1] = -1;
-  result[2] = SEALED_OK;
-  result[3] = 0;
-  if (job->seal) {
-    size_t count = final ? length / job->segment_size + 1 : length / job->segment_size, out = 0;
+  if (ring->seal) {
+    size_t count = final ? length / ring->segment_size + 1 : length / ring->segment_size, out = 0;
     for (size_t j = 0; j < count; j += 1) {
       int last = final && j == count - 1;
-      size_t from = job->input_offset + j * job->segment_size, n = last ? length - j * job->segment_size : job->segment_size;
-      if (n > 0 && !sealed_pread(job, slot + from, n, position + (double)(j * job->segment_size))) return 0;
+      size_t from = ring->input_offset + j * ring->segment_size, n = last ? length - j * ring->segment_size : ring->segment_size;
+      if (n > 0 && !ring_pread(ring, slot + from, n, position + (double)(j * ring->segment_size), result)) return 0;
       sealed_iv(iv, first + (double)j, last);
       if (!EVP_CipherInit_ex2(cipher, NULL, NULL, iv, 1, NULL) || (n > 0 && (!EVP_CipherUpdate(cipher, slot + from, &written, slot + from, (int)n) || (size_t)written != n))) {
-        job->error = JOB_OPENSSL;
+        result[4] = JOB_OPENSSL;
         return 0;
       }
       if (out != from) memmove(slot + out, slot + from, n);
-      if (!sealed_tag(job, mac, iv, slot + out, n, slot + out + n)) {
-        job->error = JOB_OPENSSL;
+      if (!sealed_tag(ring, mac, iv, slot + out, n, slot + out + n)) {
+        result[4] = JOB_OPENSSL;
         return 0;
       }
       out += n + 32;
@@ -944,7 +968,8 @@ static int sealed_run(sealed_job *job, EVP_CIPHER_CTX *cipher, EVP_MAC_CTX *mac,
     result[0] = (double)out;
     return 1;
   }
-  size_t full = job->segment_size + 32, full_count = length / full, rest = length - full_count * full, count = final ? full_count + 1 : full_count, plain = 0;
+  size_t full = ring->segment_size + 32, full_count = length / full, rest = length - full_count * full, count = final ? full_count + 1 : full_count, plain = 0;
+  int ok = 1;
   for (size_t j = 0; j < count; j += 1) {
     int last = final && j == full_count;
     size_t start = j * full;
@@ -952,166 +977,281 @@ static int sealed_run(sealed_job *job, EVP_CIPHER_CTX *cipher, EVP_MAC_CTX *mac,
       result[1] = first + (double)j;
       result[2] = rest == 0 ? SEALED_MISSING_FINAL : SEALED_LENGTH;
       result[3] = 1;
+      ok = 0;
       break;
     }
     size_t n = (last ? rest : full) - 32;
-    if (!sealed_pread(job, slot + start, n + 32, position + (double)start)) return 0;
+    if (!ring_pread(ring, slot + start, n + 32, position + (double)start, result)) {
+      ok = 0;
+      break;
+    }
     sealed_iv(iv, first + (double)j, last);
-    if (!sealed_tag(job, mac, iv, slot + start, n, tag)) {
-      job->error = JOB_OPENSSL;
-      return 0;
+    if (!sealed_tag(ring, mac, iv, slot + start, n, tag)) {
+      result[4] = JOB_OPENSSL;
+      ok = 0;
+      break;
     }
     /* Constant time, and before any decryption: no plaintext of an unverified segment ever exists. */
     if (CRYPTO_memcmp(tag, slot + start + n, 32) != 0) {
       result[1] = first + (double)j;
       result[2] = SEALED_TAG;
       result[3] = last;
+      ok = 0;
       break;
     }
     if (!EVP_CipherInit_ex2(cipher, NULL, NULL, iv, 1, NULL) || (n > 0 && (!EVP_CipherUpdate(cipher, slot + start, &written, slot + start, (int)n) || (size_t)written != n))) {
-      job->error = JOB_OPENSSL;
-      return 0;
+      result[4] = JOB_OPENSSL;
+      ok = 0;
+      break;
     }
     if (plain != start) memmove(slot + plain, slot + start, n);
     plain += n;
   }
   result[0] = (double)plain;
   OPENSSL_cleanse(tag, sizeof tag);
-  return 1;
+  return ok;
 }
 
-static void run_sealed_job(sealed_job *job) {
-  EVP_CIPHER_CTX *cipher = EVP_CIPHER_CTX_new();
-  EVP_MAC_CTX *mac = hmac ? EVP_MAC_CTX_new(hmac) : NULL;
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0), OSSL_PARAM_construct_end()};
-  if (!cipher || !mac || !EVP_CipherInit_ex2(cipher, aes_256_ctr, job->keys, NULL, 1, NULL) || !EVP_MAC_init(mac, job->keys + 32, 32, params)) {
-    job->error = JOB_OPENSSL;
-  } else {
-    for (;;) {
-      uint32_t i = (uint32_t)__atomic_fetch_add(job->claims, 1, __ATOMIC_SEQ_CST);
-      if (i >= job->count) break;
-      if (!sealed_run(job, cipher, mac, i)) break;
-      /* A failed segment ends the file: the runs after it need not be opened. */
-      if (job->results[4 * (size_t)i + 2] != SEALED_OK) __atomic_store_n(job->claims, (int32_t)job->count, __ATOMIC_SEQ_CST);
-    }
+/* The next run this thread may take: its index, -1 when none is left (or stopped), -2 while the ring is full. */
+static int64_t ring_claim(sealed_ring *ring) {
+  for (;;) {
+    if (__atomic_load_n(&ring->control[RING_STOP], __ATOMIC_ACQUIRE)) return -1;
+    int32_t next = __atomic_load_n(&ring->control[RING_NEXT], __ATOMIC_ACQUIRE);
+    if ((uint32_t)next >= ring->runs) return -1;
+    int32_t released = __atomic_load_n(&ring->control[RING_RELEASED], __ATOMIC_ACQUIRE);
+    if ((uint32_t)next >= (uint32_t)released + ring->slots) return -2;
+    if (__atomic_compare_exchange_n(&ring->control[RING_NEXT], &next, next + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return next;
   }
-  if (job->error) __atomic_store_n(job->claims, (int32_t)job->count, __ATOMIC_SEQ_CST);
+}
+
+/* Runs claimed run r and publishes it; a failed run stops further claims. */
+static void ring_take(sealed_ring *ring, EVP_CIPHER_CTX *cipher, EVP_MAC_CTX *mac, uint32_t r) {
+  double *result = ring->results + RESULT_FIELDS * (size_t)(r % ring->slots);
+  result[0] = 0;
+  result[1] = -1;
+  for (size_t f = 2; f < RESULT_FIELDS; f += 1) result[f] = 0;
+  if (!sealed_run(ring, cipher, mac, r, result)) __atomic_store_n(&ring->control[RING_STOP], 1, __ATOMIC_RELEASE);
+  __atomic_store_n(&ring->control[RING_DONE + r % ring->slots], (int32_t)r + 1, __ATOMIC_RELEASE);
+}
+
+static void nap(unsigned microseconds) {
+  struct timespec pause = {0, (long)microseconds * 1000};
+  nanosleep(&pause, NULL);
+}
+
+static void execute_ring_job(napi_env env, void *data) {
+  (void)env;
+  ring_job *job = data;
+  sealed_ring *ring = job->ring;
+  EVP_CIPHER_CTX *cipher;
+  EVP_MAC_CTX *mac;
+  if (!ring_contexts(ring, &cipher, &mac)) {
+    job->error = JOB_OPENSSL;
+    return;
+  }
+  /* While the ring is full (the output is slower than the crypto) poll with a growing pause. */
+  for (unsigned pause = 20;;) {
+    int64_t r = ring_claim(ring);
+    if (r == -1) break;
+    if (r == -2) {
+      nap(pause);
+      pause = pause < 1000 ? pause * 2 : 1000;
+      continue;
+    }
+    pause = 20;
+    ring_take(ring, cipher, mac, (uint32_t)r);
+  }
   EVP_CIPHER_CTX_free(cipher);
   EVP_MAC_CTX_free(mac);
 }
 
-static napi_value sealed_job_error(napi_env env, sealed_job *job) {
-  range_job view = {0};
-  view.error = job->error;
-  view.error_number = job->error_number;
-  view.error_at = job->error_at;
-  return job_error(env, &view);
-}
-
-static void free_sealed_job(napi_env env, sealed_job *job) {
-  release_handles(env, &job->async);
-  OPENSSL_cleanse(job, sizeof *job);
-  OPENSSL_free(job);
-}
-
-static void execute_sealed_job(napi_env env, void *data) {
-  (void)env;
-  run_sealed_job(data);
-}
-
-static void complete_sealed_job(napi_env env, napi_status status, void *data) {
-  sealed_job *job = data;
+static void complete_ring_job(napi_env env, napi_status status, void *data) {
+  ring_job *job = data;
   napi_value callback, global, args[1];
-  if (napi_get_reference_value(env, job->async.callback, &callback) == napi_ok && napi_get_global(env, &global) == napi_ok) {
-    if (status != napi_ok) {
-      args[0] = cancelled_error(env, "archive-crypt native: sealedRuns was cancelled");
-    } else if (job->error) {
-      args[0] = sealed_job_error(env, job);
-    } else {
-      napi_get_null(env, &args[0]);
-    }
-    free_sealed_job(env, job);
-    napi_call_function(env, global, callback, 1, args, NULL);
-    return;
+  int called = napi_get_reference_value(env, job->async.callback, &callback) == napi_ok && napi_get_global(env, &global) == napi_ok;
+  if (called) {
+    if (status != napi_ok) args[0] = cancelled_error(env, "archive-crypt native: sealedRingWork was cancelled");
+    else if (job->error) args[0] = cancelled_error(env, "archive-crypt native: sealedRingWork failed in OpenSSL");
+    else napi_get_null(env, &args[0]);
   }
-  free_sealed_job(env, job);
+  release_handles(env, &job->async);
+  OPENSSL_free(job);
+  if (called) napi_call_function(env, global, callback, 1, args, NULL);
+}
+
+static void free_ring_contents(napi_env env, sealed_ring *ring) {
+  for (size_t i = 0; i < 3; i += 1) {
+    if (ring->refs[i]) napi_delete_reference(env, ring->refs[i]);
+    ring->refs[i] = NULL;
+  }
+  /* The _free functions cleanse the key schedules. */
+  EVP_CIPHER_CTX_free(ring->cipher);
+  EVP_MAC_CTX_free(ring->mac);
+  ring->cipher = NULL;
+  ring->mac = NULL;
+  OPENSSL_cleanse(ring->keys, sizeof ring->keys);
+  ring->data = NULL;
+}
+
+static void finalize_ring(napi_env env, void *data, void *hint) {
+  (void)hint;
+  free_ring_contents(env, data);
+  OPENSSL_cleanse(data, sizeof(sealed_ring));
+  OPENSSL_free(data);
+}
+
+static sealed_ring *get_ring(napi_env env, napi_value value) {
+  void *pointer = NULL;
+  napi_valuetype type;
+  if (napi_typeof(env, value, &type) != napi_ok || type != napi_external || napi_get_value_external(env, value, &pointer) != napi_ok || !pointer) {
+    napi_throw_type_error(env, NULL, "expected a ring made by sealedRing");
+    return NULL;
+  }
+  sealed_ring *ring = pointer;
+  if (!ring->data) {
+    napi_throw_error(env, "ERR_ARCHIVE_CRYPT_NATIVE_FREED", "archive-crypt native: ring already freed");
+    return NULL;
+  }
+  return ring;
 }
 
 /*
- * sealedRuns(seal, keys[96], fd, data, slot, inputOffset, runInput, count, firstPosition, end,
- * firstIndex, segmentSize, final, claims, results[, callback]): on this thread (throws on a read
- * error), or as async work on a libuv thread and callback(error).
+ * sealedRing(seal, keys[96], fd, data, slot, inputOffset, runInput, runs, start, end, segmentSize,
+ * control, results) → ring. control: Int32Array of 3 + slots over a SharedArrayBuffer, zeroed.
  */
-static napi_value sealed_runs(napi_env env, napi_callback_info info) {
-  size_t argc = 16;
-  napi_value args[16];
+static napi_value sealed_ring_new(napi_env env, napi_callback_info info) {
+  size_t argc = 13;
+  napi_value args[13];
   CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
-  if (argc < 15) return throw_type(env, "sealedRuns(seal, keys, fd, data, slot, inputOffset, runInput, count, firstPosition, end, firstIndex, segmentSize, final, claims, results[, callback])");
+  if (argc < 13) return throw_type(env, "sealedRing(seal, keys, fd, data, slot, inputOffset, runInput, runs, start, end, segmentSize, control, results)");
   if (!aes_256_ctr || !hmac) return throw_openssl(env, "EVP_CIPHER_fetch");
-  bool seal = false, final = false;
+  bool seal = false;
   unsigned char *keys, *data;
   size_t keys_length, data_length;
-  int32_t fd, count;
-  double slot, input_offset, run_input, first_position, end, first_index, segment_size;
+  int32_t fd, runs;
+  double slot, input_offset, run_input, start, end, segment_size;
   if (napi_get_value_bool(env, args[0], &seal) != napi_ok || !get_bytes(env, args[1], &keys, &keys_length) || keys_length != 96 || napi_get_value_int32(env, args[2], &fd) != napi_ok ||
       !get_bytes(env, args[3], &data, &data_length) || napi_get_value_double(env, args[4], &slot) != napi_ok || napi_get_value_double(env, args[5], &input_offset) != napi_ok ||
-      napi_get_value_double(env, args[6], &run_input) != napi_ok || napi_get_value_int32(env, args[7], &count) != napi_ok ||
-      napi_get_value_double(env, args[8], &first_position) != napi_ok || napi_get_value_double(env, args[9], &end) != napi_ok ||
-      napi_get_value_double(env, args[10], &first_index) != napi_ok || napi_get_value_double(env, args[11], &segment_size) != napi_ok ||
-      napi_get_value_bool(env, args[12], &final) != napi_ok) {
-    return throw_type(env, "sealedRuns: bad argument types (keys must be 96 bytes)");
+      napi_get_value_double(env, args[6], &run_input) != napi_ok || napi_get_value_int32(env, args[7], &runs) != napi_ok || napi_get_value_double(env, args[8], &start) != napi_ok ||
+      napi_get_value_double(env, args[9], &end) != napi_ok || napi_get_value_double(env, args[10], &segment_size) != napi_ok) {
+    return throw_type(env, "sealedRing: bad argument types (keys must be 96 bytes)");
+  }
+  napi_typedarray_type type;
+  size_t control_length, results_length;
+  void *control, *results;
+  if (napi_get_typedarray_info(env, args[11], &type, &control_length, &control, NULL, NULL) != napi_ok || type != napi_int32_array || control_length < RING_DONE + 1) {
+    return throw_type(env, "sealedRing: control must be an Int32Array of 3 + slots");
+  }
+  size_t slots = control_length - RING_DONE;
+  if (napi_get_typedarray_info(env, args[12], &type, &results_length, &results, NULL, NULL) != napi_ok || type != napi_float64_array || results_length < RESULT_FIELDS * slots) {
+    return throw_type(env, "sealedRing: results must be a Float64Array of 8 per slot");
   }
   size_t full = (size_t)segment_size + 32;
-  int whole_segments = segment_size >= 1024 && segment_size <= (1 << 24) && (uint64_t)run_input % (seal ? (uint64_t)segment_size : (uint64_t)full) == 0;
-  if (fd < 0 || count < 1 || !whole_segments || !(run_input > 0) || input_offset + run_input > slot || slot * (double)count > (double)data_length ||
-      (seal && input_offset < run_input / segment_size * 32) || !(end >= first_position + (double)(count - 1) * run_input && end <= first_position + (double)count * run_input)) {
-    return throw_range(env, "sealedRuns: runs must be whole segments within data");
+  int whole_segments = segment_size >= 1024 && segment_size <= (1 << 24) && run_input > 0 && (uint64_t)run_input % (seal ? (uint64_t)segment_size : (uint64_t)full) == 0;
+  if (fd < 0 || runs < 1 || !whole_segments || input_offset + run_input > slot || slot * (double)slots > (double)data_length || (seal && input_offset < run_input / segment_size * 32) ||
+      start < 0 || !(end >= start + (double)(runs - 1) * run_input && end <= start + (double)runs * run_input)) {
+    return throw_range(env, "sealedRing: runs must be whole segments within data");
   }
-  int32_t *claims;
-  double *results;
-  napi_typedarray_type type;
-  size_t length;
-  void *pointer;
-  if (napi_get_typedarray_info(env, args[13], &type, &length, &pointer, NULL, NULL) != napi_ok || type != napi_int32_array || length < 1) return throw_type(env, "sealedRuns: claims must be an Int32Array");
-  claims = pointer;
-  if (napi_get_typedarray_info(env, args[14], &type, &length, &pointer, NULL, NULL) != napi_ok || type != napi_float64_array || length < 4 * (size_t)count) {
-    return throw_type(env, "sealedRuns: results must be a Float64Array of 4 per run");
-  }
-  results = pointer;
-  sealed_job *job = OPENSSL_zalloc(sizeof *job);
-  if (!job) return throw_openssl(env, "OPENSSL_zalloc");
-  job->seal = seal;
-  memcpy(job->keys, keys, 96);
-  job->fd = fd;
-  job->data = data;
-  job->slot = (size_t)slot;
-  job->input_offset = (size_t)input_offset;
-  job->run_input = (size_t)run_input;
-  job->segment_size = (size_t)segment_size;
-  job->count = (uint32_t)count;
-  job->first_position = first_position;
-  job->end = end;
-  job->first_index = first_index;
-  job->final = final;
-  job->claims = claims;
-  job->results = results;
-  napi_valuetype callback_type;
-  if (argc < 16 || napi_typeof(env, args[15], &callback_type) != napi_ok || callback_type != napi_function) {
-    run_sealed_job(job);
-    if (job->error) napi_throw(env, sealed_job_error(env, job));
-    free_sealed_job(env, job);
+  sealed_ring *ring = OPENSSL_zalloc(sizeof *ring);
+  if (!ring) return throw_openssl(env, "OPENSSL_zalloc");
+  ring->seal = seal;
+  memcpy(ring->keys, keys, 96);
+  ring->fd = fd;
+  ring->data = data;
+  ring->slot = (size_t)slot;
+  ring->input_offset = (size_t)input_offset;
+  ring->run_input = (size_t)run_input;
+  ring->segment_size = (size_t)segment_size;
+  ring->runs = (uint32_t)runs;
+  ring->slots = (uint32_t)slots;
+  ring->start = start;
+  ring->end = end;
+  ring->control = control;
+  ring->results = results;
+  napi_value result;
+  if (napi_create_reference(env, args[3], 1, &ring->refs[0]) != napi_ok || napi_create_reference(env, args[11], 1, &ring->refs[1]) != napi_ok ||
+      napi_create_reference(env, args[12], 1, &ring->refs[2]) != napi_ok || napi_create_external(env, ring, finalize_ring, NULL, &result) != napi_ok) {
+    free_ring_contents(env, ring);
+    OPENSSL_free(ring);
+    napi_throw_error(env, NULL, "archive-crypt native: cannot create the ring");
     return NULL;
   }
-  /* The data, claims and results stay alive until the job completes. */
-  napi_value name;
-  int failed = napi_create_reference(env, args[3], 1, &job->async.refs[0]) != napi_ok || napi_create_reference(env, args[13], 1, &job->async.refs[1]) != napi_ok ||
-               napi_create_reference(env, args[14], 1, &job->async.refs[2]) != napi_ok || napi_create_reference(env, args[15], 1, &job->async.callback) != napi_ok;
-  failed = failed || napi_create_string_utf8(env, "archive-crypt:sealedRuns", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-           napi_create_async_work(env, NULL, name, execute_sealed_job, complete_sealed_job, job, &job->async.work) != napi_ok || napi_queue_async_work(env, job->async.work) != napi_ok;
+  return result;
+}
+
+/* sealedRingWork(ring, callback): a libuv thread takes runs until none is left; then callback(error). */
+static napi_value sealed_ring_work(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value args[2], name;
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  sealed_ring *ring = argc < 2 ? NULL : get_ring(env, args[0]);
+  if (!ring) return NULL;
+  napi_valuetype type;
+  if (napi_typeof(env, args[1], &type) != napi_ok || type != napi_function) return throw_type(env, "sealedRingWork(ring, callback)");
+  ring_job *job = OPENSSL_zalloc(sizeof *job);
+  if (!job) return throw_openssl(env, "OPENSSL_zalloc");
+  job->ring = ring;
+  /* The ring (and through it the data, control and results) stays alive until the job completes. */
+  int failed = napi_create_reference(env, args[0], 1, &job->async.refs[0]) != napi_ok || napi_create_reference(env, args[1], 1, &job->async.callback) != napi_ok ||
+               napi_create_string_utf8(env, "archive-crypt:sealedRing", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+               napi_create_async_work(env, NULL, name, execute_ring_job, complete_ring_job, job, &job->async.work) != napi_ok || napi_queue_async_work(env, job->async.work) != napi_ok;
   if (failed) {
-    free_sealed_job(env, job);
-    napi_throw_error(env, NULL, "archive-crypt native: cannot queue sealedRuns");
+    release_handles(env, &job->async);
+    OPENSSL_free(job);
+    napi_throw_error(env, NULL, "archive-crypt native: cannot queue sealedRingWork");
   }
+  return NULL;
+}
+
+/*
+ * sealedRingRun(ring) → the run this thread took and finished, -1 when none is left to take, -2
+ * while the ring is full (the caller writes out, or waits for, the run it needs next).
+ */
+static napi_value sealed_ring_run(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value args[1], result;
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  sealed_ring *ring = argc < 1 ? NULL : get_ring(env, args[0]);
+  if (!ring) return NULL;
+  if (!ring->cipher && !ring_contexts(ring, &ring->cipher, &ring->mac)) return throw_openssl(env, "EVP_CipherInit_ex2");
+  int64_t r = ring_claim(ring);
+  if (r >= 0) ring_take(ring, ring->cipher, ring->mac, (uint32_t)r);
+  CHECK(napi_create_double(env, (double)r, &result));
+  return result;
+}
+
+/*
+ * sealedRingWait(ring, run): returns once `run` (claimed by another thread) is finished — at most
+ * one run's work away, so a yielding spin, then short naps.
+ */
+static napi_value sealed_ring_wait(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value args[2];
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  sealed_ring *ring = argc < 2 ? NULL : get_ring(env, args[0]);
+  if (!ring) return NULL;
+  uint32_t run = 0;
+  if (napi_get_value_uint32(env, args[1], &run) != napi_ok || run >= ring->runs) return throw_range(env, "sealedRingWait(ring, run): run out of range");
+  int32_t next = __atomic_load_n(&ring->control[RING_NEXT], __ATOMIC_ACQUIRE);
+  if ((uint32_t)next <= run) return throw_range(env, "sealedRingWait: the run was not claimed");
+  for (unsigned spins = 0;; spins += 1) {
+    int32_t done = __atomic_load_n(&ring->control[RING_DONE + run % ring->slots], __ATOMIC_ACQUIRE);
+    if (done == (int32_t)run + 1) return NULL;
+    /* A later run in the slot: the caller released it before writing it out (a bug, not a wait). */
+    if (done > (int32_t)run + 1) return throw_range(env, "sealedRingWait: the run's slot was reused before it was written out");
+    if (spins < 200) sched_yield();
+    else nap(20);
+  }
+}
+
+/* sealedRingFree(ring): cleanses the keys and frees the contexts now (after the work completed). */
+static napi_value sealed_ring_free(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value args[1];
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  void *pointer = NULL;
+  if (argc < 1 || napi_get_value_external(env, args[0], &pointer) != napi_ok || !pointer) return throw_type(env, "sealedRingFree(ring)");
+  free_ring_contents(env, pointer);
   return NULL;
 }
 
@@ -1174,10 +1314,14 @@ NAPI_MODULE_INIT() {
       {"digestFinal", NULL, digest_final, NULL, NULL, NULL, napi_enumerable, NULL},
       {"contextFree", NULL, context_free, NULL, NULL, NULL, napi_enumerable, NULL},
       {"decryptRanges", NULL, decrypt_ranges, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"sealedRuns", NULL, sealed_runs, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mapFile", NULL, map_file, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unmapFile", NULL, unmap_file, NULL, NULL, NULL, napi_enumerable, NULL},
       {"digestMapped", NULL, digest_mapped, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sealedRing", NULL, sealed_ring_new, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sealedRingWork", NULL, sealed_ring_work, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sealedRingRun", NULL, sealed_ring_run, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sealedRingWait", NULL, sealed_ring_wait, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sealedRingFree", NULL, sealed_ring_free, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openTmpfile", NULL, open_tmpfile, NULL, NULL, NULL, napi_enumerable, NULL},
       {"linkTmpfile", NULL, link_tmpfile, NULL, NULL, NULL, napi_enumerable, NULL},
   };

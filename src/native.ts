@@ -17,6 +17,8 @@ export type NativeContext = { readonly __nativeContext: unique symbol };
  * `unmapFile` when the archive is done (the GC would only do it eventually).
  */
 export type NativeMapping = { readonly __nativeMapping: unique symbol };
+/** The sealed pipelines' ring of runs owned by the addon (opaque); see `sealedRing`. */
+export type NativeRing = { readonly __nativeRing: unique symbol };
 
 /** The `kind` argument of `cipherNew` and `hashNew`, as native/archive_crypt.c numbers them. */
 export const NativeKind = { cbcDecrypt: 0, cbcEncrypt: 1, ctr: 2, sha256: 4, md5: 5 } as const;
@@ -66,16 +68,18 @@ export interface NativeBinding {
     callback?: (error: Error | null, firstBadSync: number) => void,
   ): number;
   /**
-   * The sealed pipelines' segment loop over a window of `count` runs (native/archive_crypt.c
-   * "sealedRuns"): run i is read by position from `fd` at firstPosition + i·runInput (the window's
-   * input ends at `end`) to `inputOffset` of its slot at i·slot of `data`, and sealed (`seal`) or
-   * verified and opened in place; runs are taken from the atomic counter `claims[0]`. `keys` is the
-   * 96-byte key state (encryption key, MAC key, header tag). `results` gets 4 numbers per run:
-   * output bytes, failed segment index (-1), failure (0 none, 1 tag, 2 length, 3 final segment
-   * missing), 1 when the failed segment is the final one. With a callback the job runs on a libuv
-   * thread. Errors carry `errno` (a failed pread) or `shrankAt` (the file ended early).
+   * The sealed pipelines' segment loop (native/archive_crypt.c "sealedRing"): the body is `runs` runs
+   * of `runInput` input bytes from file position `start` (the last ends at `end`), read by position
+   * from `fd` and sealed (`seal`) or verified and opened in slot r % slots of `data` (`slot` bytes
+   * each, the input at `inputOffset`). `keys` is the 96-byte key state (encryption key, MAC key,
+   * header tag), copied. `control` (Int32Array over a SharedArrayBuffer, 3 + slots, zeroed): [0] next
+   * run to claim, [1] runs written out by the caller (a slot is free once its run was), [2] stop,
+   * [3 + s] run + 1 once the run in slot s is finished. `results` (8 per slot): output bytes, failed
+   * segment index (-1), failure (0 none, 1 tag, 2 length, 3 final segment missing), 1 when the failed
+   * segment is the final one, read error (0 none, 1 errno, 2 the file ended early), errno, where it
+   * ended. Free it with `sealedRingFree` once `sealedRingWork` called back.
    */
-  sealedRuns?(
+  sealedRing?(
     seal: boolean,
     keys: Uint8Array,
     fd: number,
@@ -83,16 +87,21 @@ export interface NativeBinding {
     slot: number,
     inputOffset: number,
     runInput: number,
-    count: number,
-    firstPosition: number,
+    runs: number,
+    start: number,
     end: number,
-    firstIndex: number,
     segmentSize: number,
-    final: boolean,
-    claims: Int32Array,
+    control: Int32Array,
     results: Float64Array,
-    callback?: (error: Error | null) => void,
-  ): void;
+  ): NativeRing;
+  /** A libuv thread takes runs of the ring until none is left (or stop); then the callback. */
+  sealedRingWork?(ring: NativeRing, callback: (error: Error | null) => void): void;
+  /** Takes and finishes one run on this thread: its index, -1 when none is left, -2 while the ring is full. */
+  sealedRingRun?(ring: NativeRing): number;
+  /** Returns once `run`, claimed by another thread, is finished (at most one run's work away). */
+  sealedRingWait?(ring: NativeRing, run: number): void;
+  /** Cleanses the ring's keys and frees its contexts (idempotent). */
+  sealedRingFree?(ring: NativeRing): void;
   /**
    * Maps the first `size` (> 0) bytes of the open file `fd` read-only, for `decryptRanges` and
    * `digestMapped` (and the C code of other jobs: native/archive_crypt.c "File mappings"). Throws a

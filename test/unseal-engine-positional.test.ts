@@ -25,7 +25,7 @@ import { tempDir } from './support/helpers.js';
 import type { CryptoBackendName } from '../src/crypto-backend.js';
 import { loadNative } from '../src/native.js';
 import { vectorPrivateKey } from './support/sealed-vectors.js';
-import { memorySink } from './support/memory-sink.js';
+import { memorySink, type MemorySink } from './support/memory-sink.js';
 
 const alice = vectorPrivateKey('alice');
 const SEGMENT = 64 * 1024;
@@ -198,6 +198,49 @@ describe.each(paths)('runs read by position (%s, %s)', (crypto, path) => {
     expect(error).toBeInstanceOf(StorageError);
     expect((error as StorageError).exitCode).toBe(5);
     expect(sink.state).toBe('aborted');
+  });
+});
+
+/** A memory sink whose every write takes `ms` milliseconds: output slower than the crypto. */
+function slowSink(ms: number, onWrite?: (writes: number) => void): MemorySink {
+  const sink = memorySink();
+  const write = sink.write.bind(sink);
+  let writes = 0;
+  sink.write = async (chunk: Uint8Array) => {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    await write(chunk);
+    writes += 1;
+    onWrite?.(writes);
+  };
+  return sink;
+}
+
+describe('the native ring with output slower than the crypto (the libuv thread waits for free slots)', () => {
+  const crypto: CryptoBackendName = 'native';
+  // 48 runs of one segment through 16 slots: the ring fills and is refilled as the runs are written.
+  const plaintext = plaintextOf(48 * SEGMENT - 7);
+
+  it('seal and unseal give the bytes back, in order', async () => {
+    const sealedSink = slowSink(2);
+    await sealArchive({ source: new FileSource(await fileOf(plaintext)), recipients: [createPublicKey(alice)], sink: sealedSink, parallelThreshold: 0, taskSize: SEGMENT, crypto });
+    expect(sealedSink.state).toBe('committed');
+    expect(unsealBuffer(sealedSink.bytes(), { fileKey: (header) => unwrapFileKeySync(header.recipients, [alice]) }).equals(plaintext)).toBe(true);
+    const fileKey = randomBytes(32);
+    const sink = slowSink(2);
+    const report = await unsealArchive({ source: new FileSource(await fileOf(sealOf(plaintext, fileKey))), fileKey, sink, parallelThreshold: 0, taskSize: FULL, crypto });
+    expect(report).toMatchObject({ parallel: true, crypto, segments: 48 });
+    expect(sink.bytes().equals(plaintext)).toBe(true);
+  });
+
+  it('cancelled while the ring is full: AbortError, sink aborted, the second thread stopped', async () => {
+    const fileKey = randomBytes(32);
+    const sealed = sealOf(plaintext, fileKey);
+    const controller = new AbortController();
+    const sink = slowSink(2, (writes) => writes === 3 && controller.abort());
+    const error = await unsealArchive({ source: new FileSource(await fileOf(sealed)), fileKey, sink, signal: controller.signal, parallelThreshold: 0, taskSize: FULL, crypto }).catch((e: unknown) => e);
+    expect((error as Error).name).toBe('AbortError');
+    expect(sink.state).toBe('aborted');
+    expect(sink.bytes().equals(plaintext.subarray(0, 3 * SEGMENT))).toBe(true);
   });
 });
 

@@ -6,12 +6,13 @@
  */
 import { availableParallelism } from 'node:os';
 import { AbortError, ArchiveCryptError } from '../../errors.js';
-import { loadNative, type NativeBinding } from '../../native.js';
+import { loadNative } from '../../native.js';
 import { cryptoBackend, type CryptoBackend, type CryptoBackendName } from '../../crypto-backend.js';
 import type { Source } from '../../storage/source.js';
 import type { OutputSink } from '../output.js';
 import { openCiphertextReader, type CiphertextReader } from '../reader.js';
 import type { DecryptPool } from '../threads/pool.js';
+import { withSealedRing, type SealedRingBinding } from './windows.js';
 import { DEFAULT_TASK_SIZE, SERIAL_TASK_SIZE, ringPool, ringThreshold } from '../threads/ring.js';
 
 /**
@@ -19,14 +20,9 @@ import { DEFAULT_TASK_SIZE, SERIAL_TASK_SIZE, ringPool, ringThreshold } from '..
  * thread's start-up is not paid back).
  */
 export const WINDOWS_THRESHOLD = 4 * 1024 * 1024;
-/** Bytes per run in the native windows (rounded down to whole segments): 8 runs make a window. */
+/** Bytes per run in the native ring (rounded down to whole segments; windows.ts has RING_SLOTS of them). */
 export const WINDOWS_TASK_SIZE = 1024 * 1024;
 
-/** The native binding when it has the sealed runs (a build older than them has not). */
-function nativeWithRuns(): (NativeBinding & Required<Pick<NativeBinding, 'sealedRuns'>>) | undefined {
-  const native = loadNative();
-  return native && typeof native.sealedRuns === 'function' ? (native as NativeBinding & Required<Pick<NativeBinding, 'sealedRuns'>>) : undefined;
-}
 
 /** The options both pipelines take, checked in one place. */
 export interface SealedPipelineOptions {
@@ -50,7 +46,7 @@ export interface SealedPipeline {
    * Also decided by `choosePool`: the native core's two-thread windows (windows.ts) — a local file
    * of a known size, the native backend, two cores, no pool given — with the file's descriptor.
    */
-  windows: { native: NonNullable<ReturnType<typeof nativeWithRuns>>; fd: number; size: number } | undefined;
+  windows: { native: SealedRingBinding; fd: number; size: number } | undefined;
   /** Picks the pool for an input of `total` bytes; returns the bytes per run to aim for. */
   choosePool(): number;
   /**
@@ -87,7 +83,7 @@ export async function runSealedPipeline<P, T>(
       pool: undefined,
       windows: undefined,
       choosePool() {
-        const native = backend.name === 'native' ? nativeWithRuns() : undefined;
+        const native = backend.name === 'native' ? withSealedRing(loadNative()) : undefined;
         const fd = reader.positionalFd;
         if (native && fd !== undefined && total !== undefined && !options.pool && availableParallelism() > 1 && total >= (options.parallelThreshold ?? WINDOWS_THRESHOLD)) {
           pipeline.windows = { native, fd, size: total };
