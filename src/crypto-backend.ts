@@ -45,26 +45,26 @@ export const NODE_UPDATE_SLICE = 64 * 1024;
 
 /**
  * Keeps glibc from handing the memory of `update()`'s outputs back to the kernel after every young
- * GC. V8 runs one once ≈32 MiB of fresh ArrayBuffer memory piled up; freeing those 64 KiB outputs
- * leaves a free top of the malloc heap above the trim threshold, so glibc shrinks the heap and the
- * next 32 MiB are page-faulted and zeroed again: 100–240 thousand faults per GiB, half the fallback's
- * CPU (bench/ANALYSIS.md, "Fallback"). glibc raises that threshold to twice the size of any freed
- * mmap'd block up to 32 MiB, and `update()` frees its input-sized scratch output at once, so one
- * update of 20 MiB, once per thread after the first 32 MiB, lifts it to ≈40 MiB. Peak memory is
- * unchanged (the heap reached that size anyway); elsewhere (musl, macOS) it is one wasted update.
+ * GC, for a large archive on node:crypto. V8 scavenges once ≈32 MiB of fresh ArrayBuffer memory
+ * piled up; freeing those 64 KiB outputs leaves a free top of the malloc heap above the trim
+ * threshold (128 KiB), so glibc shrinks the heap and the next 32 MiB are page-faulted and zeroed
+ * again: 100–240 thousand faults per GiB, about a third of the fallback decrypt's CPU (bench/ANALYSIS.md,
+ * "Fallback"). glibc raises that threshold, for every thread, to twice the size of a freed mmap'd
+ * block of up to 32 MiB, and `update()` frees its scratch output (input size + 16) at once: one
+ * update of 20 MiB lifts it to ≈40 MiB. Costs ≈30 ms once per process and keeps the heap at the size
+ * it reached anyway (peak RSS +10–20 MB); elsewhere (musl, macOS) it is one wasted update.
  */
-const HEAP_KEEP_AFTER = 32 * 1024 * 1024;
-const HEAP_KEEP_UPDATE = 20 * 1024 * 1024;
-let bytesBeforeHeapKeep = HEAP_KEEP_AFTER;
-
-function countUpdated(bytes: number): void {
-  if (bytesBeforeHeapKeep <= 0) return;
-  bytesBeforeHeapKeep -= bytes;
-  if (bytesBeforeHeapKeep > 0) return;
+export function keepMallocHeap(): void {
+  if (heapKept) return;
+  heapKept = true;
   const scratch = createDecipheriv('aes-256-cbc', Buffer.alloc(32), Buffer.alloc(16));
   scratch.setAutoPadding(false);
-  scratch.update(Buffer.alloc(HEAP_KEEP_UPDATE));
+  scratch.update(Buffer.alloc(20 * 1024 * 1024));
 }
+let heapKept = false;
+
+/** From this size on a node:crypto decrypt calls `keepMallocHeap` (below it the ≈30 ms do not pay). */
+export const KEEP_MALLOC_HEAP_FROM = 128 * 1024 * 1024;
 
 class NodeCipher implements InPlaceCipher {
   private readonly key: KeyObject;
@@ -96,7 +96,6 @@ class NodeCipher implements InPlaceCipher {
       const slice = data.subarray(at, Math.min(at + NODE_UPDATE_SLICE, end));
       data.set(this.context.update(slice), at);
     }
-    countUpdated(length);
   }
 
   free(): void {

@@ -7,6 +7,7 @@
  * slot is reused only after the sink has let go of it, so memory stays at the size of the ring.
  * Only the last range removes padding.
  */
+import { KEEP_MALLOC_HEAP_FROM, keepMallocHeap } from '../../crypto-backend.js';
 import { AbortError } from '../../errors.js';
 import { BLOCK_SIZE } from '../../format/opentok.js';
 import { readRangeAt } from './range-read.js';
@@ -41,6 +42,8 @@ export interface ParallelInput extends PipelineInput {
 export async function decryptParallel(input: ParallelInput): Promise<void> {
   const { reader, checks, sink, signal, pool, rangeSize, padding } = input;
   pool.start();
+  // Also for the pool threads' outputs: the threshold it raises is the process's.
+  if (input.backend.name === 'node' && (input.total ?? 0) >= KEEP_MALLOC_HEAP_FROM) keepMallocHeap();
   const slots = pool.threads * pool.tasksPerThread + READ_AHEAD + 3;
   const ring = new SharedArrayBuffer(slots * rangeSize);
   // The key is shared with the threads once for the whole archive and zeroed when it is done; the IV

@@ -5,7 +5,7 @@
  * (docs/ENGINE.md). The last plaintext block of each read waits at the head of the next buffer until
  * the data ends, because only the very last block carries the padding.
  */
-import type { CryptoBackend } from '../../crypto-backend.js';
+import { KEEP_MALLOC_HEAP_FROM, keepMallocHeap, type CryptoBackend } from '../../crypto-backend.js';
 import { AbortError } from '../../errors.js';
 import { assertCiphertextLength, BLOCK_SIZE, paddingLength } from '../../format/opentok.js';
 import type { ArchiveChecks } from './checks.js';
@@ -30,6 +30,7 @@ export interface PipelineInput {
 export async function decryptSerial(input: PipelineInput): Promise<void> {
   const { reader, checks, sink, signal, padding } = input;
   const cipher = input.backend.cipher('cbc-decrypt', input.archiveKey.key, input.archiveKey.iv);
+  if (input.backend.name === 'node' && (input.total ?? 0) >= KEEP_MALLOC_HEAP_FROM) keepMallocHeap();
   // Each buffer: room for the block held back from the read before (16 bytes), then the read itself.
   let current = Buffer.allocUnsafeSlow(BLOCK_SIZE + READ_SIZE);
   let spare = Buffer.allocUnsafeSlow(BLOCK_SIZE + READ_SIZE);
