@@ -3,7 +3,7 @@
  * and error reporting of src/cli/main.ts (`execute`), a CliContext whose stdout/stderr are collected,
  * whose stdin carries `input` (not a terminal), and whose environment is exactly `env`.
  */
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { CliContext } from '../../src/cli/context.js';
 import { execute } from '../../src/cli/main.js';
 
@@ -28,7 +28,17 @@ export async function runCliInProcess(args: string[], env: NodeJS.ProcessEnv = {
 
 function collector() {
   const chunks: Buffer[] = [];
-  const stream = Object.assign(new PassThrough(), { isTTY: false });
-  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+  // A Writable that copies each chunk before its write callback: the engine's writeAndRelease reuses
+  // the memory once the callback has run (a pipe or file has written the bytes by then). Keeping a
+  // reference, as a PassThrough's reader would, showed later windows' bytes in earlier places.
+  const stream = Object.assign(
+    new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        chunks.push(Buffer.from(chunk));
+        callback();
+      },
+    }),
+    { isTTY: false },
+  );
   return { stream, bytes: () => Buffer.concat(chunks) };
 }
