@@ -1,12 +1,13 @@
 /**
  * `archive-crypt decrypt` straight from object storage (s3rver and azurite from the global setup), at
  * the key Vonage uploads to: the media comes out identical and every check runs; a missing object is
- * exit 5 with one line and no output file.
+ * exit 5 with one line and no output file. The CLI runs in process; its environment (credentials,
+ * endpoint) is the CliContext's.
  */
 import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { runCli } from './support/helpers.js';
+import { runCliInProcess } from './support/cli-in-process.js';
 import { createBucket, createContainer, putBlob, putS3Object, s3Env, uniqueName } from './support/emulators.js';
 import { faultOnFirstDownload, faultSequence, startFaultProxy } from './support/fault-proxy.js';
 import { fixtureWorkspace, passArgs, passEnv, vonageArchive, vonageFixture as fx } from './support/vonage-fixture.js';
@@ -30,8 +31,9 @@ const stores = [
 
 describe.each(stores)('decrypt from $name', (store) => {
   it('streams the identical media and checks the archive JSON', async () => {
-    const result = await runCli(['decrypt', store.spec(objectKey), '--key', key, ...passArgs, '--archive-json', fx.archiveJson, '--output', '-', '--json'], {
-      env: { ...passEnv, ...store.env() },
+    const result = await runCliInProcess(['decrypt', store.spec(objectKey), '--key', key, ...passArgs, '--archive-json', fx.archiveJson, '--output', '-', '--json'], {
+      ...passEnv,
+      ...store.env(),
     });
     expect(result.stderr).not.toMatch(/archive-crypt:/);
     expect(result.code).toBe(0);
@@ -44,8 +46,9 @@ describe.each(stores)('decrypt from $name', (store) => {
   });
 
   it('verifies the checksum the store keeps (S3 ETag MD5, Azure Content-MD5)', async () => {
-    const result = await runCli(['decrypt', store.spec(objectKey), '--key', key, ...passArgs, '--password-file', fx.passwordFile, '--json'], {
-      env: { ...passEnv, ...store.env() },
+    const result = await runCliInProcess(['decrypt', store.spec(objectKey), '--key', key, ...passArgs, '--password-file', fx.passwordFile, '--json'], {
+      ...passEnv,
+      ...store.env(),
     });
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ ok: true, checks: { storage: { status: 'ok', algorithms: ['md5'] } } });
@@ -54,9 +57,9 @@ describe.each(stores)('decrypt from $name', (store) => {
   it('a missing object is exit 5, one line, no output file', async () => {
     const work = join(dir, `missing-${store.name}`);
     await mkdir(work);
-    const result = await runCli(
+    const result = await runCliInProcess(
       ['decrypt', store.spec('123456/nope/archive.mp4'), '--key', key, ...passArgs, '--archive-json', fx.archiveJson, '--output', join(work, 'out.ts')],
-      { env: { ...passEnv, ...store.env() } },
+      { ...passEnv, ...store.env() },
     );
     expect(result.code).toBe(5);
     expect(result.stderr).toMatch(/^archive-crypt: [^\n]+\n$/);
@@ -75,9 +78,9 @@ describe('a flaky connection', () => {
       faultSequence([{ kind: 'cut', afterBytes: 700_000 }, { kind: 'status', status: 500 }, { kind: 'cut', afterBytes: 100_000 }, { kind: 'status', status: 503 }]),
     );
     try {
-      const result = await runCli(
+      const result = await runCliInProcess(
         ['decrypt', `s3://${bucket}/${flakyKey}`, '--key', key, ...passArgs, '--password', password, '--output', '-', '--part-size', '1MiB', '--download-concurrency', '2'],
-        { env: { ...passEnv, ...s3Env(proxy.url) } },
+        { ...passEnv, ...s3Env(proxy.url) },
       );
       expect(proxy.injected.cut).toBe(2);
       expect(proxy.injected.status).toBe(2);
@@ -96,9 +99,9 @@ describe('a body corrupted in transit', () => {
     try {
       const work = join(dir, 'flipped');
       await mkdir(work);
-      const result = await runCli(
+      const result = await runCliInProcess(
         ['decrypt', `s3://${bucket}/${objectKey}`, '--key', key, ...passArgs, '--password-file', fx.passwordFile, '--no-mpegts-check', '--output', join(work, 'out.ts')],
-        { env: { ...passEnv, ...s3Env(proxy.url) } },
+        { ...passEnv, ...s3Env(proxy.url) },
       );
       expect(proxy.injected.flip).toBe(1);
       expect(result.code).toBe(4);
