@@ -8,7 +8,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { cli, sample, startDemo, step } from './demo-setup.js';
+import { cli, sample, startDemo, step, uploadedArchive } from './demo-setup.js';
 import { shellQuote } from './shell-quote.js';
 
 const apiKey = '47000000';
@@ -115,16 +115,7 @@ try {
   await worker.ready;
 
   step('4. Vonage calls back: the archive is uploaded (signed with the signature secret)');
-  const callback = JSON.stringify({
-    id: archiveId,
-    status: 'uploaded',
-    projectId: Number(apiKey),
-    size: body.length,
-    sha256sum: createHash('sha256').update(body).digest('base64'),
-    password: (await readFile(passwordFile, 'utf8')).trim(),
-    outputMode: 'composed',
-    url: null,
-  });
+  const callback = JSON.stringify(await uploadedArchive(archiveId, apiKey, body, passwordFile));
   const answer = await fetch(url, { method: 'POST', body: callback, headers: { 'content-type': 'application/json', authorization: `Bearer ${signCallback(callback)}` } });
   process.stdout.write(`POST ${url} → ${answer.status} ${await answer.text()}`);
   const unsigned = await fetch(url, { method: 'POST', body: callback, headers: { 'content-type': 'application/json' } });

@@ -3,8 +3,8 @@
 // the printing of steps and of the commands a user would type. Loopback only; everything is removed
 // by close().
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +52,23 @@ export async function startDemo(name) {
       await rm(work, { recursive: true, force: true });
       await rm(s3dir, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * The archive item Vonage returns (GET …/archive/<id>) and posts to the callback once `body`, its
+ * encrypted archive, is uploaded; `passwordFile` holds the password `encrypt --password-out` wrote.
+ */
+export async function uploadedArchive(archiveId, apiKey, body, passwordFile) {
+  return {
+    id: archiveId,
+    status: 'uploaded',
+    projectId: Number(apiKey),
+    size: body.length,
+    sha256sum: createHash('sha256').update(body).digest('base64'),
+    password: (await readFile(passwordFile, 'utf8')).trim(),
+    outputMode: 'composed',
+    url: null,
   };
 }
 

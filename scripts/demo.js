@@ -5,10 +5,10 @@
 // 3. operations list the bucket, then pull, decrypt and verify the archive with the CLI.
 // Each step prints the command it runs, quoted for a POSIX shell (paste it and it runs as is), and the
 // end shows the same commands against real S3 or Azure with the credentials they need set up.
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sample, startDemo, step } from './demo-setup.js';
+import { sample, startDemo, step, uploadedArchive } from './demo-setup.js';
 import { shellQuote } from './shell-quote.js';
 
 const bucket = 'demo-archives';
@@ -34,17 +34,7 @@ try {
   await demo.putObject(bucket, objectKey, body);
   await rm(encrypted);
   const archiveJson = join(work, 'archive.json');
-  const archive = {
-    id: archiveId,
-    status: 'uploaded',
-    projectId: Number(apiKey),
-    size: body.length,
-    sha256sum: createHash('sha256').update(body).digest('base64'),
-    password: (await readFile(passwordFile, 'utf8')).trim(),
-    outputMode: 'composed',
-    url: null,
-  };
-  await writeFile(archiveJson, `${JSON.stringify(archive, null, 2)}\n`);
+  await writeFile(archiveJson, `${JSON.stringify(await uploadedArchive(archiveId, apiKey, body, passwordFile), null, 2)}\n`);
   process.stdout.write(`uploaded s3://${bucket}/${objectKey} (${body.length} bytes) to the S3 emulator at ${endpoint}\n`);
   process.stdout.write(`the archive JSON Vonage would return (GET /v2/project/${apiKey}/archive/${archiveId}) is in ${archiveJson}\n`);
 

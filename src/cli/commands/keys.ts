@@ -15,6 +15,14 @@ export interface PassphraseFlags {
 
 const pkcs11ModuleHelp = 'PKCS#11 module (.so) for a pkcs11: key (or module-path= in the URI, or ARCHIVE_CRYPT_PKCS11_MODULE)';
 
+/** How `keys csr` and `keys check` open their one --key (PassphraseFlags): its PKCS#11 module and passphrase source. */
+function addKeyOpeningOptions(command: Command): Command {
+  return command
+    .option('--pkcs11-module <path>', pkcs11ModuleHelp)
+    .option('--passphrase-env <var>', 'read the key passphrase from this environment variable')
+    .option('--passphrase-file <file>', 'read the key passphrase from the first line of this file');
+}
+
 export function register(program: Command, ctx: CliContext): void {
   const keys = program
     .command('keys')
@@ -64,15 +72,14 @@ Example:
       await generateCommand(ctx, opts);
     });
 
-  keys
-    .command('csr')
-    .description('create a PKCS#10 certificate signing request for your own CA')
-    .requiredOption('-k, --key <file|uri>', 'private key (PEM, DER or PKCS#12), or a pkcs11: URI (signs on the token)')
-    .requiredOption('--subject <dn>', 'subject, e.g. "CN=Archive key,O=Example Ltd,C=GB"')
-    .requiredOption('-o, --output <file>', 'where to write the CSR (PEM); never overwritten')
-    .option('--pkcs11-module <path>', pkcs11ModuleHelp)
-    .option('--passphrase-env <var>', 'read the key passphrase from this environment variable')
-    .option('--passphrase-file <file>', 'read the key passphrase from the first line of this file')
+  addKeyOpeningOptions(
+    keys
+      .command('csr')
+      .description('create a PKCS#10 certificate signing request for your own CA')
+      .requiredOption('-k, --key <file|uri>', 'private key (PEM, DER or PKCS#12), or a pkcs11: URI (signs on the token)')
+      .requiredOption('--subject <dn>', 'subject, e.g. "CN=Archive key,O=Example Ltd,C=GB"')
+      .requiredOption('-o, --output <file>', 'where to write the CSR (PEM); never overwritten'),
+  )
     .addHelpText(
       'after',
       `
@@ -113,14 +120,12 @@ Example:
       await inspectCommand(ctx, file, opts);
     });
 
-  addReportOptions(keys
-    .command('check'), false)
-    .description('check that a private key belongs to a certificate (exit 0 if it does, 3 if not)')
-    .requiredOption('-k, --key <file|uri>', 'private key (PEM, DER or PKCS#12), or a pkcs11: URI')
-    .requiredOption('--cert <file>', 'certificate (PEM or DER)')
-    .option('--pkcs11-module <path>', pkcs11ModuleHelp)
-    .option('--passphrase-env <var>', 'read the key passphrase from this environment variable')
-    .option('--passphrase-file <file>', 'read the key passphrase from the first line of this file')
+  addKeyOpeningOptions(
+    addReportOptions(keys.command('check'), false)
+      .description('check that a private key belongs to a certificate (exit 0 if it does, 3 if not)')
+      .requiredOption('-k, --key <file|uri>', 'private key (PEM, DER or PKCS#12), or a pkcs11: URI')
+      .requiredOption('--cert <file>', 'certificate (PEM or DER)'),
+  )
     .addHelpText(
       'after',
       `
