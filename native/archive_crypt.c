@@ -506,6 +506,30 @@ static napi_value unmap_file(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * releaseMapped(mapping, offset, length): drops this process's page-table entries for the whole
+ * pages of that part (MADV_DONTNEED; the page cache keeps the file). Mapped pages that were read
+ * count in the resident set: released behind the work, peak RSS stays flat whatever the size of
+ * the archive. A later read of the part just maps the pages again.
+ */
+static napi_value release_mapped(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value args[3];
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  if (argc < 3) return throw_type(env, "releaseMapped(mapping, offset, length)");
+  file_mapping *mapping = get_mapping(env, args[0]);
+  if (!mapping) return NULL;
+  double offset, length;
+  if (napi_get_value_double(env, args[1], &offset) != napi_ok || napi_get_value_double(env, args[2], &length) != napi_ok || !(offset >= 0 && length >= 0) ||
+      offset + length > (double)mapping->size) {
+    return throw_range(env, "releaseMapped: offset and length must lie within the mapping");
+  }
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  size_t from = ((size_t)offset + page - 1) / page * page, to = (size_t)(offset + length) == mapping->size ? mapping->size : (size_t)(offset + length) / page * page;
+  if (to > from && madvise(mapping->base + from, to - from, MADV_DONTNEED) != 0) return throw_errno(env, errno, "madvise");
+  return NULL;
+}
+
+/*
  * digestMapped(context, mapping, offset, length): digestUpdate over mapped bytes, guarded. Returns
  * -1, or the offset where the file ended (it shrank while mapped; the digest is then unusable).
  */
@@ -1317,6 +1341,7 @@ NAPI_MODULE_INIT() {
       {"mapFile", NULL, map_file, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unmapFile", NULL, unmap_file, NULL, NULL, NULL, napi_enumerable, NULL},
       {"digestMapped", NULL, digest_mapped, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"releaseMapped", NULL, release_mapped, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sealedRing", NULL, sealed_ring_new, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sealedRingWork", NULL, sealed_ring_work, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sealedRingRun", NULL, sealed_ring_run, NULL, NULL, NULL, napi_enumerable, NULL},

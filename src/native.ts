@@ -113,6 +113,11 @@ export interface NativeBinding {
   /** Unmaps now (idempotent; later use throws); throws while an async job still reads the mapping. */
   unmapFile(mapping: NativeMapping): void;
   /**
+   * Drops the process's hold on the whole pages of that part of the mapping (MADV_DONTNEED; the page
+   * cache keeps them): mapped pages that were read count in the resident set until released.
+   */
+  releaseMapped(mapping: NativeMapping, offset: number, length: number): void;
+  /**
    * `digestUpdate` over `length` mapped bytes at `offset`, on this thread, guarded. Returns -1, or
    * the offset at which the file ended (it shrank while mapped; the digest is unusable then).
    */

@@ -66,6 +66,8 @@ export class ArchiveChecks {
   private readonly hashes: { ciphertext: Hash; plaintext: Hash } | undefined;
   /** undefined: hashed here; null: hashed by another thread, not known yet; else that thread's digest. */
   private plaintextDigest: Buffer | null | undefined;
+  /** The same for the ciphertext (hashed by the native core over a mapping of the file). */
+  private ciphertextDigest: Buffer | null | undefined;
 
   constructor(
     source: string,
@@ -89,10 +91,10 @@ export class ArchiveChecks {
   /** Every ciphertext byte, in order. */
   ciphertext(chunk: Uint8Array): void {
     this.report.ciphertextBytes += chunk.byteLength;
-    this.hashes?.ciphertext.update(chunk);
+    if (this.ciphertextDigest === undefined) this.hashes?.ciphertext.update(chunk);
   }
 
-  /** Ciphertext bytes that were read by another thread (nothing to hash: only when not hashing). */
+  /** Ciphertext bytes that were read by another thread (hashed elsewhere, or not hashed at all). */
   countCiphertext(bytes: number): void {
     this.report.ciphertextBytes += bytes;
   }
@@ -119,6 +121,15 @@ export class ArchiveChecks {
 
   setPlaintextDigest(digest: Buffer): void {
     this.plaintextDigest = digest;
+  }
+
+  /** As `hashPlaintextElsewhere`, for the ciphertext: `setCiphertextDigest` before finish(). */
+  hashCiphertextElsewhere(): void {
+    this.ciphertextDigest = null;
+  }
+
+  setCiphertextDigest(digest: Buffer): void {
+    this.ciphertextDigest = digest;
   }
 
   /** Records the outcome of the length and padding checks: which one failed, or none. */
@@ -160,7 +171,7 @@ export class ArchiveChecks {
       }
     }
     if (this.hashes && this.options.expectSha256) {
-      const ciphertext = this.hashes.ciphertext.digest();
+      const ciphertext = this.ciphertextDigest ?? this.hashes.ciphertext.digest();
       const plaintext = this.plaintextDigest ?? this.hashes.plaintext.digest();
       const expected = Buffer.from(this.options.expectSha256);
       const matched = expected.equals(ciphertext) ? 'ciphertext' : expected.equals(plaintext) ? 'plaintext' : undefined;

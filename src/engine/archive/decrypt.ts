@@ -21,7 +21,7 @@ import { DecryptPool } from '../threads/pool.js';
 import { DEFAULT_THRESHOLD_WITH_POOL } from '../threads/ring.js';
 import { openCiphertextReader, type CiphertextReader } from '../reader.js';
 import { decryptSerial, type PipelineInput } from './serial.js';
-import { decryptFileWindows, decryptStreamWindows } from './windows.js';
+import { decryptFileWindows, decryptHashedWindows, decryptStreamWindows, mapArchive } from './windows.js';
 import { loadNative } from '../../native.js';
 
 export { ArchiveCheckError, type CheckStatus, type DecryptReport } from './checks.js';
@@ -146,9 +146,16 @@ export async function decryptArchive(options: DecryptArchiveOptions): Promise<De
       if (parallel && native && total !== undefined) {
         const fd = reader.positionalFd;
         const windows = { ...input, native, rangeSize, size: total };
-        // Threads read their own ranges of a local file unless every ciphertext byte is hashed in order.
-        if (fd !== undefined && !checks.hashing && total > 0 && total % BLOCK_SIZE === 0) await decryptFileWindows({ ...windows, fd });
-        else await decryptStreamWindows(windows);
+        // A local file of whole blocks is mapped (threads decrypt out of the mapping); a size that is not
+        // whole blocks takes the reading path, which reports it.
+        const mapping = fd !== undefined && total > 0 && total % BLOCK_SIZE === 0 ? mapArchive(native, fd, total) : undefined;
+        try {
+          if (mapping && checks.hashing) await decryptHashedWindows({ ...windows, mapping });
+          else if (fd !== undefined && !checks.hashing && total > 0 && total % BLOCK_SIZE === 0) await decryptFileWindows({ ...windows, source: mapping ?? fd });
+          else await decryptStreamWindows(windows);
+        } finally {
+          if (mapping) native.unmapFile(mapping);
+        }
       } else if (parallel) {
         // A private pool for hashing has one thread: only then does it run the ranges in order and can
         // hash the plaintext itself.

@@ -6,21 +6,26 @@
  * 30–240 ms before its first byte, which is half of openssl's whole run at 1 GiB).
  *
  * - A local file whose size is known and whole blocks, nothing hashed (`decryptFileWindows`): the
- *   main thread and the libuv thread each read ranges of the window by position (the block before a
- *   range is its IV) and decrypt them in place, taking them from one atomic claim counter, so the
- *   faster thread simply takes more. While the main thread writes window w in order, the libuv
- *   thread already works on window w + 1.
- * - Anything else of a known size — SHA-256 wanted (every ciphertext byte must be hashed in order),
- *   an object store (`decryptStreamWindows`): the main thread reads window w + 1 (and hashes its
- *   ciphertext, verifies the store checksum) while the libuv thread decrypts window w in order,
- *   checks its sync bytes and hashes its plaintext: each digest on its own core.
+ *   main thread and the libuv thread each take ranges of the window from one atomic claim counter
+ *   (so the faster thread simply takes more) and decrypt them out of place from a read-only mapping
+ *   of the file (`mapArchive`; the block before a range is its IV) — or, where the file cannot be
+ *   mapped, read them by position and decrypt them in place. While the main thread writes window w
+ *   in order, the libuv thread already works on window w + 1.
+ * - The same file with SHA-256 wanted (`decryptHashedWindows`): the main thread hashes the
+ *   ciphertext of window w straight from the mapping while the libuv thread decrypts window w out
+ *   of it, in order, checks its sync bytes and hashes its plaintext: each digest on its own core,
+ *   and neither waits for a read.
+ * - Anything else of a known size — an object store, a file that cannot be mapped and is hashed
+ *   (`decryptStreamWindows`): the main thread reads window w + 1 (and hashes its ciphertext,
+ *   verifies the store checksum) while the libuv thread decrypts window w in order, checks its sync
+ *   bytes and hashes its plaintext.
  *
  * Only the last block of the archive carries padding: it is checked and stripped on the main thread
  * once its window is decrypted. The MPEG-TS sync check runs in C where the plaintext is hot.
  */
 import { AbortError, StorageError } from '../../errors.js';
 import { BLOCK_SIZE } from '../../format/opentok.js';
-import type { NativeBinding, NativeContext } from '../../native.js';
+import type { NativeBinding, NativeContext, NativeMapping } from '../../native.js';
 import { checkedLength, removedPadding, writeReleasing, type PipelineInput } from './serial.js';
 
 /** Ranges per window: enough that the thread that finishes first rarely waits for the other. */
@@ -67,9 +72,34 @@ function storageFailure(error: unknown, path: string): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
 
-/** Local file, known size (a positive multiple of 16), no hashing: both threads read and decrypt ranges. */
-export async function decryptFileWindows(input: WindowsInput & { fd: number }): Promise<void> {
-  const { native, checks, sink, signal, padding, size, rangeSize, fd } = input;
+/**
+ * A read-only mapping of the archive file (`size` > 0 bytes), or undefined where the file cannot be
+ * mapped (special files; then it is read by position). Measured at 1 GiB (bench/ANALYSIS.md): the
+ * mapping saves the copy pread made into the windows. The caller unmaps it when the archive is done.
+ */
+export function mapArchive(native: NativeBinding, fd: number, size: number): NativeMapping | undefined {
+  try {
+    return native.mapFile(fd, size);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Gives the pages of a finished window back, so that mapped pages never pile up in the resident set
+ * (they count in it: at 1 GiB peak RSS grew by 8 MiB per GiB until this took the window before too,
+ * whose last page the next window's first IV maps again, 64 KiB at a time).
+ */
+function release(native: NativeBinding, source: number | NativeMapping, position: number, end: number, windowBytes: number): void {
+  if (typeof source !== 'number') native.releaseMapped(source, Math.max(0, position - windowBytes), end - Math.max(0, position - windowBytes));
+}
+
+/**
+ * Local file, known size (a positive multiple of 16), no hashing: both threads decrypt ranges from
+ * `source`, a mapping of the file (out of place) or its descriptor (read by position, in place).
+ */
+export async function decryptFileWindows(input: WindowsInput & { source: number | NativeMapping }): Promise<void> {
+  const { native, checks, sink, signal, padding, size, rangeSize, source } = input;
   const { key, iv } = input.archiveKey;
   const windowBytes = rangeSize * RANGES_PER_WINDOW;
   const count = Math.ceil(size / windowBytes);
@@ -83,7 +113,7 @@ export async function decryptFileWindows(input: WindowsInput & { fd: number }): 
     window.claims[0] = 0;
     const ranges = Math.ceil((end - position) / rangeSize);
     jobs[w] = new Promise<number>((resolve, reject) => {
-      native.decryptRanges(key, iv, fd, window.data, rangeSize, ranges, position, end, window.claims, syncing ? position : -1, null, 0, (error, bad) =>
+      native.decryptRanges(key, iv, source, window.data, rangeSize, ranges, position, end, window.claims, syncing ? position : -1, null, 0, (error, bad) =>
         error ? reject(storageFailure(error, checks.report.source)) : resolve(bad),
       );
     });
@@ -99,7 +129,7 @@ export async function decryptFileWindows(input: WindowsInput & { fd: number }): 
       const end = Math.min(size, position + windowBytes);
       let mine: number;
       try {
-        mine = native.decryptRanges(key, iv, fd, window.data, rangeSize, Math.ceil((end - position) / rangeSize), position, end, window.claims, syncing ? position : -1, null, 0);
+        mine = native.decryptRanges(key, iv, source, window.data, rangeSize, Math.ceil((end - position) / rangeSize), position, end, window.claims, syncing ? position : -1, null, 0);
       } catch (error) {
         throw storageFailure(error, checks.report.source);
       }
@@ -112,11 +142,82 @@ export async function decryptFileWindows(input: WindowsInput & { fd: number }): 
       if (w === count - 1) plaintext = plaintext.subarray(0, plaintext.byteLength - removedPadding(plaintext.subarray(plaintext.byteLength - BLOCK_SIZE), padding, checks));
       checks.plaintext(plaintext, bad);
       await writeWindow(sink, plaintext);
+      release(native, source, position, end, windowBytes);
       input.onProgress?.(end, input.total);
     }
   } finally {
     // No job may still write into the windows when they are dropped (or the key is zeroed after).
     await Promise.allSettled(jobs);
+  }
+}
+
+/**
+ * A mapped local file, known size (a positive multiple of 16), SHA-256 of both streams wanted: this
+ * thread hashes window w's ciphertext from the mapping while the libuv thread decrypts it out of
+ * the mapping in order, checks its sync bytes and hashes its plaintext (all but the archive's last
+ * block, which waits for the padding check). The mapping is never written, so both read it at once.
+ */
+export async function decryptHashedWindows(input: WindowsInput & { mapping: NativeMapping }): Promise<void> {
+  const { native, checks, sink, signal, padding, size, rangeSize, mapping } = input;
+  const { key, iv } = input.archiveKey;
+  const windowBytes = rangeSize * RANGES_PER_WINDOW;
+  const count = Math.ceil(size / windowBytes);
+  const pair = windows(windowBytes);
+  const syncing = checks.checkingMpegTs;
+  const plaintextHash = native.hashNew(4);
+  const ciphertextHash = native.hashNew(4);
+  checks.hashPlaintextElsewhere();
+  checks.hashCiphertextElsewhere();
+  const jobs: Promise<number>[] = [];
+  const start = (w: number): void => {
+    const window = pair[w % 2] as Window;
+    const position = w * windowBytes;
+    const end = Math.min(size, position + windowBytes);
+    const hashed = w === count - 1 ? end - position - BLOCK_SIZE : end - position;
+    jobs[w] = new Promise<number>((resolve, reject) => {
+      native.decryptRanges(key, iv, mapping, window.data, rangeSize, Math.ceil((end - position) / rangeSize), position, end, null, syncing ? position : -1, plaintextHash, hashed, (error, bad) =>
+        error ? reject(storageFailure(error, checks.report.source)) : resolve(bad),
+      );
+    });
+    jobs[w]?.catch(() => undefined); // awaited in its turn
+  };
+  try {
+    checkedLength(size, padding, checks);
+    start(0);
+    for (let w = 0; w < count; w += 1) {
+      if (signal?.aborted) throw new AbortError('cancelled; no output was kept');
+      const window = pair[w % 2] as Window;
+      const position = w * windowBytes;
+      const end = Math.min(size, position + windowBytes);
+      const shrankAt = native.digestMapped(ciphertextHash, mapping, position, end - position);
+      if (shrankAt >= 0) throw storageFailure({ shrankAt }, checks.report.source);
+      const bad = await (jobs[w] as Promise<number>);
+      // Window w + 1 goes to the other buffer, whose plaintext was written last round.
+      if (w + 1 < count) start(w + 1);
+      let plaintext = window.data.subarray(0, end - position);
+      checks.countCiphertext(plaintext.byteLength);
+      if (w === count - 1) {
+        const tail = plaintext.subarray(plaintext.byteLength - BLOCK_SIZE);
+        const removed = removedPadding(tail, padding, checks);
+        native.digestUpdate(plaintextHash, tail, 0, BLOCK_SIZE - removed);
+        plaintext = plaintext.subarray(0, plaintext.byteLength - removed);
+      }
+      checks.plaintext(plaintext, bad);
+      await writeWindow(sink, plaintext);
+      release(native, mapping, position, end, windowBytes);
+      input.onProgress?.(end, input.total);
+    }
+    const digest = (hash: NativeContext): Buffer => {
+      const out = Buffer.alloc(32);
+      native.digestFinal(hash, out);
+      return out;
+    };
+    checks.setCiphertextDigest(digest(ciphertextHash));
+    checks.setPlaintextDigest(digest(plaintextHash));
+  } finally {
+    await Promise.allSettled(jobs);
+    native.contextFree(plaintextHash);
+    native.contextFree(ciphertextHash);
   }
 }
 
