@@ -69,6 +69,67 @@ describe('readParallel', () => {
     expect(peak).toBe(3);
   });
 
+  test('a part that ends starts the next GET at once while an older part still downloads, up to 2 × concurrency parts held', async () => {
+    // Part 0 is held back until released; every other part reads at once.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const started: number[] = [];
+    let ended = 0;
+    let inFlight = 0;
+    let peak = 0;
+    const source: Source = {
+      name: 'slow first part',
+      rangeable: true,
+      stat: () => file.stat(),
+      async *read(start = 0, end, signal) {
+        started.push(start);
+        inFlight += 1;
+        peak = Math.max(peak, inFlight);
+        try {
+          if (start === 0) await gate;
+          yield* file.read(start, end, signal);
+        } finally {
+          inFlight -= 1;
+          ended += 1;
+        }
+      },
+    };
+    const reading = collect(readParallel(source, { partSize: 10_000, concurrency: 2 }));
+    // Parts 1, 2 and 3 end while part 0 waits; then the reader holds 4 parts and starts no fifth.
+    while (ended < 3) await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(started).toEqual([0, 10_000, 20_000, 30_000]);
+    release();
+    expect((await reading).equals(data)).toBe(true);
+    expect(started).toHaveLength(31);
+    expect(peak).toBe(2);
+  });
+
+  test('the oldest part streams: its first bytes are handed out before it ends', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const source: Source = {
+      name: 'stalling first part',
+      rangeable: true,
+      stat: () => file.stat(),
+      async *read(start = 0, end, signal) {
+        if (start !== 0) {
+          yield* file.read(start, end, signal);
+          return;
+        }
+        yield data.subarray(0, 1000);
+        await gate;
+        yield data.subarray(1000, end);
+      },
+    };
+    const chunks = readParallel(source, { partSize: 10_000, concurrency: 2 });
+    const first = await chunks.next();
+    expect(Buffer.from(first.value as Uint8Array).equals(data.subarray(0, 1000))).toBe(true);
+    release();
+    const rest = await collect(chunks);
+    expect(Buffer.concat([first.value as Uint8Array, rest]).equals(data)).toBe(true);
+  });
+
   test('a failing part fails the whole read and cancels the others', async () => {
     const cancelled: number[] = [];
     const failing: Source = {

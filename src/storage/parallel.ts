@@ -1,7 +1,13 @@
 /**
- * s5cmd-style parallel download: a large object is fetched as concurrent ranged GETs and the parts
- * are handed out strictly in order. Memory stays bounded: `concurrency` parts in flight plus the one
- * being handed out, each at most `partSize` bytes.
+ * s5cmd-style parallel download: a large object is fetched as concurrent ranged GETs and handed
+ * out strictly in order.
+ *
+ * Every connection stays busy: a GET that ends starts the next part at once, not when its turn to
+ * be handed out comes (an early part that is slow would otherwise leave the connections that
+ * finished after it idle, and each part's first-byte latency would add up behind the consumer).
+ * The oldest part streams to the consumer as its bytes arrive; later parts are held until their
+ * turn. Memory stays bounded: `concurrency` GETs in flight and at most `2 × concurrency` parts held
+ * at once (each at most `partSize` bytes), so a stalled part holds back at most one more round.
  */
 import { UsageError } from '../errors.js';
 import type { Source } from './source.js';
@@ -29,11 +35,23 @@ export interface ParallelReadOptions extends DownloadOptions {
 export const defaultPartSize = 8 * 1024 * 1024;
 export const defaultConcurrency = 4;
 
+/** Parts held at once per GET in flight (downloading, or downloaded and waiting for their turn). */
+const heldPerConnection = 2;
+
+/** One ranged GET's bytes, as they arrive. */
+interface Part {
+  chunks: Uint8Array[];
+  done: boolean;
+  /** Wakes the consumer waiting on this part (new bytes, its end, or a failure anywhere). */
+  wake: (() => void) | undefined;
+}
+
 /**
  * Yields the bytes `[start, end)` of `source` in order, in parts of `options.partSize` (else the
- * source's own `download` settings, else 8 MiB), `concurrency` at a time. Falls back to one sequential `read()` when
- * the source is not rangeable, its size is unknown, or the range fits in one part. Each part gets
- * the source's own retry/resume behaviour; the first part that fails cancels the others.
+ * source's own `download` settings, else 8 MiB), `concurrency` at a time. Falls back to one
+ * sequential `read()` when the source is not rangeable, its size is unknown, or the range fits in
+ * one part. Each part gets the source's own retry/resume behaviour; the first part that fails
+ * fails the read at once and cancels the others.
  *
  * @example
  * ```ts
@@ -56,32 +74,65 @@ export async function* readParallel(source: Source, options: ParallelReadOptions
 
   const controller = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
-  const pending: Promise<Uint8Array[]>[] = [];
+  /** Parts not yet handed out completely, oldest (the one streaming to the consumer) first. */
+  const held: Part[] = [];
+  let inFlight = 0;
   let nextPartStart = start;
-  const launch = () => {
-    const partStart = nextPartStart;
-    const partEnd = Math.min(end, partStart + partSize);
-    nextPartStart = partEnd;
-    const part = collect(source.read(partStart, partEnd, signal));
-    // A failure surfaces when its turn comes; until then it must not count as unhandled.
-    part.catch(() => undefined);
-    pending.push(part);
+  let failure: { error: unknown } | undefined;
+
+  const download = async (part: Part, from: number, to: number) => {
+    try {
+      for await (const chunk of source.read(from, to, signal)) {
+        part.chunks.push(chunk);
+        part.wake?.();
+      }
+      part.done = true;
+      inFlight -= 1;
+      part.wake?.();
+      launch();
+    } catch (error) {
+      failure ??= { error };
+      controller.abort();
+      // The consumer may be waiting on any part: wake it to see the failure.
+      held[0]?.wake?.();
+    }
   };
+  const launch = () => {
+    while (!failure && inFlight < concurrency && held.length < concurrency * heldPerConnection && nextPartStart < end) {
+      const part: Part = { chunks: [], done: false, wake: undefined };
+      const from = nextPartStart;
+      nextPartStart = Math.min(end, from + partSize);
+      held.push(part);
+      inFlight += 1;
+      void download(part, from, nextPartStart);
+    }
+  };
+
   try {
-    while (pending.length < concurrency && nextPartStart < end) launch();
-    while (pending.length > 0) {
-      const chunks = await (pending.shift() as Promise<Uint8Array[]>);
-      if (nextPartStart < end) launch();
-      yield* chunks;
+    launch();
+    while (held.length > 0) {
+      const part = held[0] as Part;
+      for (let index = 0; ; ) {
+        if (failure) throw failure.error;
+        if (index < part.chunks.length) {
+          const chunk = part.chunks[index] as Uint8Array;
+          // Let go of what was handed out: the part's array must not keep every chunk alive.
+          part.chunks[index++] = empty;
+          yield chunk;
+        } else if (part.done) {
+          break;
+        } else {
+          await new Promise<void>((resolve) => (part.wake = resolve));
+          part.wake = undefined;
+        }
+      }
+      held.shift();
+      launch();
     }
   } finally {
-    // Early exit (error in a part, consumer stopped): cancel whatever is still downloading.
+    // Early exit (a failed part, the consumer stopped): cancel whatever is still downloading.
     controller.abort();
   }
 }
 
-async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
-  const parts: Uint8Array[] = [];
-  for await (const chunk of chunks) parts.push(chunk);
-  return parts;
-}
+const empty = new Uint8Array(0);
