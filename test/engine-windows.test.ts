@@ -71,88 +71,120 @@ function decryptRangesAsync(native: NativeBinding, ...args: RangesArgs): Promise
 }
 
 describe('native decryptRanges', () => {
-  it('claims split between a libuv thread and this one decrypt like node:crypto, and the first bad sync byte is the smallest either found', async () => {
-    const native = nativeBinding();
-    await fc.assert(
-      fc.asyncProperty(
-        fc.integer({ min: 1, max: 64 }), // blocks per range
-        fc.integer({ min: 1, max: 12 }), // ranges
-        fc.integer({ min: 0, max: 15 }), // blocks missing from the last range
-        fc.nat(), // ranges left to this thread before the libuv thread starts claiming
-        fc.array(fc.nat(), { maxLength: 4 }), // packet starts with a bad sync byte
-        async (rangeBlocks, ranges, short, split, badPackets) => {
-          const rangeSize = rangeBlocks * 16;
-          const size = Math.max(16, ranges * rangeSize - Math.min(short, rangeBlocks - 1) * 16);
-          const count = Math.ceil(size / rangeSize);
-          const key = randomBytes(32);
-          const iv = randomBytes(16);
-          const plaintext = Buffer.alloc(size, 0x47); // every byte a sync byte, but the bad ones
-          const bad = badPackets.map((p) => (p % Math.ceil(size / 188)) * 188).filter((offset) => offset < size);
-          for (const offset of bad) plaintext[offset] = 0;
-          const path = join(dir, 'ranges');
-          await writeFile(path, encrypt(key, iv, plaintext, 'none'));
-          const fd = openSync(path, 'r');
-          try {
-            const data = Buffer.from(new SharedArrayBuffer(count * rangeSize));
-            // This thread takes the first `first` ranges from its own counter, the libuv thread the rest.
-            const first = split % (count + 1);
-            const theirs = new Int32Array(new SharedArrayBuffer(4));
-            theirs[0] = first;
-            const job = decryptRangesAsync(native, key, iv, fd, data, rangeSize, count, 0, size, theirs, 0, null, 0);
-            const mine = first > 0 ? native.decryptRanges(key, iv, fd, data, rangeSize, first, 0, Math.min(size, first * rangeSize), null, 0, null, 0) : -1;
-            const other = await job;
-            const found = [mine, other].filter((x) => x >= 0);
-            expect(data.subarray(0, size).equals(plaintext)).toBe(true);
-            expect(found.length > 0 ? Math.min(...found) : -1).toBe(bad.length > 0 ? Math.min(...bad) : -1);
-          } finally {
-            closeSync(fd);
-          }
-        },
-      ),
-      { numRuns },
-    );
-  });
+  /**
+   * Where a window's ranges come from: the file's descriptor (read by position, decrypted in place),
+   * a mapping of it (decrypted out of place), or — in order only — the window itself, already read.
+   */
+  const sources = [
+    { name: 'read by position', open: (_native: NativeBinding, fd: number) => ({ source: fd, close: () => undefined }) },
+    {
+      name: 'mapped',
+      open: (native: NativeBinding, fd: number, size: number) => {
+        const mapping = native.mapFile(fd, size);
+        return { source: mapping, close: () => native.unmapFile(mapping) };
+      },
+    },
+  ];
 
-  it('both threads on one claim counter cover every range once', async () => {
-    const native = nativeBinding();
-    const key = randomBytes(32);
-    const iv = randomBytes(16);
-    const rangeSize = 4096;
-    const size = 200 * rangeSize - 48;
-    const plaintext = randomBytes(size);
-    const path = join(dir, 'claims');
+  /** Writes the ciphertext of `plaintext` to a file and opens `kind` over it. */
+  async function opened(native: NativeBinding, kind: (typeof sources)[number], key: Buffer, iv: Buffer, plaintext: Buffer) {
+    const path = join(dir, `ranges-${kind.name.replace(/ /g, '-')}`);
     await writeFile(path, encrypt(key, iv, plaintext, 'none'));
     const fd = openSync(path, 'r');
-    try {
-      const data = Buffer.from(new SharedArrayBuffer(200 * rangeSize));
-      const claims = new Int32Array(new SharedArrayBuffer(4));
-      const job = decryptRangesAsync(native, key, iv, fd, data, rangeSize, 200, 0, size, claims, -1, null, 0);
-      native.decryptRanges(key, iv, fd, data, rangeSize, 200, 0, size, claims, -1, null, 0);
-      await job;
-      expect(claims[0]).toBeGreaterThanOrEqual(200);
-      expect(data.subarray(0, size).equals(plaintext)).toBe(true);
-    } finally {
-      closeSync(fd);
-    }
+    const { source, close } = kind.open(native, fd, plaintext.length);
+    return { source, close: () => (close(), closeSync(fd)) };
+  }
+
+  describe.each(sources)('ranges $name', (kind) => {
+    it('claims split between a libuv thread and this one decrypt like node:crypto, and the first bad sync byte is the smallest either found', async () => {
+      const native = nativeBinding();
+      await fc.assert(
+        fc.asyncProperty(
+          fc.integer({ min: 1, max: 64 }), // blocks per range
+          fc.integer({ min: 1, max: 12 }), // ranges
+          fc.integer({ min: 0, max: 15 }), // blocks missing from the last range
+          fc.nat(), // ranges left to this thread before the libuv thread starts claiming
+          fc.array(fc.nat(), { maxLength: 4 }), // packet starts with a bad sync byte
+          async (rangeBlocks, ranges, short, split, badPackets) => {
+            const rangeSize = rangeBlocks * 16;
+            const size = Math.max(16, ranges * rangeSize - Math.min(short, rangeBlocks - 1) * 16);
+            const count = Math.ceil(size / rangeSize);
+            const key = randomBytes(32);
+            const iv = randomBytes(16);
+            const plaintext = Buffer.alloc(size, 0x47); // every byte a sync byte, but the bad ones
+            const bad = badPackets.map((p) => (p % Math.ceil(size / 188)) * 188).filter((offset) => offset < size);
+            for (const offset of bad) plaintext[offset] = 0;
+            const { source, close } = await opened(native, kind, key, iv, plaintext);
+            try {
+              const data = Buffer.from(new SharedArrayBuffer(count * rangeSize));
+              // This thread takes the first `first` ranges from its own counter, the libuv thread the rest.
+              const first = split % (count + 1);
+              const theirs = new Int32Array(new SharedArrayBuffer(4));
+              theirs[0] = first;
+              const job = decryptRangesAsync(native, key, iv, source, data, rangeSize, count, 0, size, theirs, 0, null, 0);
+              const mine = first > 0 ? native.decryptRanges(key, iv, source, data, rangeSize, first, 0, Math.min(size, first * rangeSize), null, 0, null, 0) : -1;
+              const other = await job;
+              const found = [mine, other].filter((x) => x >= 0);
+              expect(data.subarray(0, size).equals(plaintext)).toBe(true);
+              expect(found.length > 0 ? Math.min(...found) : -1).toBe(bad.length > 0 ? Math.min(...bad) : -1);
+            } finally {
+              close();
+            }
+          },
+        ),
+        { numRuns },
+      );
+    });
+
+    it('both threads on one claim counter cover every range once', async () => {
+      const native = nativeBinding();
+      const key = randomBytes(32);
+      const iv = randomBytes(16);
+      const rangeSize = 4096;
+      const size = 200 * rangeSize - 48;
+      const plaintext = randomBytes(size);
+      const { source, close } = await opened(native, kind, key, iv, plaintext);
+      try {
+        const data = Buffer.from(new SharedArrayBuffer(200 * rangeSize));
+        const claims = new Int32Array(new SharedArrayBuffer(4));
+        const job = decryptRangesAsync(native, key, iv, source, data, rangeSize, 200, 0, size, claims, -1, null, 0);
+        native.decryptRanges(key, iv, source, data, rangeSize, 200, 0, size, claims, -1, null, 0);
+        await job;
+        expect(claims[0]).toBeGreaterThanOrEqual(200);
+        expect(data.subarray(0, size).equals(plaintext)).toBe(true);
+      } finally {
+        close();
+      }
+    });
   });
 
-  it('a window in memory is decrypted in order from its IV and hashed on the libuv thread', async () => {
+  it.each([
+    { name: 'in memory (one range, from the archive IV)', mapped: false },
+    { name: 'mapped (ranges in order from any block on)', mapped: true },
+  ])('a window $name is decrypted in order and hashed on the libuv thread', async ({ mapped }) => {
     const native = nativeBinding();
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 3000 }), fc.nat(), async (blocks, skip) => {
+      fc.asyncProperty(fc.integer({ min: 1, max: 3000 }), fc.nat(), fc.integer({ min: 1, max: 64 }), fc.nat(), async (blocks, skip, rangeBlocks, from) => {
         const key = randomBytes(32);
         const iv = randomBytes(16);
         const plaintext = randomBytes(blocks * 16);
-        const data = Buffer.from(new SharedArrayBuffer(blocks * 16));
-        encrypt(key, iv, plaintext, 'none').copy(data);
-        const hashed = (skip % (blocks + 1)) * 16;
+        const start = mapped ? (from % blocks) * 16 : 0;
+        const window = Buffer.from(new SharedArrayBuffer(blocks * 16 - start));
+        const rangeSize = mapped ? rangeBlocks * 16 : window.length;
+        const hashed = (skip % (window.length / 16 + 1)) * 16;
+        const file = mapped ? await opened(native, sources[1] as (typeof sources)[number], key, iv, plaintext) : undefined;
+        if (!file) encrypt(key, iv, plaintext, 'none').copy(window);
         const hash = native.hashNew(4);
-        await decryptRangesAsync(native, key, iv, -1, data, blocks * 16, 1, 0, blocks * 16, null, -1, hash, hashed);
+        try {
+          await decryptRangesAsync(native, key, iv, file?.source ?? -1, window, rangeSize, Math.ceil(window.length / rangeSize), start, blocks * 16, null, -1, hash, hashed);
+        } finally {
+          file?.close();
+        }
         const digest = Buffer.alloc(32);
         native.digestFinal(hash, digest);
         native.contextFree(hash);
-        expect(data.equals(plaintext)).toBe(true);
-        expect(digest.equals(createHash('sha256').update(plaintext.subarray(0, hashed)).digest())).toBe(true);
+        expect(window.equals(plaintext.subarray(start))).toBe(true);
+        expect(digest.equals(createHash('sha256').update(plaintext.subarray(start, start + hashed)).digest())).toBe(true);
       }),
       { numRuns },
     );
