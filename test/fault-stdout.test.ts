@@ -9,7 +9,8 @@
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cliPath, runCli, runProgram, tempDir } from './support/helpers.js';
+import { cliPath, runProgram, tempDir } from './support/helpers.js';
+import { runCliInProcess } from './support/cli-in-process.js';
 import { createBucket, putS3Object, s3Env, uniqueName } from './support/emulators.js';
 import { startCli } from './support/processes.js';
 import { encryptedArchive, passArgs, passEnv, privateKeyCopy, vonageArchive, vonageFixture as fx } from './support/vonage-fixture.js';
@@ -33,7 +34,8 @@ beforeAll(async () => {
   large = { archive: join(dir, 'large.mp4'), password, sealed: join(dir, 'large.sealed'), media: join(dir, 'large.ts') };
   await writeFile(large.archive, body);
   await writeFile(large.media, bigMedia);
-  expect((await runCli(['seal', large.media, '--to', fx.certPem, '--output', large.sealed, '--quiet'])).code).toBe(0);
+  // Setting up, not the fault: in process.
+  expect((await runCliInProcess(['seal', large.media, '--to', fx.certPem, '--output', large.sealed, '--quiet'])).code).toBe(0);
   const made = await Promise.all(ids.map((id) => encryptedArchive(id, media, apiKey)));
   await createBucket(bucket);
   await Promise.all(made.map((a) => putS3Object(bucket, `${apiKey}/${a.id}/archive.mp4`, a.body)));
