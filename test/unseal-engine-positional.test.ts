@@ -232,6 +232,26 @@ describe('the native ring with output slower than the crypto (the libuv thread w
     expect(sink.bytes().equals(plaintext)).toBe(true);
   });
 
+  it('a sink that never waits (stdout to a file) still lets an abort in: the event loop runs once a lap of the ring', async () => {
+    const fileKey = randomBytes(32);
+    const whole = plaintextOf(64 * SEGMENT);
+    const controller = new AbortController();
+    const sink = memorySink();
+    const write = sink.write.bind(sink);
+    let first = true;
+    sink.write = (chunk: Uint8Array) => {
+      // Queued behind nothing but the event loop: it runs only when the body yields to it.
+      if (first) setImmediate(() => controller.abort());
+      first = false;
+      return write(chunk);
+    };
+    const error = await unsealArchive({ source: new FileSource(await fileOf(sealOf(whole, fileKey))), fileKey, sink, signal: controller.signal, parallelThreshold: 0, taskSize: FULL, crypto }).catch((e: unknown) => e);
+    expect((error as Error).name).toBe('AbortError');
+    expect(sink.state).toBe('aborted');
+    // 64 runs of one segment: the abort is seen after the first lap of 16, not after the whole body.
+    expect(sink.bytes().length).toBeLessThan(whole.length);
+  });
+
   it('cancelled while the ring is full: AbortError, sink aborted, the second thread stopped', async () => {
     const fileKey = randomBytes(32);
     const sealed = sealOf(plaintext, fileKey);

@@ -9,6 +9,7 @@
  * releases a run's plaintext only up to its first failed segment (the C loop verifies each tag
  * before decrypting), and nothing after it.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { getSystemErrorName } from 'node:util';
 import { StorageError } from '../../errors.js';
 import { segmentError, TAG_LENGTH, type SegmentFailure, type SegmentKeys } from '../../format/sealed.js';
@@ -107,6 +108,9 @@ export async function runNativeWindows(input: NativeWindowsInput): Promise<{ inp
       written += 1;
       Atomics.store(control, RELEASED, written);
       input.onRead?.(Math.min(length, written * runInput));
+      // A sink that writes synchronously (stdout redirected to a file) never returns to the event
+      // loop: let it run once a lap of the ring (≈ 16 MiB), so a signal or an abort is seen at once.
+      if (written % RING_SLOTS === 0) await nextTurn();
     }
     await work;
     // The last run holds the final segment: count what it held rather than a full run.
