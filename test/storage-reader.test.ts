@@ -69,7 +69,7 @@ describe('readParallel', () => {
     expect(peak).toBe(3);
   });
 
-  test('a part that ends starts the next GET at once while an older part still downloads, up to 2 × concurrency parts held', async () => {
+  test('a part that ends starts the next GET at once while an older part still downloads, up to concurrency + 2 parts held', async () => {
     // Part 0 is held back until released; every other part reads at once.
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
@@ -94,15 +94,15 @@ describe('readParallel', () => {
         }
       },
     };
-    const reading = collect(readParallel(source, { partSize: 10_000, concurrency: 2 }));
-    // Parts 1, 2 and 3 end while part 0 waits; then the reader holds 4 parts and starts no fifth.
-    while (ended < 3) await new Promise((resolve) => setImmediate(resolve));
+    const reading = collect(readParallel(source, { partSize: 10_000, concurrency: 3 }));
+    // Parts 1 to 4 end while part 0 waits; then the reader holds 5 parts and starts no sixth.
+    while (ended < 4) await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
-    expect(started).toEqual([0, 10_000, 20_000, 30_000]);
+    expect(started).toEqual([0, 10_000, 20_000, 30_000, 40_000]);
     release();
     expect((await reading).equals(data)).toBe(true);
     expect(started).toHaveLength(31);
-    expect(peak).toBe(2);
+    expect(peak).toBe(3);
   });
 
   test('the oldest part streams: its first bytes are handed out before it ends', async () => {

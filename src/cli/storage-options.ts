@@ -43,7 +43,7 @@ export function addStorageOptions(command: Command, { download = true }: { downl
   if (download) {
     command
       .option('--part-size <size>', 'bytes per ranged GET for large objects, e.g. 8MiB (default: 8MiB)')
-      .option('--download-concurrency <n>', 'ranged GETs in flight per object (default: 4)');
+      .option('--download-concurrency <n>', 'ranged GETs in flight per object (default: 8)');
   }
   command.option('--retries <n>', 'retries of a failed request before giving up (default: 5)');
   if (download) {

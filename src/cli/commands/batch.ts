@@ -11,6 +11,7 @@ import type { CliContext } from '../context.js';
 import { addReportOptions, reportFailureOf, reportResult, type ReportFlags } from '../output.js';
 import { addKeyOptions, loadKeyring, planKeyring, type KeyFlags } from '../keyring.js';
 import { addStorageOptions, formatSize, parseCount, storageOptionsFrom, type StorageFlags } from '../storage-options.js';
+import { defaultConcurrency } from '../../storage/parallel.js';
 
 interface BatchFlags extends KeyFlags, StorageFlags, ReportFlags {
   archives: string;
@@ -94,7 +95,7 @@ async function batchCommand(ctx: CliContext, flags: BatchFlags): Promise<void> {
   // Several archives download at once: unless told otherwise, each keeps fewer parts in flight.
   const storage = {
     ...flagged,
-    download: { ...flagged.download, concurrency: flagged.download?.concurrency ?? Math.max(1, Math.ceil(4 / concurrency)) },
+    download: { ...flagged.download, concurrency: flagged.download?.concurrency ?? Math.max(1, Math.ceil(defaultConcurrency / concurrency)) },
   };
   const { mkdir } = await import('node:fs/promises');
   const { readBatchArchives } = await import('./vonage-batch.js');

@@ -69,7 +69,7 @@ export interface DecryptArchiveOptions {
    * `Infinity` (a private pool did not pay off on 2 cores, see bench/RESULTS.md). 0: always.
    */
   parallelThreshold?: number;
-  /** Ranged GETs from object stores: bytes per part and parts in flight (defaults: 8 MiB × 4). */
+  /** Ranged GETs from object stores: bytes per part and parts in flight (defaults: 8 MiB × 8). */
   download?: { partSize?: number | undefined; concurrency?: number | undefined };
   /** Bytes per range (multiple of 16; default 1 MiB on the native core's windows, 2 MiB for the pool). */
   rangeSize?: number;
