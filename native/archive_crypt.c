@@ -530,40 +530,6 @@ static napi_value release_mapped(napi_env env, napi_callback_info info) {
 }
 
 /*
- * digestMapped(context, mapping, offset, length): digestUpdate over mapped bytes, guarded. Returns
- * -1, or the offset where the file ended (it shrank while mapped; the digest is then unusable).
- */
-static napi_value digest_mapped(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value args[4];
-  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
-  if (argc < 4) return throw_type(env, "digestMapped(context, mapping, offset, length)");
-  crypto_context *context = get_context(env, args[0], 0);
-  if (!context) return NULL;
-  file_mapping *mapping = get_mapping(env, args[1]);
-  if (!mapping) return NULL;
-  double offset, length;
-  if (napi_get_value_double(env, args[2], &offset) != napi_ok || napi_get_value_double(env, args[3], &length) != napi_ok) return throw_type(env, "digestMapped: offset and length must be numbers");
-  if (!(offset >= 0 && length >= 0 && offset + length <= (double)mapping->size) || offset != (double)(size_t)offset || length != (double)(size_t)length) {
-    return throw_range(env, "digestMapped: offset and length must lie within the mapping");
-  }
-  double shrank = -1;
-  volatile int ok = 1;
-  sigjmp_buf jump;
-  if (GUARD_ENTER(jump)) {
-    ok = context->mac ? EVP_MAC_update(context->mac, mapping->base + (size_t)offset, (size_t)length)
-                      : EVP_DigestUpdate(context->digest, mapping->base + (size_t)offset, (size_t)length);
-    guard_leave();
-  } else {
-    shrank = guard_fault_offset(mapping);
-  }
-  if (!ok) return throw_openssl(env, "digest update");
-  napi_value result;
-  CHECK(napi_create_double(env, shrank, &result));
-  return result;
-}
-
-/*
  * decryptRanges: the Vonage decrypt loop of docs/ENGINE.md ("Threads") in C, so that no JavaScript
  * runs per range. A window of `count` CBC ranges of `rangeSize` bytes (the last one ends at `end`)
  * lies at `data`; range i is at file position firstPosition + i·rangeSize. With a file descriptor
@@ -607,6 +573,112 @@ static napi_value cancelled_error(napi_env env, const char *message) {
   napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text);
   napi_create_error(env, NULL, text, &error);
   return error;
+}
+
+/*
+ * digestMapped(context, mapping, offset, length[, callback]): digestUpdate over mapped bytes,
+ * guarded. Returns -1, or the offset where the file ended (it shrank while mapped; the digest is
+ * then unusable). With a callback it runs on a libuv thread and the callback gets (error, that);
+ * the caller must not touch the context until then.
+ */
+typedef struct {
+  crypto_context *context;
+  file_mapping *mapping;
+  size_t offset, length;
+  double shrank;
+  int ok;
+  async_handles async;
+} digest_job;
+
+static void run_digest_job(digest_job *job) {
+  volatile int ok = 1;
+  sigjmp_buf jump;
+  job->shrank = -1;
+  if (GUARD_ENTER(jump)) {
+    const unsigned char *bytes = job->mapping->base + job->offset;
+    ok = job->context->mac ? EVP_MAC_update(job->context->mac, bytes, job->length) : EVP_DigestUpdate(job->context->digest, bytes, job->length);
+    guard_leave();
+  } else {
+    job->shrank = guard_fault_offset(job->mapping);
+  }
+  job->ok = ok;
+}
+
+static void free_digest_job(napi_env env, digest_job *job) {
+  if (job->async.work) job->mapping->jobs -= 1;
+  release_handles(env, &job->async);
+  free(job);
+}
+
+static void execute_digest_job(napi_env env, void *data) {
+  (void)env;
+  run_digest_job(data);
+}
+
+static void complete_digest_job(napi_env env, napi_status status, void *data) {
+  digest_job *job = data;
+  napi_value callback, global, args[2];
+  if (napi_get_reference_value(env, job->async.callback, &callback) == napi_ok && napi_get_global(env, &global) == napi_ok) {
+    napi_get_undefined(env, &args[1]);
+    if (status != napi_ok) {
+      args[0] = cancelled_error(env, "archive-crypt native: digestMapped was cancelled");
+    } else if (!job->ok) {
+      args[0] = cancelled_error(env, "archive-crypt native: digest update failed in OpenSSL");
+    } else {
+      napi_get_null(env, &args[0]);
+      napi_create_double(env, job->shrank, &args[1]);
+    }
+    free_digest_job(env, job);
+    napi_call_function(env, global, callback, 2, args, NULL);
+    return;
+  }
+  free_digest_job(env, job);
+}
+
+static napi_value digest_mapped(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value args[5];
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  if (argc < 4) return throw_type(env, "digestMapped(context, mapping, offset, length[, callback])");
+  crypto_context *context = get_context(env, args[0], 0);
+  if (!context) return NULL;
+  file_mapping *mapping = get_mapping(env, args[1]);
+  if (!mapping) return NULL;
+  double offset, length;
+  if (napi_get_value_double(env, args[2], &offset) != napi_ok || napi_get_value_double(env, args[3], &length) != napi_ok) return throw_type(env, "digestMapped: offset and length must be numbers");
+  if (!(offset >= 0 && length >= 0 && offset + length <= (double)mapping->size) || offset != (double)(size_t)offset || length != (double)(size_t)length) {
+    return throw_range(env, "digestMapped: offset and length must lie within the mapping");
+  }
+  digest_job *job = calloc(1, sizeof *job);
+  if (!job) return throw_openssl(env, "calloc");
+  job->context = context;
+  job->mapping = mapping;
+  job->offset = (size_t)offset;
+  job->length = (size_t)length;
+  napi_valuetype type;
+  if (argc < 5 || napi_typeof(env, args[4], &type) != napi_ok || type != napi_function) {
+    run_digest_job(job);
+    double shrank = job->shrank;
+    int ok = job->ok;
+    free(job);
+    if (!ok) return throw_openssl(env, "digest update");
+    napi_value result;
+    CHECK(napi_create_double(env, shrank, &result));
+    return result;
+  }
+  /* The context and the mapping stay alive until the job completes. */
+  napi_value name;
+  int failed = napi_create_reference(env, args[0], 1, &job->async.refs[0]) != napi_ok || napi_create_reference(env, args[1], 1, &job->async.refs[1]) != napi_ok ||
+               napi_create_reference(env, args[4], 1, &job->async.callback) != napi_ok;
+  failed = failed || napi_create_string_utf8(env, "archive-crypt:digestMapped", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+           napi_create_async_work(env, NULL, name, execute_digest_job, complete_digest_job, job, &job->async.work) != napi_ok;
+  if (!failed) mapping->jobs += 1;
+  failed = failed || napi_queue_async_work(env, job->async.work) != napi_ok;
+  if (failed) {
+    free_digest_job(env, job);
+    napi_throw_error(env, NULL, "archive-crypt native: cannot queue digestMapped");
+  }
+  return NULL;
 }
 
 typedef struct {

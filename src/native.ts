@@ -118,10 +118,12 @@ export interface NativeBinding {
    */
   releaseMapped(mapping: NativeMapping, offset: number, length: number): void;
   /**
-   * `digestUpdate` over `length` mapped bytes at `offset`, on this thread, guarded. Returns -1, or
-   * the offset at which the file ended (it shrank while mapped; the digest is unusable then).
+   * `digestUpdate` over `length` mapped bytes at `offset`, guarded. Returns -1, or the offset at
+   * which the file ended (it shrank while mapped; the digest is unusable then); with a callback it
+   * runs on a libuv thread and the callback gets (error, that offset) — leave the context alone
+   * until then.
    */
-  digestMapped(context: NativeContext, mapping: NativeMapping, offset: number, length: number): number;
+  digestMapped(context: NativeContext, mapping: NativeMapping, offset: number, length: number, callback?: (error: Error | null, shrankAt: number) => void): number;
   /**
    * An unnamed file (mode 0600) in `directory`, gone if the process dies before `linkTmpfile` names
    * it. Throws a Node-style error (`code` EOPNOTSUPP, EISDIR, ENOENT, …) where unsupported.

@@ -185,6 +185,12 @@ describe('native file mappings and the SIGBUS guard', () => {
       expect(native.digestMapped(ciphertextHash, mapping, 100, size - 100)).toBe(-1);
       native.digestFinal(ciphertextHash, digest);
       expect(hex(digest)).toBe(createHash('sha256').update(ciphertext.subarray(100)).digest('hex'));
+      // On a libuv thread, while the mapping is held: unmapFile waits for it.
+      const hashing = async((done) => native.digestMapped(ciphertextHash, mapping, 0, size, done));
+      expect(() => native.unmapFile(mapping)).toThrow(/still reads/);
+      expect(await hashing).toBe(-1);
+      native.digestFinal(ciphertextHash, digest);
+      expect(hex(digest)).toBe(createHash('sha256').update(ciphertext).digest('hex'));
     } finally {
       native.unmapFile(mapping);
       closeSync(fd);
@@ -206,6 +212,7 @@ describe('native file mappings and the SIGBUS guard', () => {
         expect(() => native.decryptRanges(key, iv, mapping, out, rangeSize, 4, 0, size, null, -1, null, 0)).toThrow(shrank);
         await expect(async((done) => native.decryptRanges(key, iv, mapping, out, rangeSize, 4, 0, size, new Int32Array(new SharedArrayBuffer(4)), -1, null, 0, done))).rejects.toThrow(shrank);
         expect(native.digestMapped(native.hashNew(NativeKind.sha256), mapping, 0, size)).toBe(cut);
+        expect(await async((done) => native.digestMapped(native.hashNew(NativeKind.sha256), mapping, 0, size, done))).toBe(cut);
       }
       // The bytes still there decrypt as before.
       native.decryptRanges(key, iv, mapping, out, rangeSize, 1, 0, rangeSize, null, -1, null, 0);

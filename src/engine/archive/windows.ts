@@ -152,10 +152,11 @@ export async function decryptFileWindows(input: WindowsInput & { source: number 
 }
 
 /**
- * A mapped local file, known size (a positive multiple of 16), SHA-256 of both streams wanted: this
- * thread hashes window w's ciphertext from the mapping while the libuv thread decrypts it out of
- * the mapping in order, checks its sync bytes and hashes its plaintext (all but the archive's last
- * block, which waits for the padding check). The mapping is never written, so both read it at once.
+ * A mapped local file, known size (a positive multiple of 16), SHA-256 of both streams wanted: one
+ * libuv thread hashes window w's ciphertext from the mapping while another decrypts it out of the
+ * mapping in order, checks its sync bytes and hashes its plaintext (all but the archive's last
+ * block, which waits for the padding check). The mapping is never written, so both read it at once;
+ * this thread checks the padding and writes window w while both work on window w + 1.
  */
 export async function decryptHashedWindows(input: WindowsInput & { mapping: NativeMapping }): Promise<void> {
   const { native, checks, sink, signal, padding, size, rangeSize, mapping } = input;
@@ -181,19 +182,35 @@ export async function decryptHashedWindows(input: WindowsInput & { mapping: Nati
     });
     jobs[w]?.catch(() => undefined); // awaited in its turn
   };
+  // The ciphertext digest runs as a job of its own on another libuv thread, beside the window's
+  // decryption: this thread stays free to take each completion at once (hashing here synchronously,
+  // it held up the hand-over to the next window; bench/ANALYSIS.md).
+  const hashes: Promise<void>[] = [];
+  const hashCiphertext = (w: number): void => {
+    const position = w * windowBytes;
+    hashes[w] = new Promise<void>((resolve, reject) => {
+      native.digestMapped(ciphertextHash, mapping, position, Math.min(size, position + windowBytes) - position, (error, shrankAt) =>
+        error ? reject(error) : shrankAt >= 0 ? reject(storageFailure({ shrankAt }, checks.report.source)) : resolve(),
+      );
+    });
+    hashes[w]?.catch(() => undefined); // awaited in its turn
+  };
   try {
     checkedLength(size, padding, checks);
     start(0);
+    hashCiphertext(0);
     for (let w = 0; w < count; w += 1) {
       if (signal?.aborted) throw new AbortError('cancelled; no output was kept');
       const window = pair[w % 2] as Window;
       const position = w * windowBytes;
       const end = Math.min(size, position + windowBytes);
-      const shrankAt = native.digestMapped(ciphertextHash, mapping, position, end - position);
-      if (shrankAt >= 0) throw storageFailure({ shrankAt }, checks.report.source);
+      await hashes[w];
       const bad = await (jobs[w] as Promise<number>);
       // Window w + 1 goes to the other buffer, whose plaintext was written last round.
-      if (w + 1 < count) start(w + 1);
+      if (w + 1 < count) {
+        start(w + 1);
+        hashCiphertext(w + 1);
+      }
       let plaintext = window.data.subarray(0, end - position);
       checks.countCiphertext(plaintext.byteLength);
       if (w === count - 1) {
@@ -215,7 +232,7 @@ export async function decryptHashedWindows(input: WindowsInput & { mapping: Nati
     checks.setCiphertextDigest(digest(ciphertextHash));
     checks.setPlaintextDigest(digest(plaintextHash));
   } finally {
-    await Promise.allSettled(jobs);
+    await Promise.allSettled([...jobs, ...hashes]);
     native.contextFree(plaintextHash);
     native.contextFree(ciphertextHash);
   }
