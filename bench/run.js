@@ -17,6 +17,8 @@
 //   BENCH_PACED_MB=128     archive read from the paced store
 //   BENCH_BATCH_MB=4       each of the 32 batch archives
 //   BENCH_PACE_MBPS=40     per-connection cap of the paced store (MB/s); BENCH_PACE_LATENCY_MS=20
+//   BENCH_STORE=process    s3rver and the paced proxy each in a process of their own; `inprocess`: both
+//                          on the bench's own event loop (as before 2026-12-02)
 //   BENCH_PROFILE=0        skip the per-thread CPU and --cpu-prof pass over the rows that miss
 //   BENCH_OUT=…            where the results go (default bench/RESULTS.md)
 import { spawnSync } from 'node:child_process';
@@ -378,7 +380,7 @@ if (cases.has('rss')) {
 }
 
 if (cases.has('paced') || cases.has('batch')) {
-  const store = await startBenchStore({ directory: join(work, 's3rver'), paced: pace });
+  const store = await startBenchStore({ directory: join(work, 's3rver'), paced: pace, processes: process.env.BENCH_STORE !== 'inprocess' });
   try {
     if (cases.has('paced')) await pacedCase(store);
     if (cases.has('batch')) await batchCase(store);
@@ -444,7 +446,8 @@ async function pacedCase(store) {
     },
     { name: nativeLabel('decrypt s3://… --output -'), command: s3decrypt([], native), target: atLeast(3.5) },
     { name: fallbackLabel('decrypt s3://… --output -'), command: s3decrypt([], fallback) },
-    { name: nativeLabel('decrypt s3://… --download-concurrency 8'), command: s3decrypt(['--download-concurrency', '8'], native) },
+    // The default before 2026-12-02 (4 GETs), for comparison with today's 8.
+    { name: nativeLabel('decrypt s3://… --download-concurrency 4'), command: s3decrypt(['--download-concurrency', '4'], native) },
   ]);
   // The store checksum (single-part ETag = MD5) is verified over every byte received: show its cost.
   const sample = randomBytes(64 * MiB);
@@ -453,7 +456,7 @@ async function pacedCase(store) {
   const md5Rate = sample.length / ((performance.now() - started) / 1000);
   const row = rows.find((r) => r.case.startsWith('paced store') && r.tool.startsWith(nativeLabel('decrypt s3://… --output -')));
   notes.push(
-    `Paced store: s3rver on 127.0.0.1 (in the bench process) behind bench/paced-proxy.js, ${pace.bytesPerSecond / 1e6} MB/s per connection and ${pace.firstByteLatencyMs} ms to the first byte of every answer; a ${pacedMb} MiB archive uploaded in one part, so its ETag is its MD5 and \`decrypt\` verifies it. ` +
+    `Paced store: s3rver on 127.0.0.1 behind bench/paced-proxy.js (${store.where}), ${pace.bytesPerSecond / 1e6} MB/s per connection and ${pace.firstByteLatencyMs} ms to the first byte of every answer; a ${pacedMb} MiB archive uploaded in one part, so its ETag is its MD5 and \`decrypt\` verifies it. ` +
       `MD5 cost: node:crypto MD5 runs at ${(md5Rate / 1e9).toFixed(2)} GB/s here, ${(a.bytes / md5Rate).toFixed(2)} s of CPU for the archive` +
       (row ? `, against ${row.seconds.toFixed(2)} s wall for the whole decrypt, whose process used ${row.cpuSeconds.toFixed(2)} s of CPU in all (user + system): the download, not the checksum, sets the pace.` : '.'),
   );
