@@ -3,7 +3,8 @@
  * a local archive is read through a mapping (native/archive_crypt.c, "File mappings"), where a page
  * past the new end raises SIGBUS: the addon's guard must turn that into the storage failure a short
  * read gives — exit 5, one line, nothing in the output folder — and never let the signal kill the
- * process.
+ * process. The native core's own test: its runs keep the addon on whatever ARCHIVE_CRYPT_NATIVE the
+ * suite runs with (the fallback reads in order and meets a shrunk file as an early end).
  * Another process (this one) cuts the file once the decrypt has written part of its output, and
  * every row repeats until several cuts landed mid-run.
  */
@@ -50,7 +51,10 @@ describe('an archive that shrinks mid-decrypt', () => {
       const path = join(work, 'archive.mp4');
       await writeFile(path, archive.body);
       const args = extra.map((arg) => (arg === 'SHA' ? sha256 : arg));
-      const run = startCli(['decrypt', path, '--key', key, ...passArgs, '--password', archive.password, '--output', join(work, 'out', 'out.ts'), '--quiet', ...args], passEnv);
+      const run = startCli(['decrypt', path, '--key', key, ...passArgs, '--password', archive.password, '--output', join(work, 'out', 'out.ts'), '--quiet', ...args], {
+        ...passEnv,
+        ARCHIVE_CRYPT_NATIVE: '1',
+      });
       // Cut the file once part of the plaintext is out: the run is past its start, mid-archive.
       const started = await waitForOutputOpen(run.child.pid ?? 0, join(work, 'out'), run.exited, 4 * MiB).then(
         () => true,
