@@ -130,6 +130,27 @@ describe('readParallel', () => {
     expect(Buffer.concat([first.value as Uint8Array, rest]).equals(data)).toBe(true);
   });
 
+  test('a cancelled read fails, never ends early as if complete', async () => {
+    // Parts that read at once: when the signal fires, the held parts are all downloaded and no GET
+    // is in flight to notice it.
+    const memory: Source = {
+      name: 'memory',
+      rangeable: true,
+      stat: () => file.stat(),
+      // eslint-disable-next-line @typescript-eslint/require-await
+      async *read(start = 0, end, signal) {
+        signal?.throwIfAborted();
+        yield data.subarray(start, end);
+      },
+    };
+    const controller = new AbortController();
+    const chunks = readParallel(memory, { partSize: 10_000, concurrency: 2, signal: controller.signal });
+    await chunks.next();
+    await new Promise((resolve) => setImmediate(resolve));
+    controller.abort();
+    await expect(collect(chunks)).rejects.toThrow();
+  });
+
   test('a failing part fails the whole read and cancels the others', async () => {
     const cancelled: number[] = [];
     const failing: Source = {
