@@ -35,9 +35,28 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+/*
+ * Every external this addon hands out starts with its kind, so one passed where another is expected (a
+ * mapping given as a context, say) is refused instead of being read as the wrong struct.
+ */
+typedef enum { EXTERNAL_CONTEXT = 0x61637478, EXTERNAL_MAPPING = 0x616d6170, EXTERNAL_RING = 0x6172696e } external_kind;
+
+/* The struct an external of `kind` made by this addon points to, or NULL after throwing `expected`. */
+static void *get_external(napi_env env, napi_value value, external_kind kind, const char *expected) {
+  void *pointer = NULL;
+  napi_valuetype type;
+  if (napi_typeof(env, value, &type) != napi_ok || type != napi_external || napi_get_value_external(env, value, &pointer) != napi_ok || !pointer ||
+      *(const external_kind *)pointer != kind) {
+    napi_throw_type_error(env, NULL, expected);
+    return NULL;
+  }
+  return pointer;
+}
+
 enum context_kind { KIND_CBC_DECRYPT = 0, KIND_CBC_ENCRYPT = 1, KIND_CTR = 2, KIND_HMAC_SHA256 = 3, KIND_SHA256 = 4, KIND_MD5 = 5 };
 
 typedef struct {
+  external_kind external;
   int kind;
   EVP_CIPHER_CTX *cipher;
   EVP_MAC_CTX *mac;
@@ -169,13 +188,8 @@ static void finalize_context(napi_env env, void *data, void *hint) {
 }
 
 static crypto_context *get_context(napi_env env, napi_value value, int want_cipher) {
-  void *pointer = NULL;
-  napi_valuetype type;
-  if (napi_typeof(env, value, &type) != napi_ok || type != napi_external || napi_get_value_external(env, value, &pointer) != napi_ok) {
-    napi_throw_type_error(env, NULL, "expected a context made by this addon");
-    return NULL;
-  }
-  crypto_context *context = pointer;
+  crypto_context *context = get_external(env, value, EXTERNAL_CONTEXT, "expected a context made by this addon");
+  if (!context) return NULL;
   int is_cipher = context->kind <= KIND_CTR;
   if (want_cipher >= 0 && is_cipher != want_cipher) {
     napi_throw_type_error(env, NULL, want_cipher ? "expected a cipher context" : "expected a MAC or digest context");
@@ -190,6 +204,7 @@ static crypto_context *get_context(napi_env env, napi_value value, int want_ciph
 
 static napi_value wrap_context(napi_env env, crypto_context *context) {
   napi_value result;
+  context->external = EXTERNAL_CONTEXT;
   if (napi_create_external(env, context, finalize_context, NULL, &result) != napi_ok) {
     free_context(context);
     OPENSSL_free(context);
@@ -358,9 +373,10 @@ static napi_value context_free(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value args[1];
   CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
-  void *pointer = NULL;
-  if (argc < 1 || napi_get_value_external(env, args[0], &pointer) != napi_ok || !pointer) return throw_type(env, "contextFree(context)");
-  free_context(pointer);
+  if (argc < 1) return throw_type(env, "contextFree(context)");
+  /* Not get_context: freeing twice is allowed. */
+  crypto_context *context = get_external(env, args[0], EXTERNAL_CONTEXT, "expected a context made by this addon");
+  if (context) free_context(context);
   return NULL;
 }
 
@@ -386,6 +402,7 @@ static napi_value context_free(napi_env env, napi_callback_info info) {
  * instruction. OpenSSL's cipher and digest updates hold neither, and their contexts are freed after.
  */
 typedef struct {
+  external_kind external;
   unsigned char *base;
   size_t size;
   int jobs; /* async jobs still holding the mapping (main thread only) */
@@ -447,13 +464,8 @@ static void finalize_mapping(napi_env env, void *data, void *hint) {
 
 /* The mapping an external made by mapFile names, or NULL after throwing (also once unmapped). */
 static file_mapping *get_mapping(napi_env env, napi_value value) {
-  void *pointer = NULL;
-  napi_valuetype type;
-  if (napi_typeof(env, value, &type) != napi_ok || type != napi_external || napi_get_value_external(env, value, &pointer) != napi_ok || !pointer) {
-    napi_throw_type_error(env, NULL, "expected a mapping made by mapFile");
-    return NULL;
-  }
-  file_mapping *mapping = pointer;
+  file_mapping *mapping = get_external(env, value, EXTERNAL_MAPPING, "expected a mapping made by mapFile");
+  if (!mapping) return NULL;
   if (!mapping->base) {
     napi_throw_error(env, "ERR_ARCHIVE_CRYPT_NATIVE_UNMAPPED", "archive-crypt native: mapping already unmapped");
     return NULL;
@@ -479,6 +491,7 @@ static napi_value map_file(napi_env env, napi_callback_info info) {
   void *base = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
   if (base == MAP_FAILED) return throw_errno(env, errno, "mmap");
   file_mapping *mapping = calloc(1, sizeof *mapping);
+  if (mapping) mapping->external = EXTERNAL_MAPPING;
   napi_value result;
   if (!mapping || napi_create_external(env, mapping, finalize_mapping, NULL, &result) != napi_ok) {
     munmap(base, (size_t)size);
@@ -496,9 +509,10 @@ static napi_value unmap_file(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value args[1];
   CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
-  void *pointer = NULL;
-  if (argc < 1 || napi_get_value_external(env, args[0], &pointer) != napi_ok || !pointer) return throw_type(env, "unmapFile(mapping)");
-  file_mapping *mapping = pointer;
+  if (argc < 1) return throw_type(env, "unmapFile(mapping)");
+  /* Not get_mapping: unmapping twice is allowed. */
+  file_mapping *mapping = get_external(env, args[0], EXTERNAL_MAPPING, "expected a mapping made by mapFile");
+  if (!mapping) return NULL;
   if (mapping->jobs > 0) return throw_range(env, "unmapFile: a job still reads the mapping");
   if (mapping->base) munmap(mapping->base, mapping->size);
   mapping->base = NULL;
@@ -966,6 +980,7 @@ enum sealed_failure { SEALED_OK = 0, SEALED_TAG = 1, SEALED_LENGTH = 2, SEALED_M
 enum { RING_NEXT = 0, RING_RELEASED = 1, RING_STOP = 2, RING_DONE = 3, RESULT_FIELDS = 8 };
 
 typedef struct {
+  external_kind external;
   int seal;
   unsigned char keys[96]; /* encryption key, MAC key, header tag */
   int fd;
@@ -1197,13 +1212,8 @@ static void finalize_ring(napi_env env, void *data, void *hint) {
 }
 
 static sealed_ring *get_ring(napi_env env, napi_value value) {
-  void *pointer = NULL;
-  napi_valuetype type;
-  if (napi_typeof(env, value, &type) != napi_ok || type != napi_external || napi_get_value_external(env, value, &pointer) != napi_ok || !pointer) {
-    napi_throw_type_error(env, NULL, "expected a ring made by sealedRing");
-    return NULL;
-  }
-  sealed_ring *ring = pointer;
+  sealed_ring *ring = get_external(env, value, EXTERNAL_RING, "expected a ring made by sealedRing");
+  if (!ring) return NULL;
   if (!ring->data) {
     napi_throw_error(env, "ERR_ARCHIVE_CRYPT_NATIVE_FREED", "archive-crypt native: ring already freed");
     return NULL;
@@ -1250,6 +1260,7 @@ static napi_value sealed_ring_new(napi_env env, napi_callback_info info) {
   }
   sealed_ring *ring = OPENSSL_zalloc(sizeof *ring);
   if (!ring) return throw_openssl(env, "OPENSSL_zalloc");
+  ring->external = EXTERNAL_RING;
   ring->seal = seal;
   memcpy(ring->keys, keys, 96);
   ring->fd = fd;
@@ -1345,9 +1356,10 @@ static napi_value sealed_ring_free(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value args[1];
   CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
-  void *pointer = NULL;
-  if (argc < 1 || napi_get_value_external(env, args[0], &pointer) != napi_ok || !pointer) return throw_type(env, "sealedRingFree(ring)");
-  free_ring_contents(env, pointer);
+  if (argc < 1) return throw_type(env, "sealedRingFree(ring)");
+  /* Not get_ring: freeing twice is allowed. */
+  sealed_ring *ring = get_external(env, args[0], EXTERNAL_RING, "expected a ring made by sealedRing");
+  if (ring) free_ring_contents(env, ring);
   return NULL;
 }
 

@@ -8,7 +8,7 @@ import { closeSync, openSync, readdirSync, readFileSync, statSync, truncateSync,
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { loadNative, loadNativeBinding, NativeKind, nativeUnavailableReason, type NativeBinding } from '../src/native.js';
+import { loadNative, loadNativeBinding, NativeKind, nativeUnavailableReason, type NativeBinding, type NativeContext, type NativeMapping, type NativeRing } from '../src/native.js';
 import { openssl, tempDir } from './support/helpers.js';
 
 const forcedOff = process.env.ARCHIVE_CRYPT_NATIVE === '0';
@@ -240,6 +240,27 @@ describe('native file mappings and the SIGBUS guard', () => {
       expect(() => native.mapFile(special, 4096)).toThrow(expect.objectContaining({ code: 'ENODEV', syscall: 'mmap' }) as Error);
     } finally {
       closeSync(special);
+      closeSync(fd);
+    }
+  });
+
+  it('refuses one kind of handle where another is expected, frees and unmaps included (each external carries its kind)', async () => {
+    const native = binding();
+    const { fd } = await mappedArchive(rangeSize);
+    const mapping = native.mapFile(fd, rangeSize);
+    const context = native.cipherNew(NativeKind.cbcDecrypt, key, iv);
+    try {
+      // A mapping read as a cipher context (or the reverse) would be a struct of the wrong shape.
+      expect(() => native.cipherUpdate(mapping as unknown as NativeContext, Buffer.alloc(16))).toThrow(new TypeError('expected a context made by this addon'));
+      expect(() => native.digestMapped(mapping as unknown as NativeContext, mapping, 0, 16)).toThrow(new TypeError('expected a context made by this addon'));
+      expect(() => native.unmapFile(context as unknown as NativeMapping)).toThrow(new TypeError('expected a mapping made by mapFile'));
+      expect(() => native.releaseMapped(context as unknown as NativeMapping, 0, 16)).toThrow(new TypeError('expected a mapping made by mapFile'));
+      expect(() => native.sealedRingFree?.(mapping as unknown as NativeRing)).toThrow(new TypeError('expected a ring made by sealedRing'));
+      // The frees too: freeing the wrong struct would corrupt memory.
+      expect(() => native.contextFree(mapping as unknown as NativeContext)).toThrow(new TypeError('expected a context made by this addon'));
+    } finally {
+      native.contextFree(context);
+      native.unmapFile(mapping);
       closeSync(fd);
     }
   });
