@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -206,6 +206,21 @@ function flakyOpener(schedule: ({ kind: 'reset'; afterBytes: number } | { kind: 
 }
 
 const quick = resolveRetryPolicy({ retries: 2, baseDelayMs: 1, maxDelayMs: 2, idleTimeoutMs: 1_000 });
+
+describe('FileSource', () => {
+  test('a file that ends before the end it was asked for (it shrank after stat) is a storage failure, at the byte where it ended', async () => {
+    const path = join(await tempDir(), 'shrinking.bin');
+    await writeFile(path, data);
+    const source = new FileSource(path);
+    const { size } = await source.stat();
+    await truncate(path, 100_000);
+    await expect(collect(source.read(0, size))).rejects.toThrow(new StorageError(`${path} shrank while it was read (at byte 100000); run again once it is complete`));
+    await expect(collect(source.read(50_000, size))).rejects.toThrow(/shrank while it was read \(at byte 100000\)/);
+    // Within what is there, and with no end given, nothing is wrong.
+    expect((await collect(source.read(0, 100_000))).equals(data.subarray(0, 100_000))).toBe(true);
+    expect((await collect(source.read(0))).byteLength).toBe(100_000);
+  });
+});
 
 describe('resumableRead', () => {
   test('resumes from the first missing byte after each reset', async () => {

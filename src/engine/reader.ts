@@ -48,7 +48,7 @@ export async function openCiphertextReader(source: Source, options: ReaderOption
     } catch (error) {
       throw new StorageError(`${source.path}: cannot open (${(error as NodeJS.ErrnoException).code ?? 'error'})`, { cause: error });
     }
-    return new FileReader(fd, source.path);
+    return new FileReader(fd, source.path, options.info?.size);
   }
   const { signal, partSize, concurrency, info } = options;
   const chunks = readParallel(source, {
@@ -67,6 +67,8 @@ class FileReader implements CiphertextReader {
   constructor(
     private readonly fd: number,
     private readonly path: string,
+    /** The size stat() gave, when known: a file that ends sooner shrank while it was read. */
+    private readonly size?: number,
   ) {}
 
   get positionalFd(): number {
@@ -84,6 +86,10 @@ class FileReader implements CiphertextReader {
     let filled = 0;
     while (filled < target.byteLength) {
       const n = await readAt(this.fd, target, filled, start + filled, this.path);
+      if (n === 0 && this.size !== undefined && start + filled < this.size) {
+        // A storage failure, not the format's: the last block read would otherwise be judged as padding.
+        throw new StorageError(`the archive file shrank while it was read (at byte ${start + filled}); run again once it is complete`);
+      }
       if (n === 0) break;
       filled += n;
     }

@@ -31,11 +31,18 @@ export class FileSource implements Source {
       highWaterMark: 1 << 20,
       ...(signal ? { signal } : {}),
     });
+    let at = start;
     try {
-      for await (const chunk of stream as AsyncIterable<Buffer>) yield chunk;
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        at += chunk.byteLength;
+        yield chunk;
+      }
     } catch (error) {
       throw mapFileError(this.path, error);
     }
+    // The end was known (its size when stat()ed): a file that ends sooner changed under us, which is
+    // a storage failure, not the format's (its last block would otherwise be judged as padding).
+    if (end !== undefined && at < end) throw new StorageError(`${this.path} shrank while it was read (at byte ${at}); run again once it is complete`);
   }
 }
 

@@ -38,6 +38,9 @@ export async function decryptSerial(input: PipelineInput): Promise<void> {
   let held = 0;
   let ciphertextBytes = 0;
   let next = reader.fill(current.subarray(BLOCK_SIZE));
+  // A read ahead that fails while this thread still writes must not be an unhandled rejection (it
+  // would end the process with a stack trace): it surfaces when awaited.
+  next.catch(() => undefined);
   try {
     for (;;) {
       const n = await next;
@@ -46,6 +49,7 @@ export async function decryptSerial(input: PipelineInput): Promise<void> {
       [current, spare] = [spare, current];
       // Read ahead into the other buffer while this one is decrypted (its output was released).
       next = n === READ_SIZE ? reader.fill(current.subarray(BLOCK_SIZE)) : Promise.resolve(0);
+      next.catch(() => undefined);
       checks.ciphertext(buffer.subarray(BLOCK_SIZE, BLOCK_SIZE + n));
       ciphertextBytes += n;
       // A short read ends the data: a length that is not whole blocks fails before any decryption.
