@@ -148,10 +148,11 @@ export async function decryptArchive(options: DecryptArchiveOptions): Promise<De
         const windows = { ...input, native, rangeSize, size: total };
         // A local file of whole blocks is mapped (threads decrypt out of the mapping); a size that is not
         // whole blocks takes the reading path, which reports it.
-        const mapping = fd !== undefined && total > 0 && total % BLOCK_SIZE === 0 ? mapArchive(native, fd, total) : undefined;
+        const wholeBlocksFd = fd !== undefined && total > 0 && total % BLOCK_SIZE === 0 ? fd : undefined;
+        const mapping = wholeBlocksFd !== undefined ? mapArchive(native, wholeBlocksFd, total) : undefined;
         try {
           if (mapping && checks.hashing) await decryptHashedWindows({ ...windows, mapping });
-          else if (fd !== undefined && !checks.hashing && total > 0 && total % BLOCK_SIZE === 0) await decryptFileWindows({ ...windows, source: mapping ?? fd });
+          else if (wholeBlocksFd !== undefined && !checks.hashing) await decryptFileWindows({ ...windows, source: mapping ?? wholeBlocksFd });
           else await decryptStreamWindows(windows);
         } finally {
           if (mapping) native.unmapFile(mapping);

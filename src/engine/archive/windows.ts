@@ -73,6 +73,16 @@ function storageFailure(error: unknown, path: string): Error {
 }
 
 /**
+ * One of the addon's libuv jobs as a promise, its native error turned into the engine's. Caught at
+ * once: it is awaited in its turn, and a failure before then must not be an unhandled rejection.
+ */
+function libuvJob(path: string, run: (done: (error: Error | null, result: number) => void) => void): Promise<number> {
+  const job = new Promise<number>((resolve, reject) => run((error, result) => (error ? reject(storageFailure(error, path)) : resolve(result))));
+  job.catch(() => undefined);
+  return job;
+}
+
+/**
  * A read-only mapping of the archive file (`size` > 0 bytes), or undefined where the file cannot be
  * mapped (special files; then it is read by position). Measured at 1 GiB (bench/ANALYSIS.md): the
  * mapping saves the copy pread made into the windows. The caller unmaps it when the archive is done.
@@ -112,12 +122,9 @@ export async function decryptFileWindows(input: WindowsInput & { source: number 
     const end = Math.min(size, position + windowBytes);
     window.claims[0] = 0;
     const ranges = Math.ceil((end - position) / rangeSize);
-    jobs[w] = new Promise<number>((resolve, reject) => {
-      native.decryptRanges(key, iv, source, window.data, rangeSize, ranges, position, end, window.claims, syncing ? position : -1, null, 0, (error, bad) =>
-        error ? reject(storageFailure(error, checks.report.source)) : resolve(bad),
-      );
-    });
-    jobs[w]?.catch(() => undefined); // awaited in its turn
+    jobs[w] = libuvJob(checks.report.source, (done) =>
+      native.decryptRanges(key, iv, source, window.data, rangeSize, ranges, position, end, window.claims, syncing ? position : -1, null, 0, done),
+    );
   };
   try {
     checkedLength(size, padding, checks);
@@ -175,25 +182,18 @@ export async function decryptHashedWindows(input: WindowsInput & { mapping: Nati
     const position = w * windowBytes;
     const end = Math.min(size, position + windowBytes);
     const hashed = w === count - 1 ? end - position - BLOCK_SIZE : end - position;
-    jobs[w] = new Promise<number>((resolve, reject) => {
-      native.decryptRanges(key, iv, mapping, window.data, rangeSize, Math.ceil((end - position) / rangeSize), position, end, null, syncing ? position : -1, plaintextHash, hashed, (error, bad) =>
-        error ? reject(storageFailure(error, checks.report.source)) : resolve(bad),
-      );
-    });
-    jobs[w]?.catch(() => undefined); // awaited in its turn
+    jobs[w] = libuvJob(checks.report.source, (done) =>
+      native.decryptRanges(key, iv, mapping, window.data, rangeSize, Math.ceil((end - position) / rangeSize), position, end, null, syncing ? position : -1, plaintextHash, hashed, done),
+    );
   };
   // The ciphertext digest runs as a job of its own on another libuv thread, beside the window's
   // decryption: this thread stays free to take each completion at once (hashing here synchronously,
   // it held up the hand-over to the next window; bench/ANALYSIS.md).
-  const hashes: Promise<void>[] = [];
+  /** Each resolves with where the file ended when it shrank under the digest, else -1. */
+  const hashes: Promise<number>[] = [];
   const hashCiphertext = (w: number): void => {
     const position = w * windowBytes;
-    hashes[w] = new Promise<void>((resolve, reject) => {
-      native.digestMapped(ciphertextHash, mapping, position, Math.min(size, position + windowBytes) - position, (error, shrankAt) =>
-        error ? reject(error) : shrankAt >= 0 ? reject(storageFailure({ shrankAt }, checks.report.source)) : resolve(),
-      );
-    });
-    hashes[w]?.catch(() => undefined); // awaited in its turn
+    hashes[w] = libuvJob(checks.report.source, (done) => native.digestMapped(ciphertextHash, mapping, position, Math.min(size, position + windowBytes) - position, done));
   };
   try {
     checkedLength(size, padding, checks);
@@ -204,7 +204,8 @@ export async function decryptHashedWindows(input: WindowsInput & { mapping: Nati
       const window = pair[w % 2] as Window;
       const position = w * windowBytes;
       const end = Math.min(size, position + windowBytes);
-      await hashes[w];
+      const shrankAt = await (hashes[w] as Promise<number>);
+      if (shrankAt >= 0) throw storageFailure({ shrankAt }, checks.report.source);
       const bad = await (jobs[w] as Promise<number>);
       // Window w + 1 goes to the other buffer, whose plaintext was written last round.
       if (w + 1 < count) {
@@ -263,15 +264,10 @@ export async function decryptStreamWindows(input: WindowsInput): Promise<void> {
     if (n > 0) window.data.copy(chain, 0, n - BLOCK_SIZE, n);
     return iv;
   };
-  const decrypt = (window: Window, n: number, iv: Buffer, at: number): Promise<number> => {
-    const started = new Promise<number>((resolve, reject) => {
-      native.decryptRanges(input.archiveKey.key, iv, -1, window.data, n, 1, 0, n, null, syncing ? at : -1, hash, hash ? n - BLOCK_SIZE : 0, (error, bad) =>
-        error ? reject(error) : resolve(bad),
-      );
-    });
-    started.catch(() => undefined); // awaited in its turn
-    return started;
-  };
+  const decrypt = (window: Window, n: number, iv: Buffer, at: number): Promise<number> =>
+    libuvJob(checks.report.source, (done) =>
+      native.decryptRanges(input.archiveKey.key, iv, -1, window.data, n, 1, 0, n, null, syncing ? at : -1, hash, hash ? n - BLOCK_SIZE : 0, done),
+    );
   try {
     let n = await reader.fill(current.data);
     let iv = accept(current, n, 0);
