@@ -23,6 +23,11 @@ export interface OutputSink {
   abort(): Promise<void>;
 }
 
+/** Writes a chunk whose memory is reused right after: waits until the sink let go of it, or copies. */
+export function writeReleasing(sink: OutputSink, chunk: Uint8Array): Promise<void> {
+  return sink.writeAndRelease ? sink.writeAndRelease(chunk) : sink.write(Buffer.from(chunk));
+}
+
 /** Wraps a stream (stdout) as a sink. commit() ends nothing: stdout belongs to the process. */
 export function streamSink(stream: Writable, name = 'stdout'): OutputSink {
   // A reader that goes away (a player closed, `| head`) is the operator's doing, not a crash.

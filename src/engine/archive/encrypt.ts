@@ -7,9 +7,8 @@ import { AbortError, ArchiveCryptError } from '../../errors.js';
 import { cryptoBackend } from '../../crypto-backend.js';
 import { BLOCK_SIZE, createArchivePassword } from '../../format/opentok.js';
 import type { Source } from '../../storage/source.js';
-import type { OutputSink } from '../output.js';
+import { writeReleasing, type OutputSink } from '../../storage/output-sink.js';
 import { openCiphertextReader } from '../reader.js';
-import { writeReleasing } from './serial.js';
 
 const READ_SIZE = 1024 * 1024;
 

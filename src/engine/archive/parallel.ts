@@ -12,7 +12,8 @@ import { AbortError } from '../../errors.js';
 import { BLOCK_SIZE } from '../../format/opentok.js';
 import { readRangeAt } from './range-read.js';
 import type { DecryptPool } from '../threads/pool.js';
-import { checkedLength, removedPadding, writeReleasing, type PipelineInput } from './serial.js';
+import { writeReleasing } from '../../storage/output-sink.js';
+import { checkedLength, removedPadding, type PipelineInput } from './serial.js';
 
 /** Ranges being read ahead of the one being handed out. */
 const READ_AHEAD = 2;

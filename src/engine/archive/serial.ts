@@ -9,7 +9,7 @@ import { KEEP_MALLOC_HEAP_FROM, keepMallocHeap, type CryptoBackend } from '../..
 import { AbortError } from '../../errors.js';
 import { assertCiphertextLength, BLOCK_SIZE, paddingLength } from '../../format/opentok.js';
 import type { ArchiveChecks } from './checks.js';
-import type { OutputSink } from '../output.js';
+import { writeReleasing, type OutputSink } from '../../storage/output-sink.js';
 import type { CiphertextReader } from '../reader.js';
 
 const READ_SIZE = 1024 * 1024;
@@ -102,9 +102,4 @@ export function removedPadding(lastBlock: Uint8Array, padding: 'pkcs7' | 'none',
     checks.recordFinal('padding');
     throw error;
   }
-}
-
-/** Writes a chunk whose memory is reused right after: waits until the sink let go of it, or copies. */
-export function writeReleasing(sink: OutputSink, chunk: Uint8Array): Promise<void> {
-  return sink.writeAndRelease ? sink.writeAndRelease(chunk) : sink.write(Buffer.from(chunk));
 }

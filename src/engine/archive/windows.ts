@@ -26,7 +26,8 @@
 import { AbortError, StorageError } from '../../errors.js';
 import { BLOCK_SIZE } from '../../format/opentok.js';
 import type { NativeBinding, NativeContext, NativeMapping } from '../../native.js';
-import { checkedLength, removedPadding, writeReleasing, type PipelineInput } from './serial.js';
+import { writeReleasing } from '../../storage/output-sink.js';
+import { checkedLength, removedPadding, type PipelineInput } from './serial.js';
 
 /** Ranges per window: enough that the thread that finishes first rarely waits for the other. */
 export const RANGES_PER_WINDOW = 8;

@@ -14,7 +14,7 @@ import { getSystemErrorName } from 'node:util';
 import { StorageError } from '../../errors.js';
 import { segmentError, TAG_LENGTH, type SegmentFailure, type SegmentKeys } from '../../format/sealed.js';
 import type { NativeBinding, NativeRing } from '../../native.js';
-import type { OutputSink } from '../output.js';
+import { writeReleasing, type OutputSink } from '../../storage/output-sink.js';
 import { KEY_STATE_LENGTH, writeKeyState } from './key-state.js';
 
 /** Slots in the ring: enough that the thread that finishes a run rarely finds its next slot unwritten. */
@@ -100,7 +100,7 @@ export async function runNativeWindows(input: NativeWindowsInput): Promise<{ inp
       }
       const at = FIELDS * s;
       const out = results[at] ?? 0;
-      if (out > 0) await (sink.writeAndRelease ? sink.writeAndRelease(data.subarray(s * slot, s * slot + out)) : sink.write(Buffer.from(data.subarray(s * slot, s * slot + out))));
+      if (out > 0) await writeReleasing(sink, data.subarray(s * slot, s * slot + out));
       outputBytes += out;
       const failure = FAILURES[results[at + 2] ?? 0];
       if (failure) throw segmentError(failure, results[at + 1] ?? -1, results[at + 3] === 1);

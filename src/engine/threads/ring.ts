@@ -10,7 +10,7 @@
 import { availableParallelism } from 'node:os';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { StorageError, UsageError } from '../../errors.js';
-import type { OutputSink } from '../output.js';
+import { writeReleasing, type OutputSink } from '../../storage/output-sink.js';
 import { DecryptPool } from './pool.js';
 import type { CiphertextReader } from '../reader.js';
 import { readAt, type RunRead } from './run-read.js';
@@ -143,7 +143,7 @@ export async function runRing<R>(input: RingInput<R>): Promise<{ inputBytes: num
     if (step.bytesRead !== undefined && step.bytesRead < run.length) throw shrank(run.read);
     if (step.outputBytes > 0) {
       const output = new Uint8Array(ring, run.slot * slotBytes, step.outputBytes);
-      await (sink.writeAndRelease ? sink.writeAndRelease(output) : sink.write(Buffer.from(output)));
+      await writeReleasing(sink, output);
     }
     outputBytes += step.outputBytes;
     segments += step.segments;
