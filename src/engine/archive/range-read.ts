@@ -4,9 +4,9 @@
  * which is the range's IV (design of CBC ranges: docs/ENGINE.md). Synchronous: a pool thread has
  * nothing else to do meanwhile, and the main thread reads a range only when no thread is free.
  */
-import { readSync } from 'node:fs';
 import { StorageError } from '../../errors.js';
 import { BLOCK_SIZE } from '../../format/opentok.js';
+import { readAt } from '../threads/run-read.js';
 
 export interface RangeRead {
   fd: number;
@@ -16,16 +16,16 @@ export interface RangeRead {
 
 /** Fills `target` from `read.position` and `iv` with the block before it (when there is one). */
 export function readRangeAt(read: RangeRead, target: Uint8Array, iv: Uint8Array): void {
-  readFully(read.fd, target, read.position);
-  if (read.position > 0) readFully(read.fd, iv.subarray(0, BLOCK_SIZE), read.position - BLOCK_SIZE);
+  if (readAt(read.fd, target, read.position) < target.byteLength) throw shrank(read.position);
+  if (read.position > 0) readIvAt(read, iv);
 }
 
-function readFully(fd: number, target: Uint8Array, position: number): void {
-  let filled = 0;
-  while (filled < target.byteLength) {
-    const n = readSync(fd, target, filled, target.byteLength - filled, position + filled);
-    // The size was known when the ranges were planned: a shorter file changed under us.
-    if (n === 0) throw new StorageError(`the archive file shrank while it was read (at byte ${position + filled}); run again once it is complete`);
-    filled += n;
-  }
+/** Fills `iv` with the ciphertext block before the range at `read.position` (> 0). */
+export function readIvAt(read: RangeRead, iv: Uint8Array): void {
+  if (readAt(read.fd, iv.subarray(0, BLOCK_SIZE), read.position - BLOCK_SIZE) < BLOCK_SIZE) throw shrank(read.position);
+}
+
+/** The size was known when the ranges were planned: a shorter file changed under us. */
+function shrank(position: number): StorageError {
+  return new StorageError(`the archive file shrank while it was read (near byte ${position}); run again once it is complete`);
 }

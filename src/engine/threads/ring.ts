@@ -1,11 +1,12 @@
 /**
- * The ring pipeline shared by seal and unseal (docs/FORMAT.md): the input is read in runs of whole
- * segments into the slots of one SharedArrayBuffer; each run is transformed in place — by a pool
- * thread, or by the main thread when no thread is free (while the threads boot, for instance) — and
- * its output is written to the sink strictly in order. A run of full length is never the last: a short
- * read (even an empty one) ends the input and holds the final segment, so no lookahead and no known
- * size are needed (stdin). A slot is reused only after the sink has let go of it, so memory stays at
- * the size of the ring: (pool tasks + read-ahead + 2) slots.
+ * The ring pipeline shared by seal, unseal (docs/FORMAT.md) and the Vonage decrypt on node:crypto
+ * (archive/parallel.ts): the input is read in runs (whole segments, or CBC ranges) into the slots of
+ * one SharedArrayBuffer; each run is transformed in place — by a pool thread, or by the main thread
+ * when no thread is free (while the threads boot, for instance) — and its output is written to the
+ * sink strictly in order. A short read (even an empty one) ends the input. In the sealed format it
+ * holds the final segment, so no known size is needed (stdin); a CBC decrypt asks for `lookahead`,
+ * as its last run carries the padding whatever its length. A slot is reused only after the sink has
+ * let go of it, so memory stays at the size of the ring (`ringSlots`).
  */
 import { availableParallelism } from 'node:os';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -57,9 +58,16 @@ export function ringThreshold(options: { parallelThreshold?: number | undefined;
   return threshold;
 }
 
+/** Slots of a ring served by `pool`: its tasks, the reads ahead, and the runs being written. */
+export function ringSlots(pool: DecryptPool | undefined, lookahead = false): number {
+  return (pool ? pool.threads * pool.tasksPerThread : 0) + READ_AHEAD + 2 + (lookahead ? 1 : 0);
+}
+
 /** Where one run lies in the ring. */
 export interface RingRun {
   data: SharedArrayBuffer;
+  /** Index of the run's slot (`offset` = slot × slotBytes). */
+  slot: number;
   /** Start of the run's slot in `data`. */
   offset: number;
   /** Bytes read into the slot (at `readOffset`). */
@@ -108,6 +116,18 @@ export interface RingInput<R> {
   /** Called after each read with the input bytes read so far. */
   onRead?: ((bytes: number) => void) | undefined;
   cancelled(): Error;
+  /**
+   * The end of the input is only known after the newest run (CBC: the last run carries the padding
+   * whatever its length): a run is released only once a later one was read or the input ended, and
+   * an empty read at the end makes the run before it the last.
+   */
+  lookahead?: boolean | undefined;
+  /** Called on this thread, in order, once a run's length is known and before it is transformed. */
+  filled?: ((run: RingRun) => void) | undefined;
+  /** Whether `run` goes to the pool (default: when it has room now). */
+  useRemote?: ((pool: DecryptPool, run: RingRun) => boolean) | undefined;
+  /** The part of a released run's output to write (default: all of it); `last` on the input's last run. */
+  output?: ((step: RingStep<R>, output: Uint8Array, last: boolean) => Uint8Array) | undefined;
 }
 
 /** A run in flight: its step, once known, is released in order. */
@@ -124,7 +144,8 @@ interface RunInFlight<R> {
 export async function runRing<R>(input: RingInput<R>): Promise<{ inputBytes: number; outputBytes: number; segments: number }> {
   const { reader, sink, signal, pool, slotBytes } = input;
   pool?.start();
-  const slots = (pool ? pool.threads * pool.tasksPerThread : 0) + READ_AHEAD + 2;
+  const lookahead = input.lookahead === true;
+  const slots = ringSlots(pool, lookahead);
   const ring = new SharedArrayBuffer(slots * slotBytes);
   const free = Array.from({ length: slots }, (_, i) => slots - 1 - i);
   const reads: { slot: number; filled: Promise<number>; read: RunRead | undefined }[] = [];
@@ -135,16 +156,17 @@ export async function runRing<R>(input: RingInput<R>): Promise<{ inputBytes: num
   let segments = 0;
   let finalSeen = false;
 
+  // Without lookahead a run is released once transformed; with it, also only once it is not the newest.
+  const releasable = () => inFlight[0]?.step !== undefined && (!lookahead || finalSeen || inFlight.length > 1);
   const releaseOldest = async () => {
     const run = inFlight.shift();
     if (!run) return;
     await run.done;
     const step = run.step as RingStep<R>;
     if (step.bytesRead !== undefined && step.bytesRead < run.length) throw shrank(run.read);
-    if (step.outputBytes > 0) {
-      const output = new Uint8Array(ring, run.slot * slotBytes, step.outputBytes);
-      await writeReleasing(sink, output);
-    }
+    let output: Uint8Array = new Uint8Array(ring, run.slot * slotBytes, step.outputBytes);
+    if (input.output) output = input.output(step, output, finalSeen && inFlight.length === 0);
+    if (output.byteLength > 0) await writeReleasing(sink, output);
     outputBytes += step.outputBytes;
     segments += step.segments;
     free.push(run.slot);
@@ -186,12 +208,12 @@ export async function runRing<R>(input: RingInput<R>): Promise<{ inputBytes: num
       // While the read is pending, release runs as the pool finishes them: a slow pipe must not hold
       // back output that is verified already.
       for (;;) {
-        const oldest = inFlight[0];
-        if (oldest?.step) {
+        if (releasable()) {
           await releaseOldest();
           continue;
         }
-        if (!oldest?.done) break;
+        const oldest = inFlight[0];
+        if (!oldest?.done || oldest.step) break;
         const first = await untilAborted(
           Promise.race([next.filled.then(() => 'read' as const), oldest.done.then(() => 'run' as const)]),
           signal,
@@ -206,12 +228,17 @@ export async function runRing<R>(input: RingInput<R>): Promise<{ inputBytes: num
       }
       const final = n < input.readBytes;
       finalSeen = final;
+      if (lookahead && final && n === 0 && inFlight.length > 0) {
+        free.push(next.slot); // the run before it is the last
+        continue;
+      }
       inputBytes += n;
-      const run: RingRun = { data: ring, offset: next.slot * slotBytes, length: n, firstIndex: nextIndex, final, read: next.read };
+      const run: RingRun = { data: ring, slot: next.slot, offset: next.slot * slotBytes, length: n, firstIndex: nextIndex, final, read: next.read };
+      input.filled?.(run);
       nextIndex += input.segmentsIn(n, final);
       const inFlightRun: RunInFlight<R> = { slot: next.slot, length: n, read: next.read, step: undefined, done: undefined };
       let worked = false;
-      if (pool && pool.capacity > 0) {
+      if (pool && (input.useRemote ? input.useRemote(pool, run) : pool.capacity > 0)) {
         inFlightRun.done = input.remote(pool, run).then((step) => {
           inFlightRun.step = step;
         });
@@ -224,7 +251,7 @@ export async function runRing<R>(input: RingInput<R>): Promise<{ inputBytes: num
       }
       inFlight.push(inFlightRun);
       input.onRead?.(inputBytes);
-      while (inFlight[0]?.step) await releaseOldest();
+      while (releasable()) await releaseOldest();
       // Positional reads never wait, so after a run of its own this thread yields once to the event
       // loop: that is where the pool's answers arrive (else the pool idles until the ring is full).
       if (worked && pool && positional) await nextTurn();
