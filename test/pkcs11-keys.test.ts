@@ -126,7 +126,7 @@ describe('PIN, module and object refusals', () => {
     ['two objects', 'pkcs11:token=archive;type=private', 3, 'several private keys on token "archive" match pkcs11:token=archive;type=private'],
     ['no token', 'pkcs11:token=elsewhere;object=x', 3, 'no token matches pkcs11:token=elsewhere;object=x'],
     ['a PIN in the URI', 'pkcs11:token=archive;object=archive-2026?pin-value=1234', 2, 'pin-value is refused'],
-  ])('%s: exit %i naming the URI', async (_name, uri, code, message) => {
+  ])('%s: %s gives exit %i naming the URI', async (_name, uri, code, message) => {
     if (_name === 'two objects') await hsm.pkcs11Tool(['--token-label', 'archive', '--login', '--pin', PIN, '--keypairgen', '--key-type', 'rsa:2048', '--label', 'second', '--id', '02']);
     const result = await runCliInProcess(['keys', 'inspect', uri, '--passphrase-env', 'TOKEN_PIN'], env);
     expect(oneErrorLine(result.stderr)).toContain(message);

@@ -49,7 +49,7 @@ describe('reseal: Vonage archive → sealed file, plaintext never on disk', () =
   it.each([
     ['a flipped bit mid-archive (sha256sum of the JSON)', 'corrupt', 4, /sha256 mismatch/],
     ['an archive with its last block missing', 'short', 4, /not a multiple of 16|padding|size/],
-  ])('refuses %s with exit %i and leaves no output', async (_name, kind, code, message) => {
+  ])('refuses %s (%s) with exit %i and leaves no output', async (_name, kind, code, message) => {
     const archive = Buffer.from(await readFile(vonageFixture.archive));
     const damaged = kind === 'corrupt' ? archive : archive.subarray(0, archive.length - 16);
     if (kind === 'corrupt') damaged[30_000] = (damaged[30_000] ?? 0) ^ 0x01;

@@ -167,7 +167,7 @@ export async function runRing<R>(input: RingInput<R>): Promise<{ inputBytes: num
     let output: Uint8Array = new Uint8Array(ring, run.slot * slotBytes, step.outputBytes);
     if (input.output) output = input.output(step, output, finalSeen && inFlight.length === 0);
     if (output.byteLength > 0) await writeReleasing(sink, output);
-    outputBytes += step.outputBytes;
+    outputBytes += output.byteLength;
     segments += step.segments;
     free.push(run.slot);
     const failure = input.failure(step);
