@@ -114,6 +114,8 @@ test.each([
   [['decrypt', 's3://valid-bucket/archive.mp4', '--key', 'k.pem', '--password', 'AAAA', '--download-concurrency', '0'], /--download-concurrency must be a whole number from 1 to 64/],
   // list reads no object: it has no download flags.
   [['list', 's3://valid-bucket', '--part-size', '8MiB'], /unknown option '--part-size'/],
+  [['list', 's3://valid-bucket', '--page-size', '0'], /--page-size must be a whole number from 1 to 5000/],
+  [['list', 's3://valid-bucket', '--page-size', '5001'], /--page-size must be a whole number from 1 to 5000/],
   [['list', 's3://valid-bucket', '--s3-endpoint', 'ftp://example.com'], /--s3-endpoint must be a URL/],
   [['list', 'azure://valid-container', '--azure-connection-string-env', 'AccountName=x;AccountKey=y'], /takes the name of an environment variable/],
 ])('%j is a usage error (exit 2)', async (args, message) => {

@@ -18,10 +18,12 @@ export interface StorageFlags {
   downloadConcurrency?: string;
   retries?: string;
   stallTimeout?: string;
+  pageSize?: string;
 }
 
 /**
- * Adds the storage flags to a command; `download: false` leaves out those only object reads use.
+ * Adds the storage flags to a command; `download: false` leaves out those only object reads use,
+ * `listing: true` adds those of a command that lists a store.
  *
  * @example
  * ```ts
@@ -31,7 +33,7 @@ export interface StorageFlags {
  * });
  * ```
  */
-export function addStorageOptions(command: Command, { download = true }: { download?: boolean } = {}): Command {
+export function addStorageOptions(command: Command, { download = true, listing = false }: { download?: boolean; listing?: boolean } = {}): Command {
   command
     .option('--s3-endpoint <url>', 'S3-compatible endpoint, path-style (default: AWS_ENDPOINT_URL_S3, else AWS)')
     .option('--s3-region <region>', 'S3 region (default: AWS_REGION or the AWS profile)')
@@ -46,6 +48,7 @@ export function addStorageOptions(command: Command, { download = true }: { downl
       .option('--download-concurrency <n>', 'ranged GETs in flight per object (default: 8)');
   }
   command.option('--retries <n>', 'retries of a failed request before giving up (default: 5)');
+  if (listing) command.option('--page-size <n>', 'keys per listing request, 1–5000 (default: the most the store gives: 1000 on S3, 5000 on Azure)');
   if (download) {
     command.option(
       '--stall-timeout <duration>',
@@ -87,6 +90,7 @@ export function storageOptionsFrom(flags: StorageFlags, ctx: CliContext): Source
   const retries = flags.retries !== undefined ? parseCount(flags.retries, '--retries', 0, 100) : download?.retries;
   const stallWindowMs =
     flags.stallTimeout !== undefined ? parseDuration(flags.stallTimeout, '--stall-timeout') : download?.stallTimeout === undefined ? undefined : download.stallTimeout * 1000;
+  if (flags.pageSize !== undefined) options.listPageSize = parseCount(flags.pageSize, '--page-size', 1, 5000);
   if (retries !== undefined || stallWindowMs !== undefined) {
     options.retry = { ...(retries !== undefined ? { retries } : {}), ...(stallWindowMs !== undefined ? { stallWindowMs } : {}) };
   }

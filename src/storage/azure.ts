@@ -139,6 +139,7 @@ export class AzureStore implements ObjectStore {
     credentialsVariable: string,
     private readonly policy: RetryPolicy,
     private readonly download?: DownloadOptions,
+    private readonly pageSize?: number,
   ) {
     this.name = `azure://${container.containerName}/${prefix}`;
     this.hints = {
@@ -149,7 +150,7 @@ export class AzureStore implements ObjectStore {
 
   /**
    * Lists blobs whose name starts with the store's prefix followed by `prefix`, page by page
-   * (up to 5000 per page). Keys are full blob names, ready for `object(key)`.
+   * (`pageSize` per page, at most and by default 5000). Keys are full blob names, ready for `object(key)`.
    */
   async *list(prefix = '', signal?: AbortSignal): AsyncIterable<ListedObject> {
     let continuationToken: string | undefined;
@@ -158,7 +159,7 @@ export class AzureStore implements ObjectStore {
         async (attemptSignal) => {
           const pages = this.container
             .listBlobsFlat({ prefix: this.prefix + prefix, abortSignal: attemptSignal })
-            .byPage(continuationToken ? { continuationToken } : {});
+            .byPage({ ...(continuationToken ? { continuationToken } : {}), ...(this.pageSize ? { maxPageSize: this.pageSize } : {}) });
           return (await pages.next()).value as ContainerListBlobFlatSegmentResponse | undefined;
         },
         (error) => classifyAzureError(error, this.name, this.hints),

@@ -20,6 +20,8 @@ export interface SourceOptions {
   retry?: Partial<RetryPolicy>;
   /** Ranged GETs of large objects: carried by every remote source opened with these options. */
   download?: DownloadOptions;
+  /** Keys per listing request of `openStore` (default: the store's most, 1000 on S3, 5000 on Azure). */
+  listPageSize?: number;
 }
 
 const defaultAzureVariable = 'AZURE_STORAGE_CONNECTION_STRING';
@@ -81,11 +83,11 @@ export async function openStore(spec: string, options: SourceOptions = {}): Prom
   const policy = resolveRetryPolicy(options.retry);
   if (location.kind === 's3') {
     const { connectS3, S3Store } = await import('./s3.js');
-    return new S3Store(connectS3(options.s3 ?? {}, policy, options.env), location.bucket, location.prefix, options.download);
+    return new S3Store(connectS3(options.s3 ?? {}, policy, options.env), location.bucket, location.prefix, options.download, options.listPageSize);
   }
   const { connectContainer, AzureStore } = await import('./azure.js');
   const credentials = azureCredentials(options);
-  return new AzureStore(connectContainer(location.container, credentials), location.prefix, credentials.variable, policy, options.download);
+  return new AzureStore(connectContainer(location.container, credentials), location.prefix, credentials.variable, policy, options.download, options.listPageSize);
 }
 
 export function azureCredentials(options: SourceOptions): AzureCredentials {

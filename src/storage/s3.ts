@@ -181,13 +181,14 @@ export class S3Store implements ObjectStore {
     readonly bucket: string,
     readonly prefix: string,
     private readonly download?: DownloadOptions,
+    private readonly pageSize?: number,
   ) {
     this.name = `s3://${bucket}/${prefix}`;
   }
 
   /**
    * Lists objects whose key starts with the store's prefix followed by `prefix`, page by page
-   * (1000 per page). Keys are full keys within the bucket, ready for `object(key)`.
+   * (`pageSize` per page, at most and by default 1000). Keys are full keys within the bucket, ready for `object(key)`.
    */
   async *list(prefix = '', signal?: AbortSignal): AsyncIterable<ListedObject> {
     let continuationToken: string | undefined;
@@ -195,7 +196,7 @@ export class S3Store implements ObjectStore {
       const page = await withRetries(
         (attemptSignal) =>
           this.connection.client.send(
-            new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, ContinuationToken: continuationToken }),
+            new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, ContinuationToken: continuationToken, MaxKeys: this.pageSize }),
             { abortSignal: attemptSignal },
           ),
         (error) => classifyS3Error(error, this.name, this.connection.customEndpoint),

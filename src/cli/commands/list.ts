@@ -34,7 +34,7 @@ export function register(program: Command, ctx: CliContext): void {
       .description('list the Vonage archives (<apiKey>/<archiveId>/archive.mp4) in an S3 bucket or Azure container')
       .argument('<store>', 's3://bucket[/prefix] or azure://container[/prefix]')
       .option('--api-key <key>', 'only archives of this Vonage project (API key)'),
-    { download: false },
+    { download: false, listing: true },
   ), false)
     .addHelpText('after', EXAMPLE)
     .action((store: string, flags: ListFlags) => listCommand(ctx, store, flags));
