@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { tempDir } from './support/helpers.js';
 import { runCliInProcess } from './support/cli-in-process.js';
 import {
-  azuriteConnectionString,
+  azuriteOrigin,
+  azuriteThrough,
   blobSasUrl,
   createBucket,
   createContainer,
@@ -77,9 +78,9 @@ const stores = [
   },
   {
     store: 'azure',
-    target: () => new URL(inject('azureBlobEndpoint')).origin,
+    target: azuriteOrigin,
     spec: (name: string) => `azure://${container}/${name}`,
-    env: (proxyUrl: string) => ({ AZURE_STORAGE_CONNECTION_STRING: azuriteConnectionString(`${proxyUrl}${new URL(inject('azureBlobEndpoint')).pathname}`) }),
+    env: (proxyUrl: string) => ({ AZURE_STORAGE_CONNECTION_STRING: azuriteThrough(proxyUrl) }),
   },
   {
     // A SAS URL without azurite's account path is a plain https source (fetch, not the Azure SDK);

@@ -13,7 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { runCliInProcess } from './support/cli-in-process.js';
-import { azuriteAccount, azuriteConnectionString, createContainer, s3AdminClient, s3Env, uniqueName } from './support/emulators.js';
+import { azuriteAccount, azuriteOrigin, azuriteThrough, createContainer, s3AdminClient, s3Env, uniqueName } from './support/emulators.js';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest } from './support/fault-proxy.js';
 import { repoRoot, tempDir } from './support/helpers.js';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -103,7 +103,6 @@ afterAll(async () => {
 });
 
 
-const azurePath = () => new URL(inject('azureBlobEndpoint')).pathname;
 describe.each([
   { name: 's3 (1,000 keys a page: its default)', target: () => s3Endpoint, spec: () => `s3://${bucket}`, pageSize: [], env: s3Env, expected: s3Ids, pages: [null, null] },
   {
@@ -117,10 +116,10 @@ describe.each([
   },
   {
     name: 'azure (--page-size 1000)',
-    target: () => new URL(inject('azureBlobEndpoint')).origin,
+    target: azuriteOrigin,
     spec: () => `azure://${container}`,
     pageSize: ['--page-size', '1000'],
-    env: (proxyUrl: string) => ({ AZURE_STORAGE_CONNECTION_STRING: azuriteConnectionString(`${proxyUrl}${azurePath()}`) }),
+    env: (proxyUrl: string) => ({ AZURE_STORAGE_CONNECTION_STRING: azuriteThrough(proxyUrl) }),
     expected: azureIds,
     pages: ['1000', '1000'],
   },

@@ -16,6 +16,8 @@ import {
   azureOptions,
   azuriteAccount,
   azuriteConnectionString,
+  azuriteOrigin,
+  azuriteThrough,
   blobSasUrl,
   collect,
   createBucket,
@@ -57,9 +59,9 @@ const providers: Provider[] = [
   {
     name: 'azure',
     spec: (key) => `azure://${container}/${key}`,
-    options: (endpoint) => azureOptions(endpoint ? azuriteConnectionString(`${endpoint}/${azuriteAccount.name}`) : undefined),
+    options: (endpoint) => azureOptions(endpoint ? azuriteThrough(endpoint) : undefined),
     put: (key, body) => putBlob(container, key, body),
-    upstream: () => new URL(inject('azureBlobEndpoint')).origin,
+    upstream: azuriteOrigin,
   },
   {
     // Generic https adapter against azurite through a SAS URL (loopback http is allowed).
@@ -67,7 +69,7 @@ const providers: Provider[] = [
     spec: (key) => blobSasUrl(container, key),
     options: () => ({ retry: fastRetry }),
     put: (key, body) => putBlob(container, key, body),
-    upstream: () => new URL(inject('azureBlobEndpoint')).origin,
+    upstream: azuriteOrigin,
   },
 ];
 

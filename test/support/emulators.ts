@@ -88,6 +88,16 @@ export function blobSasUrl(container: string, blob: string, base = inject('azure
   return `${base}/${container}/${blob.split('/').map(encodeURIComponent).join('/')}?${sas}`;
 }
 
+/** What a proxy in front of azurite forwards to: its origin (clients keep the account path, `azuriteThrough`). */
+export function azuriteOrigin(): string {
+  return new URL(inject('azureBlobEndpoint')).origin;
+}
+
+/** Azurite's connection string through a proxy at `proxyUrl` (that proxy forwarding to `azuriteOrigin()`). */
+export function azuriteThrough(proxyUrl: string): string {
+  return azuriteConnectionString(`${proxyUrl}${new URL(inject('azureBlobEndpoint')).pathname}`);
+}
+
 /** Azurite's connection string pointing at another blob endpoint (a fault proxy, a dead port). */
 export function azuriteConnectionString(blobEndpoint: string, key: string = azuriteAccount.key): string {
   return `DefaultEndpointsProtocol=http;AccountName=${azuriteAccount.name};AccountKey=${key};BlobEndpoint=${blobEndpoint};`;

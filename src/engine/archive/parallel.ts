@@ -39,7 +39,8 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
   const state = new SharedArrayBuffer(32 + ringSlots(pool, true) * BLOCK_SIZE);
   const stateBytes = new Uint8Array(state);
   stateBytes.set(input.archiveKey.key);
-  const ivOf = (run: RingRun) => stateBytes.subarray(32 + run.slot * BLOCK_SIZE, 32 + (run.slot + 1) * BLOCK_SIZE);
+  const ivOffset = (run: RingRun) => 32 + run.slot * BLOCK_SIZE;
+  const ivOf = (run: RingRun) => stateBytes.subarray(ivOffset(run), ivOffset(run) + BLOCK_SIZE);
   // Hashing on this thread is costlier than decrypting: then leave decryption to the pool once it runs.
   const mainThreadBusy = checks.hashing;
   // A one-thread pool runs tasks in order, so it can hash the plaintext too: two digests on two cores.
@@ -91,7 +92,7 @@ export async function decryptParallel(input: ParallelInput): Promise<void> {
       remote: (p, run) => {
         const task = {
           state,
-          ivOffset: 32 + run.slot * BLOCK_SIZE,
+          ivOffset: ivOffset(run),
           data: run.data,
           offset: run.offset,
           length: run.length,
